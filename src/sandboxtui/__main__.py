@@ -1,0 +1,5 @@
+import sys
+
+from sandboxtui.cli import main
+
+sys.exit(main())

@@ -1,0 +1,197 @@
+"""The command line. Headless paths (`plan`, `explain`, `doctor`, `run`) never import Textual.
+
+Exit codes: the command's own for `run`; 1 verify mismatch; 2 usage or config error;
+3 denied by precheck or approval; 4 sandbox could not be enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sandboxtui.core.config import ConfigError, resolve, settings_table
+from sandboxtui.core.plan import MountPlan, build_plan
+from sandboxtui.core.policy import Policy
+
+EXIT_USAGE = 2
+EXIT_DENIED = 3
+EXIT_UNENFORCEABLE = 4
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit 2, nothing run."""
+
+
+def _config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="config file (default: "
+                   "$XDG_CONFIG_HOME/sandboxtui/config.toml)")
+    p.add_argument("--profile", help="profile from [profiles.NAME]")
+    p.add_argument("-s", "--sandbox", dest="sandbox_mode",
+                   help="read-only | workspace-write | danger-full-access")
+    p.add_argument("-c", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key with a TOML value (repeatable)")
+    p.add_argument("--cwd", default=None, help="workspace root (default: current directory)")
+    p.add_argument("--no-proc", action="store_true", help="do not mount a fresh /proc")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sandboxtui", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+
+    ui = sub.add_parser("ui", help="open the TUI on the workspace (the default)")
+    _config_options(ui)
+    demo = sub.add_parser("demo", help="create a scratch demo workspace and open it")
+    demo.add_argument("--print", action="store_true", help="print the demo plan, no TUI")
+
+    plan = sub.add_parser("plan", help="print the effective mount plan")
+    _config_options(plan)
+    plan.add_argument("--json", action="store_true")
+
+    explain = sub.add_parser("explain", help="why a path has the access it has")
+    _config_options(explain)
+    explain.add_argument("path")
+    explain.add_argument("--json", action="store_true")
+
+    doctor = sub.add_parser("doctor", help="startup diagnostics for this machine and policy")
+    _config_options(doctor)
+    doctor.add_argument("--json", action="store_true")
+    return parser
+
+
+def load_policy(args: argparse.Namespace) -> Policy:
+    return resolve(config_path=args.config, profile=args.profile,
+                   sandbox_mode=args.sandbox_mode, overrides=args.overrides)
+
+
+def workspace(args: argparse.Namespace) -> str:
+    cwd = args.cwd if args.cwd is not None else os.getcwd()
+    if "\0" in cwd:
+        raise UsageError("--cwd contains a NUL byte")
+    if not os.path.isdir(cwd):
+        raise UsageError(f"--cwd {cwd!r} is not a directory")
+    return os.path.abspath(cwd)
+
+
+def load_plan(args: argparse.Namespace) -> MountPlan:
+    return build_plan(load_policy(args), workspace(args), mount_proc=not args.no_proc)
+
+
+def _print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = load_plan(args)
+    if args.json:
+        data = plan.to_json()
+        data["settings"] = [{"key": k, "value": v, "provenance": p}
+                            for k, v, p in settings_table(plan.policy)]
+        _print_json(data)
+        return 0
+    print(render_plan(plan))
+    return 0
+
+
+def render_plan(plan: MountPlan) -> str:
+    lines = [f"workspace: {plan.cwd}",
+             f"mode: {plan.policy.mode.value} ({plan.policy.source('sandbox_mode')})",
+             f"network: {plan.policy.network.value}",
+             f"profile: {plan.policy.profile or '-'}", ""]
+    if plan.unsandboxed:
+        lines.append("UNSANDBOXED: commands run with full access")
+    lines.append("rules (most specific wins; tie: none > rw > ro):")
+    for r in plan.rules:
+        flag = " (missing)" if r.missing else ""
+        lines.append(f"  {r.access.value:<4} {r.path!r}{flag}  — {r.reason} [{r.provenance}]")
+    lines += ["", "mount operations, in order:"]
+    lines += [f"  {i:>3}. {op.describe()!r}"[:4000] for i, op in enumerate(plan.ops, 1)]
+    if plan.policy.limits.items():
+        lines += ["", "limits:"] + [f"  {k} = {v}" for k, v in plan.policy.limits.items()]
+    if plan.scan is not None:
+        s = plan.scan
+        bound = f", stopped at its {s.bound_hit} bound" if s.bound_hit else ""
+        lines += ["", f"sensitive scan: {s.entries_seen} entries, {s.matches} matches, "
+                      f"{s.seconds * 1000:.0f} ms{bound}"]
+    if plan.diagnostics:
+        lines += ["", "warnings:"] + [f"  {d.line()}" for d in plan.diagnostics]
+    return "\n".join(lines)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    if "\0" in args.path:
+        raise UsageError("path contains a NUL byte")
+    plan = load_plan(args)
+    ex = plan.explain(args.path)
+    if args.json:
+        _print_json(ex.to_json())
+        return 0
+    print(f"path:     {ex.path!r}")
+    if ex.resolved != ex.path:
+        print(f"resolved: {ex.resolved!r}")
+    print(f"access:   {ex.access.value}")
+    print(f"rule:     {ex.rule.reason} on {ex.rule.path!r} [{ex.rule.provenance}]")
+    print("mounts:")
+    for op in ex.ops:
+        print(f"  {op.describe()!r}")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from sandboxtui.core.diagnostics import diagnose, probe
+
+    plan = load_plan(args)
+    caps = probe(plan.policy.system_bwrap)
+    diags = diagnose(caps, plan)
+    if args.json:
+        _print_json({"capabilities": caps.to_json(),
+                     "diagnostics": [{**vars(d), "severity": d.severity.value} for d in diags]})
+        return 0
+    print(f"bwrap:    {caps.bwrap or 'none'}"
+          f" ({'system' if caps.system_bwrap else 'vendored'})")
+    print(f"landlock: {'ABI ' + str(caps.landlock_abi) if caps.landlock_abi else 'absent'}")
+    print(f"seccomp:  {'available' if caps.seccomp else 'unavailable'}")
+    for d in diags:
+        print(f"{d.severity.value.upper():<8} {d.cause}\n         remedy: {d.remedy}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sandboxtui.demo import create_demo
+
+    ws, config = create_demo()
+    plan = build_plan(resolve(config_path=config), str(ws))
+    print(f"demo workspace: {ws}\nconfig: {config}\n")
+    print(render_plan(plan))
+    return 0
+
+
+COMMANDS = {"plan": cmd_plan, "explain": cmd_explain, "doctor": cmd_doctor, "demo": cmd_demo,
+            "ui": cmd_plan}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+        argv = ["ui", *argv]
+    args = parser.parse_args(argv)
+    if args.command == "ui":
+        args.json = False
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        print(f"sandboxtui: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"sandboxtui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

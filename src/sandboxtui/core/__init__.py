@@ -1,0 +1,1 @@
+"""The enforcement core. Never imports Textual."""

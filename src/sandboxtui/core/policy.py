@@ -1,0 +1,124 @@
+"""The sandbox policy as plain, frozen data.
+
+A `Policy` is what the user asked for, after config resolution; it says nothing about the
+filesystem. The planner (`plan.py`) turns it into mount operations for one cwd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class SandboxMode(StrEnum):
+    READ_ONLY = "read-only"
+    WORKSPACE_WRITE = "workspace-write"
+    DANGER_FULL_ACCESS = "danger-full-access"
+
+
+class Access(StrEnum):
+    """Effective access to a path: the order is the tie-break order (none beats write)."""
+
+    RW = "rw"
+    RO = "ro"
+    NONE = "none"
+
+
+class PrecheckMode(StrEnum):
+    ASK = "ask"
+    BLOCK = "block"
+    OFF = "off"
+
+
+class NetworkMode(StrEnum):
+    OFF = "off"
+    ON = "on"
+    PROXY = "proxy"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a resolved value came from: shown next to every value and rule."""
+
+    source: str  # "default" | "file" | "profile" | "-c" | "builtin"
+    detail: str = ""
+
+    def __str__(self) -> str:
+        return self.detail if self.detail else self.source
+
+
+DEFAULT = Provenance("default")
+BUILTIN = Provenance("builtin")
+
+# Special paths usable in split filesystem entries.
+SPECIAL_PATHS = (":root", ":minimal", ":workspace_roots", ":tmpdir", ":slash_tmp")
+
+# Paths a process needs to run; `:minimal` and `include_platform_defaults` expand to these.
+PLATFORM_DEFAULTS = (
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/nix/store",
+)
+
+PROTECTED_NAMES = (".git", ".codex", ".agents")
+
+
+@dataclass(frozen=True)
+class ReadAccess:
+    restricted: bool = False
+    include_platform_defaults: bool = True
+    readable_roots: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FsEntry:
+    """One `[permissions.NAME.filesystem]` entry: a path (or special path, or deny glob)."""
+
+    path: str
+    access: Access
+    provenance: Provenance
+
+    @property
+    def is_glob(self) -> bool:
+        return any(ch in self.path for ch in "*?[")
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int | None = None
+    address_space: int | None = None
+    open_files: int | None = None
+    processes: int | None = None
+    file_size: int | None = None
+
+    def items(self) -> list[tuple[str, int]]:
+        return [(k, v) for k, v in vars(self).items() if v is not None]
+
+
+@dataclass(frozen=True)
+class Policy:
+    mode: SandboxMode = SandboxMode.WORKSPACE_WRITE
+    writable_roots: tuple[str, ...] = ()
+    network: NetworkMode = NetworkMode.OFF
+    exclude_tmpdir_env_var: bool = False
+    exclude_slash_tmp: bool = False
+    read_access: ReadAccess = ReadAccess()
+    fs_entries: tuple[FsEntry, ...] = ()
+    sensitive_paths: tuple[str, ...] = (".env", ".env.*")
+    precheck_mode: PrecheckMode = PrecheckMode.ASK
+    use_legacy_landlock: bool = False
+    limits: Limits = Limits()
+    system_bwrap: str = "/usr/bin/bwrap"
+    env_passthrough: tuple[str, ...] = ()
+    profile: str | None = None
+    # Dotted config key -> where its value came from.
+    provenance: dict[str, Provenance] = field(default_factory=dict, compare=False, hash=False)
+
+    def source(self, key: str) -> Provenance:
+        return self.provenance.get(key, DEFAULT)

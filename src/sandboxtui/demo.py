@@ -1,0 +1,53 @@
+"""The built-in demo workspace: every feature of the picture in one small scratch tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def create_demo(parent: str | None = None) -> tuple[Path, Path]:
+    """Create a scratch demo; returns (workspace, config file)."""
+    base = Path(tempfile.mkdtemp(prefix="sandboxtui-demo-", dir=parent))
+    ws = base / "workspace"
+    extra = base / "extra-root"
+    for d in (ws / "src", ws / "sub", ws / ".codex", ws / "secrets", extra):
+        d.mkdir(parents=True)
+    (ws / "README.md").write_text("# demo project\n")
+    (ws / "src" / "app.py").write_text("print('hello from the sandbox')\n")
+    (ws / ".env").write_text("API_TOKEN=demo-secret-do-not-leak\n")
+    (ws / "sub" / ".env.local").write_text("DB_PASSWORD=demo-nested-secret\n")
+    (ws / "secrets" / "id_demo").write_text("-----BEGIN DEMO KEY-----\n")
+    (ws / ".codex" / "config.toml").write_text("# agent settings: read-only in the sandbox\n")
+    (extra / "notes.txt").write_text("an extra writable root\n")
+    os.symlink("README.md", ws / "readme-link")
+    os.symlink("sub", ws / "sub-link")
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q", str(ws)], check=True, env=env)
+    subprocess.run(["git", "-C", str(ws), "add", "README.md", "src"], check=True, env=env)
+    subprocess.run(
+        ["git", "-C", str(ws), "-c", "user.name=demo", "-c", "user.email=demo@example.invalid",
+         "commit", "-q", "-m", "demo"], check=True, env=env)
+    config = base / "config.toml"
+    config.write_text(
+        "# sandboxtui demo configuration\n"
+        'sandbox_mode = "workspace-write"\n'
+        'default_permissions = "demo"\n'
+        "\n"
+        "[sandbox_workspace_write]\n"
+        f"writable_roots = [{_toml_str(str(extra))}]\n"
+        "network_access = false\n"
+        "\n"
+        "[permissions.demo.filesystem]\n"
+        f"{_toml_str(str(ws / 'secrets'))} = \"none\"\n"
+        "\n"
+        "[profiles.locked]\n"
+        'sandbox_mode = "read-only"\n'
+    )
+    return ws, config
+
+
+def _toml_str(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
