@@ -327,9 +327,9 @@ def build_plan(
     scan = None
     if patterns:
         found, scan = _scan_sensitive(_scan_roots(cwd, rules), patterns, bounds)
-        for path, is_dir, pattern in found:
+        for path, is_dir, is_link, pattern in found:
             reason = pattern.reason
-            if os.path.islink(path):
+            if is_link:
                 reason = f"{reason} (symlink {path}; its target is masked)"
                 path = os.path.realpath(path)
                 if not os.path.exists(path):
@@ -431,7 +431,7 @@ class _Pattern:
 
 def _scan_sensitive(
     roots: list[str], patterns: list[_Pattern], bounds: ScanBounds
-) -> tuple[list[tuple[str, bool, _Pattern]], ScanReport]:
+) -> tuple[list[tuple[str, bool, bool, _Pattern]], ScanReport]:
     """Walk the roots once, matching every pattern; bounded in depth, entries and time.
 
     Patterns without a slash match a name at any depth; with a slash, the path relative to
@@ -441,7 +441,7 @@ def _scan_sensitive(
     by_rel = [(re.compile(fnmatch.translate(p.glob.lstrip("/"))), p)
               for p in patterns if "/" in p.glob]
     any_name = re.compile("|".join(r.pattern for r, _ in by_name) or r"(?!)")
-    found: list[tuple[str, bool, _Pattern]] = []
+    found: list[tuple[str, bool, bool, _Pattern]] = []  # (path, is_dir, is_symlink, pattern)
     seen = 0
     bound: str | None = None
     start = time.monotonic()
@@ -467,7 +467,7 @@ def _scan_sensitive(
                     except OSError:
                         is_dir = False
                     if matched is not None:
-                        found.append((entry.path, is_dir, matched))
+                        found.append((entry.path, is_dir, entry.is_symlink(), matched))
                     elif is_dir:
                         if depth + 1 < bounds.max_depth:
                             stack.append((entry.path, depth + 1))
@@ -505,15 +505,15 @@ def _ops_for(
 ) -> tuple[MountOp, ...]:
     ops: list[MountOp] = []
     remounts: list[MountOp] = []
-    reopened_under = {r.path for r in rules for parent in [_parent_rule(r.path, by_path)]
-                      if parent is not None and parent.access is Access.NONE
-                      and r.access is not Access.NONE}
+    parents = {r.path: _parent_rule(r.path, by_path) for r in rules}
     has_reopened_child: set[str] = set()
-    for path in reopened_under:
-        p = path
-        while p != "/":
-            p = os.path.dirname(p)
-            has_reopened_child.add(p)
+    for r in rules:
+        parent = parents[r.path]
+        if parent is not None and parent.access is Access.NONE and r.access is not Access.NONE:
+            p = r.path
+            while p != "/":
+                p = os.path.dirname(p)
+                has_reopened_child.add(p)
 
     for rule in rules:
         if rule.path == "/":
@@ -528,7 +528,7 @@ def _ops_for(
         if rule.kind is RuleKind.PROC:
             ops.append(MountOp(OpKind.PROC, rule.path, None, rule))
             continue
-        parent = _parent_rule(rule.path, by_path)
+        parent = parents[rule.path]
         inherited = parent.access if parent is not None else Access.NONE
         if rule.missing:
             if inherited is Access.RW and rule.access is not Access.RW:

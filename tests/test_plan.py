@@ -1,0 +1,283 @@
+"""The planner over real temporary trees: rules, their order, and explain()."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from sandboxtui.core.config import resolve
+from sandboxtui.core.diagnostics_model import Severity
+from sandboxtui.core.plan import MountPlan, OpKind, RuleKind, ScanBounds, build_plan
+from sandboxtui.core.policy import Access, Policy, SandboxMode
+
+NO_TMPDIR: dict[str, str] = {}
+
+
+def plan_for(ws: Path, *, config: str = "", overrides: list[str] | None = None,
+             env: dict[str, str] | None = None, **kw: object) -> MountPlan:
+    """Plan for `ws`; /tmp is excluded unless asked, since pytest's trees live under /tmp."""
+    cfg = ws.parent / "config.toml"
+    cfg.write_text(config)
+    base = [] if "exclude_slash_tmp" in config else [
+        "sandbox_workspace_write.exclude_slash_tmp=true"]
+    policy = resolve(config_path=cfg, overrides=base + (overrides or []))
+    return build_plan(policy, str(ws), NO_TMPDIR if env is None else env, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    w = tmp_path / "ws"
+    (w / "src").mkdir(parents=True)
+    (w / "src" / "main.py").write_text("print(1)\n")
+    return w
+
+
+def ops_by_dest(plan: MountPlan) -> dict[str, list[OpKind]]:
+    out: dict[str, list[OpKind]] = {}
+    for op in plan.ops:
+        out.setdefault(op.dest, []).append(op.kind)
+    return out
+
+
+def test_workspace_write_default(ws: Path) -> None:
+    plan = plan_for(ws, env={"TMPDIR": str(ws.parent)},
+                    config="[sandbox_workspace_write]\nexclude_slash_tmp = false\n")
+    ex = plan.explain(str(ws / "src" / "main.py"))
+    assert ex.access is Access.RW and ex.rule.path == str(ws)
+    assert ex.rule.kind is RuleKind.WRITABLE and ex.rule.reason == "workspace root (cwd)"
+    assert plan.explain("/usr/bin").access is Access.RO
+    assert plan.explain("/tmp/x").access is Access.RW
+    assert plan.explain(str(ws.parent / "other")).access is Access.RW  # $TMPDIR
+    kinds = [op.kind for op in plan.ops]
+    assert kinds[:4] == [OpKind.RO_BIND_ROOT, OpKind.DEV, OpKind.PROC, OpKind.BIND]
+    # the workspace lives under /tmp here, so the /tmp bind already makes it writable
+    assert ex.ops[-1].kind is OpKind.BIND and ex.ops[-1].dest in ("/tmp", str(ws))
+    assert ops_by_dest(plan_for(ws))[str(ws)] == [OpKind.BIND]
+    assert plan.enforceable and not plan.unsandboxed
+
+
+def test_tmp_and_tmpdir_exclusions(ws: Path) -> None:
+    plan = plan_for(ws, env={"TMPDIR": "/var/tmp"}, config=(
+        "[sandbox_workspace_write]\nexclude_slash_tmp = true\nexclude_tmpdir_env_var = true\n"))
+    assert plan.explain("/tmp/x").access is Access.RO
+    assert plan.explain("/var/tmp/x").access is Access.RO
+    assert "/tmp" not in ops_by_dest(plan)
+
+
+def test_read_only_mode_has_no_writable_roots(ws: Path) -> None:
+    plan = plan_for(ws, overrides=['sandbox_mode="read-only"'])
+    assert plan.explain(str(ws / "src")).access is Access.RO
+    assert plan.explain("/tmp").access is Access.RO
+    assert not [op for op in plan.ops if op.kind is OpKind.BIND]
+    assert plan.explain("/dev/null").access is Access.RW  # the private /dev
+
+
+def test_danger_full_access_is_unsandboxed_and_says_so(ws: Path) -> None:
+    plan = plan_for(ws, overrides=['sandbox_mode="danger-full-access"'])
+    assert plan.unsandboxed and plan.ops == ()
+    assert plan.explain("/etc/passwd").access is Access.RW
+    assert any(d.code == "unsandboxed" for d in plan.diagnostics)
+
+
+def test_nested_split_entries_most_specific_wins(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "a" / "b").mkdir(parents=True)
+    (repo / "a" / "secret.txt").write_text("s")
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    plan = plan_for(ws, overrides=['sandbox_mode="read-only"'], config=f"""\
+default_permissions = "p"
+[permissions.p.filesystem]
+"{repo}" = "write"
+"{repo}/a" = "none"
+"{repo}/a/b" = "write"
+""")
+    assert plan.explain(str(repo / "x")).access is Access.RW
+    assert plan.explain(str(repo / "a" / "secret.txt")).access is Access.NONE
+    assert plan.explain(str(repo / "a" / "b" / "f")).access is Access.RW
+    dests = [(op.kind, op.dest) for op in plan.ops]
+    i_repo = dests.index((OpKind.BIND, str(repo)))
+    i_a = dests.index((OpKind.DENY_DIR, str(repo / "a")))
+    i_b = dests.index((OpKind.BIND, str(repo / "a" / "b")))
+    assert i_repo < i_a < i_b
+    assert dests[-1] == (OpKind.REMOUNT_RO, str(repo / "a"))
+    deny = next(op for op in plan.ops if op.kind is OpKind.DENY_DIR)
+    assert deny.perms == 0o111  # traversable so /repo/a/b stays reachable, not listable
+    rule = plan.explain(str(repo / "a" / "secret.txt")).rule
+    assert rule.path == str(repo / "a") and str(rule.provenance).endswith("config.toml:4")
+
+
+def test_tie_on_the_same_path_none_beats_write_beats_read(ws: Path) -> None:
+    target = ws / "src"
+    plan = plan_for(ws, config=f"""\
+default_permissions = "p"
+[permissions.p.filesystem]
+"{target}" = "read"
+":workspace_roots" = "read"
+""", overrides=[f'permissions.p.filesystem."{target}/main.py"="none"'])
+    # ":workspace_roots" = read ties with the writable cwd: write wins
+    assert plan.explain(str(ws / "README")).access is Access.RW
+    assert plan.explain(str(target / "x")).access is Access.RO
+    ex = plan.explain(str(target / "main.py"))
+    assert ex.access is Access.NONE and str(ex.rule.provenance).startswith("-c ")
+
+
+def test_git_directory_and_codex_are_read_only(ws: Path) -> None:
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / ".codex").mkdir()
+    plan = plan_for(ws)
+    assert plan.explain(str(ws / ".git" / "config")).access is Access.RO
+    assert plan.explain(str(ws / ".git" / "hooks" / "pre-commit")).access is Access.RO
+    assert plan.explain(str(ws / ".codex" / "x")).access is Access.RO
+    assert ops_by_dest(plan)[str(ws / ".git")] == [OpKind.RO_BIND]
+    # missing .agents is still protected: its creation is blocked
+    agents = plan.explain(str(ws / ".agents"))
+    assert agents.access is Access.RO and agents.rule.missing
+    assert ops_by_dest(plan)[str(ws / ".agents")] == [OpKind.BLOCK_MISSING]
+
+
+def test_missing_git_and_codex_still_protected(ws: Path) -> None:
+    plan = plan_for(ws)
+    for name in (".git", ".codex", ".agents"):
+        ex = plan.explain(str(ws / name / "config"))
+        assert ex.access is Access.RO and ex.rule.kind is RuleKind.PROTECTED
+        assert ops_by_dest(plan)[str(ws / name)] == [OpKind.BLOCK_MISSING]
+
+
+def test_gitdir_file_protects_its_target(tmp_path: Path, ws: Path) -> None:
+    real_git = ws / "gitstore" / "worktrees" / "wt"
+    real_git.mkdir(parents=True)
+    (ws / ".git").write_text("gitdir: gitstore/worktrees/wt\n")
+    plan = plan_for(ws)
+    assert plan.explain(str(ws / ".git")).access is Access.RO
+    ex = plan.explain(str(real_git / "HEAD"))
+    assert ex.access is Access.RO and "gitdir: target" in ex.rule.reason
+    assert OpKind.RO_BIND in ops_by_dest(plan)[str(real_git)]
+
+
+def test_symlinked_codex_fails_closed(tmp_path: Path, ws: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (ws / ".codex").symlink_to(elsewhere)
+    plan = plan_for(ws)
+    assert not plan.enforceable
+    errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
+    assert errors and str(ws / ".codex") in errors[0].cause and "symlink" in errors[0].cause
+
+
+def test_symlinked_writable_root_binds_its_real_target(tmp_path: Path, ws: Path) -> None:
+    real = tmp_path / "real-root"
+    real.mkdir()
+    link = tmp_path / "link-root"
+    link.symlink_to(real)
+    plan = plan_for(ws, config=f'[sandbox_workspace_write]\nwritable_roots = ["{link}"]\n')
+    assert ops_by_dest(plan)[str(real)] == [OpKind.BIND]
+    assert str(link) not in ops_by_dest(plan)
+    ex = plan.explain(str(link / "file"))
+    assert ex.resolved == str(real / "file") and ex.access is Access.RW
+    assert "symlink" in ex.rule.reason
+
+
+def test_missing_writable_root_is_skipped_with_a_warning(tmp_path: Path, ws: Path) -> None:
+    plan = plan_for(ws, config=f'[sandbox_workspace_write]\nwritable_roots = ["{tmp_path}/no"]\n')
+    assert any(d.code == "missing-root" and f"{tmp_path}/no" in d.cause for d in plan.diagnostics)
+    assert plan.explain(f"{tmp_path}/no/x").access is Access.RO
+    assert plan.enforceable
+
+
+def test_nested_env_files_at_several_depths_are_denied(ws: Path) -> None:
+    paths = [ws / ".env", ws / "a" / ".env.local", ws / "a" / "b" / "c" / "d" / ".env",
+             ws / "src" / ".env.production"]
+    for p in paths:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("SECRET=1\n")
+    (ws / "environment.txt").write_text("not secret")
+    (ws / ".envrc").write_text("not secret")
+    (ws / "creds" / ".env").mkdir(parents=True)  # a sensitive directory
+    plan = plan_for(ws)
+    by_dest = ops_by_dest(plan)
+    for p in paths:
+        assert plan.explain(str(p)).access is Access.NONE
+        assert by_dest[str(p)] == [OpKind.DENY_FILE]
+    assert by_dest[str(ws / "creds" / ".env")] == [OpKind.DENY_DIR, OpKind.REMOUNT_RO]
+    assert plan.explain(str(ws / "environment.txt")).access is Access.RW
+    assert plan.explain(str(ws / ".envrc")).access is Access.RW
+    assert plan.scan is not None and plan.scan.matches == 5 and plan.scan.bound_hit is None
+
+
+def test_sensitive_symlink_masks_its_target(tmp_path: Path, ws: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("x")
+    (ws / ".env").symlink_to(secret)
+    plan = plan_for(ws)
+    assert plan.explain(str(ws / ".env")).access is Access.NONE
+    assert ops_by_dest(plan)[str(secret)] == [OpKind.DENY_FILE]
+
+
+def test_deny_glob_entries_use_the_same_walk(ws: Path) -> None:
+    (ws / "keys").mkdir()
+    (ws / "keys" / "id.pem").write_text("k")
+    plan = plan_for(ws, config='default_permissions = "p"\n[permissions.p.filesystem]\n'
+                               '"*.pem" = "none"\n')
+    ex = plan.explain(str(ws / "keys" / "id.pem"))
+    assert ex.access is Access.NONE and ex.rule.kind is RuleKind.ENTRY
+    assert str(ex.rule.provenance).endswith(":3")
+
+
+def test_scan_bounds_are_reported(ws: Path) -> None:
+    deep = ws
+    for i in range(6):
+        deep = deep / f"d{i}"
+    deep.mkdir(parents=True)
+    (deep / ".env").write_text("x")
+    plan = plan_for(ws, bounds=ScanBounds(max_depth=3))
+    assert plan.scan is not None and plan.scan.bound_hit == "depth"
+    assert any(d.code == "scan-bound" for d in plan.diagnostics)
+    plan = plan_for(ws, bounds=ScanBounds(max_entries=2))
+    assert plan.scan is not None and plan.scan.bound_hit == "entries"
+
+
+def test_paths_with_newline_and_leading_dash(ws: Path) -> None:
+    odd = ws / "-rf"
+    weird = ws / "line\nbreak"
+    for d in (odd, weird):
+        d.mkdir()
+        (d / ".env").write_text("x")
+    plan = plan_for(ws)
+    assert plan.explain(str(odd / ".env")).access is Access.NONE
+    assert plan.explain(str(weird / ".env")).access is Access.NONE
+    assert ops_by_dest(plan)[str(weird / ".env")] == [OpKind.DENY_FILE]
+    cfg_plan = plan_for(ws, overrides=['sandbox_mode="read-only"'], config=(
+        'default_permissions = "p"\n[permissions.p.filesystem]\n'
+        f'"{ws}/line\\nbreak" = "write"\n'))
+    assert cfg_plan.explain(str(weird / "f")).access is Access.RW
+
+
+def test_restricted_read_starts_from_an_empty_root(ws: Path) -> None:
+    plan = plan_for(ws, config='read_access = { mode = "restricted" }\n')
+    assert plan.ops[0].kind is OpKind.EMPTY_ROOT
+    assert plan.explain("/usr/bin/env").access is Access.RO
+    assert plan.explain("/root").access is Access.NONE
+    assert plan.explain(str(ws / "src" / "main.py")).access is Access.RW
+    no_defaults = plan_for(ws, config=(
+        'read_access = { mode = "restricted", include_platform_defaults = false, '
+        'readable_roots = ["/opt"] }\n'))
+    assert no_defaults.explain("/usr/bin/env").access is Access.NONE
+
+
+def test_explain_resolves_relative_and_symlinked_paths(ws: Path) -> None:
+    (ws / ".env").write_text("x")
+    (ws / "link").symlink_to(".env")
+    plan = plan_for(ws)
+    ex = plan.explain("link")
+    assert ex.resolved == str(ws / ".env") and ex.access is Access.NONE
+    assert [op.kind for op in ex.ops] == [OpKind.RO_BIND_ROOT, OpKind.BIND, OpKind.DENY_FILE]
+
+
+def test_policy_is_plain_frozen_data() -> None:
+    p = Policy()
+    with pytest.raises(AttributeError):
+        p.mode = SandboxMode.READ_ONLY  # type: ignore[misc]
+    assert os.path.isabs(p.system_bwrap)
