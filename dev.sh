@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x .venv/bin/python ]; then
-    python3 -m venv .venv
+    # Prefer the system interpreter: the unprivileged enforcement tests run the same venv as
+    # `nobody`, who cannot reach an interpreter installed under a private home directory.
+    if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sys, venv; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+        /usr/bin/python3 -m venv .venv
+    else
+        python3 -m venv .venv
+    fi
 fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
     .venv/bin/pip install --quiet --upgrade pip
