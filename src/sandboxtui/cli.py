@@ -1,7 +1,8 @@
 """The command line. Headless paths (`plan`, `explain`, `doctor`, `run`) never import Textual.
 
-Exit codes: the command's own for `run`; 1 verify mismatch; 2 usage or config error;
-3 denied by precheck or approval; 4 sandbox could not be enforced.
+Exit codes: the command's own for `run`; 1 verify mismatch, or a patch that does not apply;
+2 usage or config error; 3 denied by precheck or approval, or a patch to a denied path;
+4 sandbox could not be enforced.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandboxtui.core.config import ConfigError, resolve, settings_table
 from sandboxtui.core.plan import MountPlan, build_plan
 from sandboxtui.core.policy import Policy
+
+if TYPE_CHECKING:
+    from sandboxtui.core.launch import LaunchSpec
 
 EXIT_USAGE = 2
 EXIT_DENIED = 3
@@ -60,6 +64,26 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="startup diagnostics for this machine and policy")
     _config_options(doctor)
     doctor.add_argument("--json", action="store_true")
+
+    run = sub.add_parser("run", help="run a command in the sandbox: run [options] -- CMD ARGS")
+    _config_options(run)
+    run.add_argument("--timeout", type=float, default=None, metavar="S",
+                     help="kill the whole sandbox after S seconds")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the exact bwrap argv and the seccomp rules; run nothing")
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+
+    approvals = sub.add_parser("approvals", help="print the approvals audit log")
+    approvals.add_argument("--json", action="store_true")
+
+    patch = sub.add_parser("patch", help="apply a unified diff inside the workspace (never to "
+                           "sensitive paths); exit 1 if it does not apply, 3 if denied")
+    _config_options(patch)
+    patch.add_argument("diff", metavar="FILE.diff", help="the unified diff ('-': stdin)")
+
+    seccomp = sub.add_parser("seccomp", help="print the seccomp network filter's rule table")
+    seccomp.add_argument("--json", action="store_true")
+    seccomp.add_argument("--pfc", action="store_true", help="libseccomp pseudo-filter code")
     return parser
 
 
@@ -165,14 +189,163 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sandboxtui.demo import create_demo
 
     ws, config = create_demo()
+    if not args.print:
+        from sandboxtui.app import run_app  # Textual only on the TUI paths
+        from sandboxtui.widgets.state import Options
+
+        return run_app(Options(cwd=str(ws), config_path=config))
     plan = build_plan(resolve(config_path=config), str(ws))
     print(f"demo workspace: {ws}\nconfig: {config}\n")
     print(render_plan(plan))
     return 0
 
 
+def cmd_ui(args: argparse.Namespace) -> int:
+    from sandboxtui.app import run_app  # Textual only on the TUI paths
+    from sandboxtui.widgets.state import Options
+
+    return run_app(Options(cwd=workspace(args), config_path=args.config, profile=args.profile,
+                           sandbox_mode=args.sandbox_mode, overrides=tuple(args.overrides),
+                           mount_proc=not args.no_proc))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sandboxtui.core import launch
+
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise UsageError("run needs a command: sandboxtui run [options] -- CMD ARGS")
+    if args.timeout is not None and not args.timeout > 0:
+        raise UsageError("--timeout must be a positive number of seconds")
+    plan = load_plan(args)
+    if not args.dry_run:
+        from sandboxtui.core.approvals import gate
+
+        verdict = gate(command, plan)
+        if not verdict.allowed:
+            print(f"sandboxtui: {verdict.message}", file=sys.stderr)
+            return EXIT_DENIED
+        command = list(verdict.argv)
+    try:
+        spec = launch.prepare(plan, command)
+        if args.dry_run:
+            print(render_launch(spec))
+            return 0
+        for d in spec.warnings:
+            print(f"sandboxtui: {d.line()}", file=sys.stderr)
+        running = launch.start(spec, timeout=args.timeout)
+    except launch.LaunchError as exc:
+        print(f"sandboxtui: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    try:
+        result = running.wait()
+    except KeyboardInterrupt:
+        running.cancel()
+        running.wait()
+        return 128 + 2
+    if result.error:
+        print(f"sandboxtui: {result.error}", file=sys.stderr)
+    return result.exit_code
+
+
+def render_launch(spec: LaunchSpec) -> str:
+    """The dry-run report: the exact argv (one argument per line) and the seccomp rules."""
+    from sandboxtui.core.seccomp import render_table
+
+    if not spec.sandboxed:
+        lines = ["UNSANDBOXED (danger-full-access): the command runs directly:",
+                 "  " + " ".join(map(repr, spec.argv()))]
+    else:
+        lines = ["bwrap argv (options go to bwrap through --args FD; the launch-XXXX directory "
+                 "and the fd numbers are allocated per launch):"]
+        lines += [f"  {a!r}" for a in spec.argv()]
+        lines += ["", render_table(spec.seccomp) if spec.seccomp else
+                  "seccomp: no filter (network access is on)"]
+    if spec.dropped_env:
+        lines += ["", "environment not passed (looks secret): " + ", ".join(spec.dropped_env)]
+    lines += [f"warning: {d.line()}" for d in spec.warnings]
+    return "\n".join(lines)
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
+    from sandboxtui.core.audit import AuditError, default_audit_path, read_audit
+
+    try:
+        log = read_audit(default_audit_path())
+    except AuditError as exc:
+        print(f"sandboxtui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        _print_json({"path": log.path, "records": list(log.records),
+                     "skipped": list(log.skipped)})
+        return 0
+    for note in log.skipped:
+        print(f"sandboxtui: note: {note}", file=sys.stderr)
+    if not log.records:
+        print(f"no approvals recorded yet ({log.path})")
+    for rec in log.records:
+        print(render_audit_record(rec))
+    return 0
+
+
+def render_audit_record(rec: dict[str, Any]) -> str:
+    """One line per record: the time, then the request's command or the decision."""
+    import shlex
+    import time
+
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(rec.get("time", 0))))
+    if rec.get("kind") == "request":
+        req = rec.get("request", {})
+        return (f"{when}  request  {req.get('id')}  {shlex.join(map(str, req.get('argv', [])))}"
+                f"  (cwd {req.get('cwd')}; mentions {', '.join(req.get('matched', []))})")
+    dec = rec.get("decision", {})
+    edited = f" -> {shlex.join(dec['argv'])}" if dec.get("argv") else ""
+    return (f"{when}  decision {rec.get('id')}  {dec.get('choice')}{edited} by {dec.get('who')}"
+            + (f": {dec['reason']}" if dec.get("reason") else ""))
+
+
+def cmd_patch(args: argparse.Namespace) -> int:
+    from sandboxtui.core.patch import (
+        PatchConflict,
+        PatchDenied,
+        PatchError,
+        patch_workspace,
+        read_diff,
+    )
+
+    try:
+        text = sys.stdin.read() if args.diff == "-" else read_diff(args.diff)
+        result = patch_workspace(text, load_plan(args))
+    except PatchError as exc:
+        print(f"sandboxtui: malformed patch: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except PatchDenied as exc:
+        kind = "sensitive path" if exc.sensitive else "denied"
+        print(f"sandboxtui: patch rejected ({kind}), nothing written: {exc}", file=sys.stderr)
+        return EXIT_DENIED
+    except PatchConflict as exc:
+        print(f"sandboxtui: patch does not apply, nothing written: {exc}", file=sys.stderr)
+        return 1
+    for line in result.summary():
+        print(line)
+    return 0
+
+
+def cmd_seccomp(args: argparse.Namespace) -> int:
+    from sandboxtui.core.seccomp import NETWORK_FILTER, pseudo_filter, render_table, rule_table
+
+    if args.json:
+        _print_json({"name": NETWORK_FILTER.name, "rules": rule_table(NETWORK_FILTER)})
+    elif args.pfc:
+        print(pseudo_filter(NETWORK_FILTER), end="")
+    else:
+        print(render_table(NETWORK_FILTER))
+    return 0
+
+
 COMMANDS = {"plan": cmd_plan, "explain": cmd_explain, "doctor": cmd_doctor, "demo": cmd_demo,
-            "ui": cmd_plan}
+            "run": cmd_run, "seccomp": cmd_seccomp, "ui": cmd_ui, "approvals": cmd_approvals,
+            "patch": cmd_patch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -337,6 +337,11 @@ def build_plan(
                 is_dir = os.path.isdir(path)
             rules.add(Rule(path, Access.NONE, pattern.kind, reason, pattern.provenance,
                            is_dir=is_dir))
+        diags.append(Diagnostic(
+            Severity.WARNING, "sensitive-after-launch",
+            "sensitive files (" + ", ".join(p.glob for p in patterns) + ") that appear after "
+            "the sandbox starts cannot be masked: the scan runs once, at launch",
+            "create secrets before launching, or keep them outside the writable roots"))
         if scan.bound_hit:
             diags.append(Diagnostic(
                 Severity.WARNING, "scan-bound",

@@ -1,0 +1,132 @@
+"""Launch overhead: median wall time of `/bin/true`, bare and under the sandbox.
+
+    .venv/bin/python bench/launch.py [--runs N]
+
+Four ways, over a small git workspace with a `.env` (workspace-write, network off):
+  bare      subprocess.run(["/bin/true"])
+  bwrap     the launcher's exact bwrap argv (options inline, seccomp and status fds), run directly
+  launcher  core.launch prepare + start + wait, in this process (plan built once)
+  cli       `sandboxtui run -- /bin/true` as a fresh process (Python start-up included)
+  (python   `python -c pass` and `python -c "import sandboxtui.cli"`, for scale)
+
+Targets: launcher within 1.3x of bwrap; cli at most 60 ms median (aim: 30 ms).
+
+Fresh processes run with bytecode caching on, as an installed tool does: a
+PYTHONDONTWRITEBYTECODE=1 environment would recompile every module on every start (about +30 ms
+here). The caches go to a temporary PYTHONPYCACHEPREFIX, not into the source tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sandboxtui.core.bwrap import data_fd, display_argv, launch_files
+from sandboxtui.core.config import resolve
+from sandboxtui.core.launch import LaunchSpec, prepare, start
+from sandboxtui.core.plan import build_plan
+from sandboxtui.core.seccomp import compile_bpf
+
+TRUE = "/bin/true"
+
+
+def medians_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
+    """Median per method; samples are interleaved so background load hits all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for i in range(runs + 3):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            if i >= 3:  # warm-up: caches, bytecode, page cache
+                samples[name].append(time.perf_counter() - t)
+    return {name: statistics.median(s) * 1000 for name, s in samples.items()}
+
+
+def raw_bwrap(spec: LaunchSpec) -> None:
+    """The same bwrap invocation the launcher makes, minus the launcher."""
+    assert spec.seccomp is not None
+    seccomp = data_fd(compile_bpf(spec.seccomp), "bench-seccomp")
+    status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    try:
+        with launch_files(spec.plan, seccomp_fd=seccomp, status_fd=status_w) as files:
+            argv = display_argv(spec.bwrap or "", spec.options(files), spec.command)
+            subprocess.run(argv, pass_fds=(seccomp, status_w), check=True)
+    finally:
+        for fd in (seccomp, status_r, status_w):
+            os.close(fd)
+
+
+def workspace() -> Path:
+    ws = Path(tempfile.mkdtemp(prefix="sandboxtui-bench-"))
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    (ws / ".env").write_text("TOKEN=bench\n")
+    (ws / "src").mkdir()
+    (ws / "src" / "main.py").write_text("print('hi')\n")
+    return ws
+
+
+def cached_env(prefix: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(prefix)}
+
+
+def cli_command(ws: Path, config: Path) -> list[str]:
+    script = Path(sys.executable).with_name("sandboxtui")
+    prefix = [str(script)] if script.exists() else [sys.executable, "-m", "sandboxtui"]
+    return [*prefix, "run", "--config", str(config), "--cwd", str(ws), "--", TRUE]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+    ws = workspace()
+    config = ws.parent / f"{ws.name}.toml"
+    config.write_text('sensitive_path_precheck_mode = "off"\n')
+    try:
+        plan = build_plan(resolve(config_path=config), str(ws))
+        spec = prepare(plan, [TRUE])
+        if spec.bwrap is None or spec.seccomp is None:
+            print("the benchmark needs a sandboxed, network-off plan", file=sys.stderr)
+            return 1
+        cli = cli_command(ws, config)
+        env = cached_env(ws.parent / f"{ws.name}-pycache")
+
+        def fresh(argv: list[str]) -> Callable[[], object]:
+            return lambda: subprocess.run(argv, env=env, check=True, stderr=subprocess.DEVNULL)
+
+        results = medians_ms({
+            "bare": lambda: subprocess.run([TRUE], check=True),
+            "bwrap": lambda: raw_bwrap(spec),
+            "launcher": lambda: start(prepare(plan, [TRUE])).wait(),
+            "cli": fresh(cli),
+            "python": fresh([sys.executable, "-c", "pass"]),
+            "cli-import": fresh([sys.executable, "-c", "import sandboxtui.cli"]),
+        }, args.runs)
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.rmtree(ws.parent / f"{ws.name}-pycache", ignore_errors=True)
+        config.unlink(missing_ok=True)
+    print(f"bwrap: {spec.bwrap}; {args.runs} runs each, median wall time of {TRUE}")
+    for name, ms in results.items():
+        print(f"  {name:<10} {ms:7.2f} ms")
+    ratio = results["launcher"] / results["bwrap"]
+    print(f"launcher / bwrap = {ratio:.2f}x (target <= 1.3x): "
+          f"{'met' if ratio <= 1.3 else 'MISSED'}")
+    print(f"bwrap / bare     = {results['bwrap'] / results['bare']:.2f}x")
+    print(f"cli / bwrap      = {results['cli'] / results['bwrap']:.2f}x")
+    print(f"cli median       = {results['cli']:.1f} ms (target <= 60 ms, aim 30 ms): "
+          f"{'met' if results['cli'] <= 60 else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,330 @@
+"""The bubblewrap pipeline: `MountPlan.ops` -> bwrap arguments, and the host files they need.
+
+`bwrap_options()` is the only place that turns a plan into bwrap arguments; `run --dry-run`, the
+TUI and the launcher all print or execute its output. The options travel to bwrap through
+`--args FD` (NUL-separated), so paths with newlines or a leading `-` and plans with thousands of
+carveouts need no quoting and hit no argv limit.
+
+Host side effects (`LaunchFiles`), documented for the threat model:
+
+- Every launch gets a private directory (mode 0700) under the per-user runtime directory
+  (`$XDG_RUNTIME_DIR/sandboxtui`, else `/tmp/sandboxtui-UID`) holding one empty, mode-000 file.
+  It is bound read-only over denied files and over missing protected paths. The whole runtime
+  directory is hidden inside the sandbox (empty read-only tmpfs), so the sandboxed command
+  cannot chmod or fill that file, nor touch another launch's files. The directory is removed
+  when the launch ends.
+- A missing protected path inside a writable root (say `.git` or `.agents`, also in `/tmp`) is
+  blocked by binding the empty file over it, which needs a mount point on the host: the launcher
+  creates an empty, read-only regular file there before bwrap starts. While any sandbox runs,
+  such files are visible on the host (host `git` may complain about an empty `.git` file). Each
+  launch holds a shared flock on every placeholder it binds over; after its sandbox exits it
+  removes the ones it created, but only under an exclusive flock (so never while another
+  launch, of any user, still binds over it: unlinking a mount point would detach that mount
+  inside the running sandbox and make the path creatable there) and only while each is still an
+  empty regular file. A placeholder left by an overlapping or crashed launch is listed in a
+  record in the runtime directory and removed by a later launch of the same user.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sandboxtui.core.plan import MountOp, MountPlan, OpKind, RuleKind
+from sandboxtui.core.policy import NetworkMode
+
+# bubblewrap refuses more arguments than this (its MAX_ARGS, `--args` contents included): with
+# three arguments per denied path, a plan can hold about 2,990 carveouts.
+BWRAP_MAX_ARGS = 9000
+
+
+class SandboxSetupError(Exception):
+    """The sandbox cannot be prepared (exit 4): the message names the cause."""
+
+
+@dataclass(frozen=True)
+class LaunchFiles:
+    """Per-launch host resources the bwrap arguments refer to."""
+
+    runtime_dir: str  # per-user, hidden inside every sandbox
+    empty_file: str  # empty, mode 000: bound over denied files and missing protected paths
+    seccomp_fd: int | None  # compiled BPF for --seccomp
+    status_fd: int | None  # write end for --json-status-fd
+
+
+def dry_run_files() -> LaunchFiles:
+    """What `run --dry-run` shows for the per-launch values (a real launch picks its own)."""
+    base = runtime_base()
+    return LaunchFiles(base, f"{base}/launch-XXXX/empty", 3, 4)
+
+
+def bwrap_options(plan: MountPlan, files: LaunchFiles, chdir: str) -> list[str]:
+    """The bwrap options (everything before `--`) that realise `plan`, in order."""
+    if plan.unsandboxed:
+        raise ValueError("an unsandboxed plan has no bwrap arguments")
+    args = ["--new-session", "--die-with-parent", "--unshare-user", "--unshare-pid"]
+    if plan.policy.network is not NetworkMode.ON:
+        args.append("--unshare-net")
+    # bwrap started by root keeps every capability inside the sandbox unless told otherwise.
+    args += ["--cap-drop", "ALL"]
+    tail: list[str] = []
+    for op in plan.ops:
+        if op.kind is OpKind.RO_BIND_ROOT:
+            args += ["--ro-bind", "/", "/"]
+        elif op.kind is OpKind.EMPTY_ROOT:
+            args += ["--tmpfs", "/"]
+            tail += ["--remount-ro", "/"]
+        elif op.kind is OpKind.DEV:
+            args += ["--dev", op.dest]
+        elif op.kind is OpKind.PROC:
+            args += ["--proc", op.dest]
+        elif op.kind is OpKind.BIND:
+            args += ["--bind", op.source or op.dest, op.dest]
+        elif op.kind is OpKind.RO_BIND:
+            args += ["--ro-bind", op.source or op.dest, op.dest]
+        elif op.kind is OpKind.DENY_DIR:
+            args += ["--perms", f"{op.perms or 0:03o}", "--tmpfs", op.dest]
+        elif op.kind in (OpKind.DENY_FILE, OpKind.BLOCK_MISSING):
+            args += ["--ro-bind", files.empty_file, op.dest]
+        elif op.kind is OpKind.REMOUNT_RO:
+            tail += ["--remount-ro", op.dest]
+        else:
+            raise AssertionError(f"unhandled mount op {op.kind}")
+    args += ["--perms", "000", "--tmpfs", files.runtime_dir]
+    tail += ["--remount-ro", files.runtime_dir]
+    args += tail
+    args += ["--chdir", chdir]
+    if files.seccomp_fd is not None:
+        args += ["--seccomp", str(files.seccomp_fd)]
+    if files.status_fd is not None:
+        args += ["--json-status-fd", str(files.status_fd)]
+    return args
+
+
+def display_argv(bwrap: str, options: Sequence[str], command: Sequence[str]) -> list[str]:
+    """The argv as if the options were inline: what `--dry-run` and the TUI print."""
+    return [bwrap, *options, "--", *command]
+
+
+def encode_args(options: Sequence[str]) -> bytes:
+    """The `--args FD` payload: NUL-terminated arguments."""
+    for a in options:
+        if "\0" in a:
+            raise SandboxSetupError(f"argument {a!r} contains a NUL byte")
+    return b"".join(os.fsencode(a) + b"\0" for a in options)
+
+
+def data_fd(data: bytes, name: str) -> int:
+    """A close-on-exec memfd at offset 0 holding `data` (bwrap reads it to EOF)."""
+    fd = os.memfd_create(name, os.MFD_CLOEXEC)
+    try:
+        os.write(fd, data)
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+# --- per-user runtime directory, placeholders ------------------------------------------------
+
+
+def runtime_base() -> str:
+    """This process's per-user runtime directory (shared by all its launches)."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isabs(xdg) and os.path.isdir(xdg):
+        return os.path.join(xdg, "sandboxtui")
+    return f"/tmp/sandboxtui-{os.getuid()}"
+
+
+def _private_dir(path: str) -> None:
+    """Create `path` 0700, or accept it only if it is ours, a real directory, and private."""
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        raise SandboxSetupError(
+            f"runtime directory {path} is not a private directory owned by uid {os.getuid()} "
+            f"(mode {stat.filemode(st.st_mode)}, owner {st.st_uid}); remove it and retry")
+
+
+PLACEHOLDER_MODE = 0o444
+
+
+class _Placeholders:
+    """Host mount points for missing protected paths, shared safely between launches.
+
+    Each launch creates (or finds) the placeholder itself before bwrap runs and holds a shared
+    flock on it while its sandbox lives. A placeholder is removed only by an exclusive flock
+    that succeeds, i.e. when no launch of any user still binds over it (unlinking a mount point
+    would detach the mount inside a running sandbox), and only while it is an empty regular
+    file of ours with the placeholder mode. Placeholders this user created are listed in a
+    record file, so that a later launch removes the ones a crashed or overlapping launch had to
+    leave. (A record is only as trustworthy as the runtime directory: bwrap sandboxes cannot see
+    it, but a pipeline that leaves `/tmp` writable must not share a `/tmp` runtime directory.)
+    """
+
+    def __init__(self, records_dir: str, token: str) -> None:
+        self.records_dir = records_dir
+        self.record = os.path.join(records_dir, f"{token}.json")
+        self.held: list[int] = []
+
+    def hold(self, plan: MountPlan) -> None:
+        paths = [op.dest for op in plan.ops if _is_placeholder_spot(op)]
+        # Recorded before anything is created, so that even a crash leaves a trace.
+        intended = [p for p in paths if _lstat(p) is None]
+        if intended:
+            self._write_record(intended)
+        created = []
+        for path in paths:
+            fd, made = self._open(path)
+            if fd is not None:
+                self.held.append(fd)
+            if made:
+                created.append(path)
+        if created != intended:
+            self._write_record(created)
+
+    def _write_record(self, paths: list[str]) -> None:
+        with open(self.record, "w", encoding="utf-8") as fh:
+            json.dump(paths, fh)
+
+    def _open(self, path: str) -> tuple[int | None, bool]:
+        """Open (creating if missing) and share-lock the placeholder at `path`."""
+        for _ in range(5):
+            made = False
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                             | os.O_CLOEXEC, PLACEHOLDER_MODE)
+                os.fchmod(fd, PLACEHOLDER_MODE)  # exactly, whatever the umask
+                made = True
+            except FileExistsError:
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except OSError:
+                    return None, False  # not a file we can lock: bwrap binds whatever is there
+            except OSError as exc:
+                raise SandboxSetupError(f"cannot create the placeholder {path} that keeps it "
+                                        f"from being created: {exc.strerror}") from exc
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            st, now = os.fstat(fd), _lstat(path)
+            if now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+                return fd, made
+            os.close(fd)  # removed (or replaced) by another launch's cleanup meanwhile: retry
+        raise SandboxSetupError(f"the placeholder {path} keeps changing; retry the launch")
+
+    def release(self) -> None:
+        for fd in self.held:
+            os.close(fd)
+        self.held = []
+        for name in os.listdir(self.records_dir):
+            record = os.path.join(self.records_dir, name)
+            try:
+                with open(record, encoding="utf-8") as fh:
+                    paths = json.load(fh)
+            except (OSError, ValueError):
+                paths = []
+            if all([_remove_if_unused(p) for p in paths]):
+                with contextlib.suppress(OSError):
+                    os.unlink(record)
+
+
+def _lstat(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
+
+
+def _is_placeholder_spot(op: MountOp) -> bool:
+    """A missing protected path, or one that was missing (another launch's placeholder: it
+    may vanish before this launch binds it, so it is held, or recreated, like our own)."""
+    if op.kind is OpKind.BLOCK_MISSING:
+        return True
+    if op.kind is not OpKind.RO_BIND or op.rule.kind is not RuleKind.PROTECTED:
+        return False
+    st = _lstat(op.dest)
+    return st is None or stat.S_ISREG(st.st_mode) and st.st_size == 0
+
+
+def _remove_if_unused(path: str) -> bool:
+    """Unlink the placeholder unless a launch holds it; True when nothing is left to do."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return True  # gone, or no longer a file we made
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False  # still bound over by a running launch
+    try:
+        st, now = os.fstat(fd), _lstat(path)
+        same = now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
+        ours = st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == PLACEHOLDER_MODE
+        if same and ours and stat.S_ISREG(st.st_mode) and st.st_size == 0:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    finally:
+        os.close(fd)
+    return True
+
+
+def _remove_stale_launch_dirs(base: str) -> None:
+    """Launch directories whose launch died without cleaning up (their flock is free)."""
+    for name in os.listdir(base):
+        if not name.startswith("launch-"):
+            continue
+        path = os.path.join(base, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(path, "empty"))
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def launch_files(plan: MountPlan, *, seccomp_fd: int | None,
+                 status_fd: int | None) -> Iterator[LaunchFiles]:
+    """Prepare the per-launch host files; clean them (and placeholders) up afterwards."""
+    base = runtime_base()
+    token = f"{os.getpid()}-{os.urandom(6).hex()}"
+    launch_dir = os.path.join(base, f"launch-{token}")
+    try:
+        _private_dir(base)
+        records = os.path.join(base, "placeholders")
+        _private_dir(records)
+        os.mkdir(launch_dir, 0o700)
+        dir_fd = os.open(launch_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SandboxSetupError(f"cannot prepare runtime directory {base}: {exc}") from exc
+    placeholders = _Placeholders(records, token)
+    try:
+        fcntl.flock(dir_fd, fcntl.LOCK_EX)  # marks this launch directory as in use
+        empty = os.path.join(launch_dir, "empty")
+        os.close(os.open(empty, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o000))
+        placeholders.hold(plan)
+        yield LaunchFiles(base, empty, seccomp_fd, status_fd)
+    finally:
+        placeholders.release()
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(launch_dir, "empty"))
+        with contextlib.suppress(OSError):
+            os.rmdir(launch_dir)
+        os.close(dir_fd)
+        _remove_stale_launch_dirs(base)

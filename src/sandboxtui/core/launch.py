@@ -1,0 +1,498 @@
+"""The launcher: run one command under the plan's sandbox (SPEC §7). CLI and TUI both use it.
+
+    spec = prepare(plan, ["make", "test"])        # may raise LaunchError (exit 4, 126, 127)
+    running = start(spec, timeout=30, capture=True, on_output=callback)
+    result = running.wait()                        # always call wait(): it cleans up
+
+`prepare()` is pure decision-making (which bwrap, the command's resolution, the scrubbed
+environment, warnings) and `LaunchSpec.argv()` is what `--dry-run` and the TUI show. `start()`
+spawns bwrap with its options on an `--args` memfd, the compiled seccomp filter on a
+`--seccomp` memfd and a `--json-status-fd` pipe. bwrap's status tells the cases apart: an
+`exit-code` record means the command ran (its code, or 128+N after signal N); none means bwrap
+failed before the command started: exit 4 with bwrap's message as the cause, or 126/127 when
+bwrap's own exec of the command failed (when stderr is not captured, bwrap's message goes to the
+terminal and a launch of `true` in the same sandbox tells the two apart).
+
+No process is left behind: bwrap runs with `--die-with-parent` in a fresh PID namespace, so
+when the command's first process ends, bwrap exits and the kernel kills every other process of
+the sandbox; timeout and cancel kill bwrap (SIGKILL), which takes the namespace down the same
+way, as does the death of the launching process. `--die-with-parent` is tied to the *thread*
+that spawned bwrap, so spawns from other threads go through one long-lived spawner thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fnmatch
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sandboxtui.core.bwrap import (
+    BWRAP_MAX_ARGS,
+    LaunchFiles,
+    SandboxSetupError,
+    bwrap_options,
+    data_fd,
+    display_argv,
+    dry_run_files,
+    encode_args,
+    launch_files,
+)
+from sandboxtui.core.diagnostics_model import Diagnostic, Severity
+from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.policy import Access, NetworkMode
+from sandboxtui.core.seccomp import SeccompFilter, compile_bpf, filter_for
+
+EXIT_UNENFORCEABLE = 4
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+# Variable names that look like secrets: not passed into the sandbox unless env_passthrough
+# names them (exact name or glob).
+SECRET_NAME = re.compile(
+    r"TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|API_?KEY|(^|_)KEY$|CREDENTIAL|PRIVATE|AUTH|COOKIE"
+    r"|^AWS_|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$|^VAULT_",
+    re.IGNORECASE,
+)
+
+
+class LaunchError(Exception):
+    """The command cannot be launched: nothing ran. `exit_code` is the SPEC §7 code."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class OutputEvent:
+    stream: str  # "stdout" | "stderr"
+    data: bytes
+
+
+@dataclass(frozen=True)
+class RunResult:
+    exit_code: int  # SPEC §7: the command's, 128+N on signal N, 4, 126, 127
+    duration: float  # seconds, spawn to exit
+    signal: int | None  # the signal that ended the command, when known
+    timed_out: bool = False
+    cancelled: bool = False
+    error: str | None = None  # why nothing (or not the command) ran: exit 4 / 126 / 127
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything decided before a launch; `argv()` is exactly what will be executed."""
+
+    plan: MountPlan
+    command: tuple[str, ...]
+    executable: str  # command[0] as resolved on the host (PATH of `env`)
+    cwd: str
+    env: Mapping[str, str] = field(hash=False)
+    dropped_env: tuple[str, ...]  # secret-looking names not passed in
+    bwrap: str | None  # None: unsandboxed (danger-full-access)
+    seccomp: SeccompFilter | None
+    warnings: tuple[Diagnostic, ...]
+
+    @property
+    def sandboxed(self) -> bool:
+        return self.bwrap is not None
+
+    def options(self, files: LaunchFiles | None = None) -> list[str]:
+        if self.bwrap is None:
+            return []
+        files = dry_run_files() if files is None else files
+        seccomp_fd = files.seccomp_fd if self.seccomp is not None else None
+        files = LaunchFiles(files.runtime_dir, files.empty_file, seccomp_fd, files.status_fd)
+        return bwrap_options(self.plan, files, self.cwd)
+
+    def argv(self, files: LaunchFiles | None = None) -> list[str]:
+        if self.bwrap is None:
+            return list(self.command)
+        return display_argv(self.bwrap, self.options(files), self.command)
+
+
+def scrub_env(env: Mapping[str, str], passthrough: Sequence[str]) -> tuple[dict[str, str],
+                                                                           tuple[str, ...]]:
+    """Drop secret-looking variables unless `passthrough` names them (exactly or by glob)."""
+    kept: dict[str, str] = {}
+    dropped: list[str] = []
+    for name, value in env.items():
+        if SECRET_NAME.search(name) and not any(fnmatch.fnmatchcase(name, p)
+                                                for p in passthrough):
+            dropped.append(name)
+        else:
+            kept[name] = value
+    return kept, tuple(sorted(dropped))
+
+
+def select_bwrap(system_bwrap: str) -> tuple[str | None, tuple[Diagnostic, ...]]:
+    """The system bwrap when present and executable; else the vendored one, with a warning.
+
+    No probe launch here: a bwrap that cannot create namespaces fails the launch itself,
+    which is reported as exit 4 with bwrap's own message.
+    """
+    if os.path.isfile(system_bwrap) and os.access(system_bwrap, os.X_OK):
+        return system_bwrap, ()
+    from sandboxtui.core.diagnostics import diagnose, probe
+
+    caps = probe(system_bwrap, launch_test=False)
+    diags = tuple(d for d in diagnose(caps) if d.code in ("system-bwrap-missing", "bwrap-missing"))
+    return caps.bwrap, diags
+
+
+def resolve_command(command: Sequence[str], env: Mapping[str, str], cwd: str) -> str:
+    """The file execvp would run, as seen from the host; LaunchError 126/127 otherwise."""
+    name = command[0]
+    if not name:
+        raise LaunchError(EXIT_NOT_FOUND, "empty command name")
+    if "/" in name:
+        candidates = [os.path.join(cwd, name)]
+    else:
+        path = env.get("PATH", os.defpath)
+        candidates = [os.path.join(d or ".", name) for d in path.split(":")]
+        candidates = [c if os.path.isabs(c) else os.path.join(cwd, c) for c in candidates]
+    denied = None
+    for c in candidates:
+        if os.path.isfile(c):
+            if os.access(c, os.X_OK):
+                return c
+            denied = denied or c
+        elif os.path.isdir(c) and "/" in name:
+            raise LaunchError(EXIT_NOT_EXECUTABLE, f"{name}: is a directory")
+    if denied is not None:
+        raise LaunchError(EXIT_NOT_EXECUTABLE, f"{name}: permission denied ({denied})")
+    raise LaunchError(EXIT_NOT_FOUND, f"{name}: command not found")
+
+
+def prepare(
+    plan: MountPlan,
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    bwrap: str | None = None,
+) -> LaunchSpec:
+    """Decide everything about a launch; raise LaunchError when it must not happen.
+
+    `bwrap` overrides the selection (the TUI passes the one its probe chose).
+    """
+    if not command:
+        raise LaunchError(2, "no command given")
+    if any("\0" in a for a in command):
+        raise LaunchError(2, "the command contains a NUL byte")
+    cwd = plan.cwd if cwd is None else os.path.realpath(cwd)
+    env, dropped = scrub_env(os.environ if env is None else env, plan.policy.env_passthrough)
+    if plan.unsandboxed:
+        resolved = resolve_command(command, env, cwd)
+        return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, None, None,
+                          tuple(d for d in plan.diagnostics))
+    errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
+    if errors:
+        raise LaunchError(EXIT_UNENFORCEABLE, "; ".join(f"{d.cause} (remedy: {d.remedy})"
+                                                        for d in errors))
+    if plan.policy.network is NetworkMode.PROXY:
+        raise LaunchError(EXIT_UNENFORCEABLE, "managed proxy networking is not supported by "
+                          "the bubblewrap launcher yet; use network_access = false or true")
+    if plan.policy.limits.items():
+        # Resource limits belong here (applied to bwrap, inherited by the command).
+        raise LaunchError(EXIT_UNENFORCEABLE, "[limits] are configured but this launcher "
+                          "cannot enforce resource limits yet; remove [limits] to run")
+    resolved = resolve_command(command, env, cwd)
+    rule = plan.rule_for(os.path.realpath(resolved))
+    if rule.access is Access.NONE:
+        raise LaunchError(EXIT_NOT_EXECUTABLE, f"{command[0]}: {resolved} is denied inside the "
+                          f"sandbox ({rule.reason} [{rule.provenance}])")
+    warnings: tuple[Diagnostic, ...] = ()
+    if bwrap is None:
+        bwrap, warnings = select_bwrap(plan.policy.system_bwrap)
+    if bwrap is None:
+        raise LaunchError(EXIT_UNENFORCEABLE, "; ".join(d.cause for d in warnings)
+                          or "no bwrap binary found")
+    warnings += tuple(d for d in plan.diagnostics if d.severity is Severity.WARNING)
+    spec = LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, bwrap,
+                      filter_for(plan.policy), warnings)
+    count = len(spec.options()) + len(command) + 4
+    if count > BWRAP_MAX_ARGS:
+        raise LaunchError(EXIT_UNENFORCEABLE, f"the plan needs {count} bwrap arguments but "
+                          f"bubblewrap accepts at most {BWRAP_MAX_ARGS} (about 2,990 denied "
+                          "paths); deny a whole directory or narrow sensitive_paths")
+    return spec
+
+
+# --- spawning ---------------------------------------------------------------------------------
+
+
+class _Spawner:
+    """One long-lived thread that owns every child: bwrap's --die-with-parent (PDEATHSIG)
+    fires when the spawning *thread* exits, so short-lived worker threads must not spawn."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], queue.SimpleQueue[Any]]] = (
+            queue.SimpleQueue())
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def call(self, fn: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        if threading.current_thread() is threading.main_thread():
+            return fn()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="sandboxtui-spawner",
+                                                daemon=True)
+                self._thread.start()
+        reply: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._jobs.put((fn, reply))
+        ok, value = reply.get()
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    def _loop(self) -> None:
+        while True:
+            fn, reply = self._jobs.get()
+            try:
+                reply.put((True, fn()))
+            except BaseException as exc:  # handed back to the caller's thread
+                reply.put((False, exc))
+
+
+_SPAWNER = _Spawner()
+
+
+class RunningCommand:
+    """A launched command. Output (capture mode) arrives as `OutputEvent`s; call `wait()`."""
+
+    def __init__(self, spec: LaunchSpec, timeout: float | None, capture: bool,
+                 on_output: Callable[[OutputEvent], None] | None) -> None:
+        self.spec = spec
+        self.argv: list[str] = spec.argv()
+        self._capture = capture
+        self._on_output = on_output
+        self._events: queue.SimpleQueue[OutputEvent | None] = queue.SimpleQueue()
+        self._stderr_tail = bytearray()
+        self._callback_error: Exception | None = None
+        self._status = b""
+        self._status_r: int | None = None
+        self._cleanup = contextlib.ExitStack()
+        self._readers: list[threading.Thread] = []
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._result: RunResult | None = None
+        self.timed_out = False
+        self.cancelled = False
+        self.started = time.monotonic()
+        self._proc = self._spawn()
+        self.pid = self._proc.pid
+        if timeout is not None:
+            self._timer = threading.Timer(timeout, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    # -- spawning --
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        spec = self.spec
+        out = subprocess.PIPE if self._capture else None
+        stdin = subprocess.DEVNULL if self._capture else None
+        if not spec.sandboxed:
+            return _SPAWNER.call(lambda: subprocess.Popen(
+                spec.command, cwd=spec.cwd, env=dict(spec.env), stdin=stdin, stdout=out,
+                stderr=out, start_new_session=True))
+        try:
+            with contextlib.ExitStack() as until_spawned:  # bwrap has its own copies after
+                seccomp_fd = None
+                if spec.seccomp is not None:
+                    bpf = compile_bpf(spec.seccomp)  # once per process (cached)
+                    seccomp_fd = until_spawned.enter_context(
+                        _closing(data_fd(bpf, "sandboxtui-seccomp")))
+                status_r, status_w = os.pipe2(os.O_CLOEXEC)
+                self._status_r = status_r
+                self._cleanup.enter_context(_closing(status_r))
+                until_spawned.enter_context(_closing(status_w))
+                files = self._cleanup.enter_context(launch_files(
+                    spec.plan, seccomp_fd=seccomp_fd, status_fd=status_w))
+                options = spec.options(files)
+                self.argv = display_argv(spec.bwrap or "", options, spec.command)
+                args_fd = until_spawned.enter_context(
+                    _closing(data_fd(encode_args(options), "sandboxtui-args")))
+                fds = tuple(fd for fd in (args_fd, seccomp_fd, status_w) if fd is not None)
+                argv = [spec.bwrap or "", "--args", str(args_fd), "--", *spec.command]
+                proc = _SPAWNER.call(lambda: subprocess.Popen(
+                    argv, cwd=spec.cwd, env=dict(spec.env), stdin=stdin, stdout=out,
+                    stderr=out, pass_fds=fds))
+        except SandboxSetupError as exc:
+            self._cleanup.close()
+            raise LaunchError(EXIT_UNENFORCEABLE, str(exc)) from exc
+        except (OSError, RuntimeError, ImportError) as exc:  # incl. libseccomp missing
+            self._cleanup.close()
+            raise LaunchError(EXIT_UNENFORCEABLE, f"cannot start {spec.bwrap}: {exc}") from exc
+        if self._capture:
+            for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
+                t = threading.Thread(target=self._read, args=(name, pipe), daemon=True,
+                                     name=f"sandboxtui-{name}")
+                t.start()
+                self._readers.append(t)
+        return proc
+
+    def _read(self, name: str, pipe: Any) -> None:
+        fd = pipe.fileno()
+        while chunk := os.read(fd, 65536):
+            if name == "stderr":
+                self._stderr_tail = (self._stderr_tail + chunk)[-4096:]
+            event = OutputEvent(name, chunk)
+            if self._on_output is None:
+                self._events.put(event)
+            elif self._callback_error is None:
+                try:
+                    self._on_output(event)
+                except Exception as exc:  # keep draining, or the command blocks on a full pipe
+                    self._callback_error = exc
+        pipe.close()
+        if self._on_output is None:
+            self._events.put(None)
+
+    # -- control --
+
+    def events(self) -> Iterator[OutputEvent]:
+        """Output in arrival order until both streams end (capture mode, no on_output)."""
+        if not self._capture or self._on_output is not None:
+            return
+        ended = 0
+        while ended < 2:
+            event = self._events.get()
+            if event is None:
+                ended += 1
+            else:
+                yield event
+
+    def _kill(self) -> None:
+        if self._proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if self.spec.sandboxed:
+                self._proc.kill()  # bwrap's death takes the whole PID namespace with it
+            else:
+                os.killpg(self._proc.pid, signal.SIGKILL)
+
+    def _expire(self) -> None:
+        self.timed_out = True
+        self._kill()
+
+    def cancel(self) -> None:
+        """Kill the whole sandbox now; `wait()` then reports `cancelled`."""
+        self.cancelled = True
+        self._kill()
+
+    def poll(self) -> RunResult | None:
+        if self._proc.poll() is None:
+            return None
+        return self.wait()
+
+    def wait(self) -> RunResult:
+        with self._lock:
+            if self._result is None:
+                code = self._proc.wait()
+                duration = time.monotonic() - self.started
+                if self._timer is not None:
+                    self._timer.cancel()
+                for t in self._readers:
+                    t.join()
+                if self._status_r is not None:
+                    os.set_blocking(self._status_r, False)
+                    with contextlib.suppress(BlockingIOError):
+                        self._status = os.read(self._status_r, 65536)
+                self._cleanup.close()
+                self._result = self._outcome(code, duration)
+            if self._callback_error is not None:
+                raise self._callback_error
+            return self._result
+
+    def _outcome(self, code: int, duration: float) -> RunResult:
+        extra = {"timed_out": self.timed_out, "cancelled": self.cancelled}
+        if self.timed_out or self.cancelled:
+            why = "timed out" if self.timed_out else "cancelled"
+            return RunResult(128 + signal.SIGKILL, duration, int(signal.SIGKILL), **extra,
+                             error=f"{why}: the sandbox was killed")
+        if not self.spec.sandboxed:
+            if code < 0:
+                return RunResult(128 - code, duration, -code, **extra)
+            return RunResult(code, duration, None, **extra)
+        exit_code = _status_exit_code(self._status)
+        if exit_code is not None:
+            sig = exit_code - 128 if 128 < exit_code < 128 + 65 else None
+            return RunResult(exit_code, duration, sig, **extra)
+        if code < 0:
+            return RunResult(EXIT_UNENFORCEABLE, duration, None, **extra,
+                             error=f"bwrap was killed by signal {-code} during setup")
+        message = self._stderr_tail.decode(errors="replace").strip().splitlines()
+        last = message[-1] if message else ""
+        m = re.match(r"bwrap: execvp (.*): (.*)$", last)
+        if m:
+            missing = m.group(2) == os.strerror(errno.ENOENT)
+            return RunResult(EXIT_NOT_FOUND if missing else EXIT_NOT_EXECUTABLE, duration,
+                             None, **extra, error=f"{m.group(1)}: {m.group(2)}")
+        if not self._capture and _sandbox_starts(self.spec):
+            # bwrap's message went straight to the terminal; the same sandbox runs `true`, so
+            # it was the command's exec that failed (a missing interpreter, a noexec mount).
+            noexec = os.statvfs(self.spec.executable).f_flag & os.ST_NOEXEC
+            return RunResult(EXIT_NOT_EXECUTABLE if noexec else EXIT_NOT_FOUND, duration, None,
+                             **extra, error=f"{self.spec.command[0]} could not be executed "
+                             "inside the sandbox (see bwrap's message)")
+        cause = last or f"bwrap exited {code} before starting the command (see its message)"
+        return RunResult(EXIT_UNENFORCEABLE, duration, None, **extra,
+                         error=f"the sandbox could not be set up: {cause}")
+
+
+@contextlib.contextmanager
+def _closing(fd: int) -> Iterator[int]:
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _sandbox_starts(spec: LaunchSpec) -> bool:
+    """Does the same sandbox start `true`? Tells a failed exec from a failed setup."""
+    true = next((p for p in ("/usr/bin/true", "/bin/true") if os.access(p, os.X_OK)), None)
+    if true is None:
+        return False
+    probe = replace(spec, command=(true,), executable=true)
+    return start(probe, capture=True).wait().exit_code == 0
+
+
+def _status_exit_code(status: bytes) -> int | None:
+    """The `exit-code` from bwrap's --json-status-fd records, if the command ran."""
+    for line in status.decode(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and isinstance(record.get("exit-code"), int):
+                return int(record["exit-code"])
+    return None
+
+
+def start(
+    spec: LaunchSpec,
+    *,
+    timeout: float | None = None,
+    capture: bool = False,
+    on_output: Callable[[OutputEvent], None] | None = None,
+) -> RunningCommand:
+    """Spawn the command. `capture=False` shares this process's stdin/stdout/stderr (CLI);
+    `capture=True` pipes stdout/stderr into `OutputEvent`s (stdin is /dev/null): delivered to
+    `on_output` when given (called from two reader threads, so it must be thread-safe; an
+    exception in it is re-raised by `wait()`), else through `RunningCommand.events()`.
+    Raises LaunchError (exit 4) when the sandbox cannot be prepared."""
+    return RunningCommand(spec, timeout, capture, on_output)
+

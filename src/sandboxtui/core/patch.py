@@ -1,0 +1,551 @@
+"""Applying a unified diff inside the workspace, under the policy's rules (SPEC §6).
+
+Three phases, so nothing is ever partially applied:
+1. parse the whole diff (malformed -> `PatchError`, exit 2);
+2. check every path it touches — source and target of renames, after `../` and symlink
+   resolution — against the workspace and the plan: sensitive (a `sensitive_paths` glob, a path
+   the plan denies, or a hard link to a denied file) -> `PatchDenied(sensitive=True)`, exit 3,
+   whatever the precheck mode, *before any of its content is read*; outside the workspace or not
+   writable per `plan.explain` -> `PatchDenied`, exit 3;
+3. compute every new file content in memory against the current content (a hunk that does not
+   match -> `PatchConflict`, exit 1), write each to a temp file beside its target, then rename
+   them all into place, restoring the originals if any rename fails.
+
+Supported: modify, create and delete (`/dev/null`), git headers (`diff --git`, `a/` `b/`
+prefixes, `rename from/to`, `new file mode`, `deleted file mode`, `old/new mode`), `\\ No newline
+at end of file`, hunks at an offset from their stated line. Not supported (malformed): binary
+patches, copies, fuzz (context must match exactly).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+import tempfile
+import uuid
+from dataclasses import dataclass
+
+from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.policy import Access
+from sandboxtui.core.precheck import match_path
+
+DEV_NULL = "/dev/null"
+_HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_MAX_DIFF = 64 << 20
+
+
+class PatchError(Exception):
+    """The diff is malformed or unsupported: exit 2, nothing written."""
+
+
+class PatchDenied(Exception):
+    """The diff touches a path the policy forbids: exit 3, nothing written."""
+
+    def __init__(self, message: str, *, sensitive: bool) -> None:
+        super().__init__(message)
+        self.sensitive = sensitive
+
+
+class PatchConflict(Exception):
+    """The diff does not apply to the current content: exit 1, nothing written."""
+
+
+@dataclass(frozen=True)
+class Hunk:
+    old_start: int
+    old_lines: tuple[str, ...]  # each with its line terminator ("\n", or none at EOF)
+    new_lines: tuple[str, ...]
+    line: int  # where the hunk starts in the diff, for messages
+
+
+@dataclass(frozen=True)
+class FilePatch:
+    old_path: str | None  # None: created
+    new_path: str | None  # None: deleted
+    hunks: tuple[Hunk, ...]
+    new_mode: int | None  # permission bits from git's `new file mode` / `new mode`
+    line: int
+    git: bool  # plain `diff -u` has no renames: `--- x.orig` `+++ x` patches one file
+
+    @property
+    def renamed(self) -> bool:
+        return (self.git and self.old_path is not None and self.new_path is not None
+                and self.old_path != self.new_path)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file operation of a validated patch: `content` None means delete `path`."""
+
+    path: str  # absolute, symlink-resolved host path
+    content: bytes | None
+    mode: int
+    display: str  # the path as the diff names it
+    owner: tuple[int, int] | None = None  # (uid, gid) to keep when root rewrites a file
+
+
+@dataclass(frozen=True)
+class PatchResult:
+    changes: tuple[Change, ...]
+
+    def summary(self) -> list[str]:
+        return [f"{'deleted' if c.content is None else 'wrote'} {c.display}"
+                for c in self.changes]
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+def read_diff(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_DIFF + 1)
+    except OSError as exc:
+        raise PatchError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > _MAX_DIFF:
+        raise PatchError(f"{path} is larger than {_MAX_DIFF >> 20} MiB")
+    return data.decode("utf-8", "surrogateescape")
+
+
+def parse_diff(text: str) -> tuple[FilePatch, ...]:
+    """Every file section of a unified diff; text before the first section is ignored."""
+    lines = text.splitlines(keepends=True)
+    patches: list[FilePatch] = []
+    i = 0
+    while i < len(lines):
+        if lines[i].startswith("diff --git "):
+            i = _parse_section(lines, i, patches, git=True)
+        elif lines[i].startswith("--- ") and i + 1 < len(lines) \
+                and lines[i + 1].startswith("+++ "):
+            i = _parse_section(lines, i, patches, git=False)
+        elif lines[i].startswith("@@ "):
+            raise PatchError(f"line {i + 1}: hunk outside of a file section")
+        else:
+            i += 1
+    if not patches:
+        raise PatchError("no file changes found (not a unified diff?)")
+    return tuple(patches)
+
+
+def _strip(line: str) -> str:
+    return line.rstrip("\n").rstrip("\r")
+
+
+def _parse_section(lines: list[str], i: int, out: list[FilePatch], *, git: bool) -> int:
+    start = i
+    old: str | None = None
+    new: str | None = None
+    rename_from = rename_to = None
+    new_mode: int | None = None
+    created = deleted = False
+    if git:
+        git_old, git_new = _git_header_paths(_strip(lines[i])[len("diff --git "):], i)
+        i += 1
+        while i < len(lines) and not lines[i].startswith(("--- ", "diff --git ", "@@ ")):
+            head = _strip(lines[i])
+            if head.startswith("rename from "):
+                rename_from = _unquote(head[len("rename from "):], i)
+            elif head.startswith("rename to "):
+                rename_to = _unquote(head[len("rename to "):], i)
+            elif head.startswith(("new file mode ", "new mode ")):
+                new_mode = _mode(head.rsplit(" ", 1)[1], i)
+                created = created or head.startswith("new file")
+            elif head.startswith("deleted file mode "):
+                deleted = True
+            elif head.startswith(("copy from ", "copy to ")):
+                raise PatchError(f"line {i + 1}: copies are not supported")
+            elif head.startswith(("GIT binary patch", "Binary files ")):
+                raise PatchError(f"line {i + 1}: binary patches are not supported")
+            i += 1
+        old = None if created else (rename_from or git_old)
+        new = None if deleted else (rename_to or git_new)
+    hunks: list[Hunk] = []
+    if i < len(lines) and lines[i].startswith("--- "):
+        if i + 1 >= len(lines) or not lines[i + 1].startswith("+++ "):
+            raise PatchError(f"line {i + 1}: '---' header without '+++'")
+        minus = _header_path(lines[i], i)
+        plus = _header_path(lines[i + 1], i + 1)
+        minus, plus = _strip_prefixes(minus, plus)
+        if not git:
+            old, new = minus, plus
+        elif (minus, plus) != (old, new):
+            raise PatchError(f"line {i + 1}: '---'/'+++' name other files than the git header")
+        i += 2
+        while i < len(lines) and lines[i].startswith("@@"):
+            hunk, i = _parse_hunk(lines, i)
+            hunks.append(hunk)
+    if i < len(lines) and hunks and _looks_like_hunk_body(lines[i]):
+        raise PatchError(f"line {i + 1}: unexpected line after a hunk: {_strip(lines[i])!r}")
+    if old is None and new is None:
+        raise PatchError(f"line {start + 1}: a file section with neither an old nor a new file")
+    if git and not hunks and not (old != new or new_mode is not None or created or deleted):
+        raise PatchError(f"line {start + 1}: a file section without changes")
+    if not git and not hunks:
+        raise PatchError(f"line {start + 1}: a file section without hunks")
+    out.append(FilePatch(old, new, tuple(hunks), new_mode, start + 1, git))
+    return i
+
+
+def _looks_like_hunk_body(line: str) -> bool:
+    """A stray diff line after a hunk means its header's counts were wrong."""
+    if line.startswith(("diff --git ", "--- ", "+++ ")) or _strip(line) == "--":
+        return False  # the next section, or a `git format-patch` signature
+    return line[:1] in (" ", "+", "-", "\\")
+
+
+def _git_header_paths(rest: str, i: int) -> tuple[str, str]:
+    if rest.startswith('"'):
+        end = _quoted_end(rest, i)
+        a, b = _unquote(rest[:end], i), _unquote(rest[end:].lstrip(" "), i)
+    else:
+        # `a/X b/X`: with spaces in names the split is where both halves name the same file.
+        half = (len(rest) - 1) // 2
+        if rest[half:half + 1] == " " and rest[:half][2:] == rest[half + 1:][2:]:
+            a, b = rest[:half], rest[half + 1:]
+        else:
+            a, _, b = rest.partition(" ")
+    if not (a.startswith("a/") and b.startswith("b/")):
+        raise PatchError(f"line {i + 1}: 'diff --git' header without a/ and b/ paths")
+    return a[2:], b[2:]
+
+
+def _quoted_end(s: str, i: int) -> int:
+    j = 1
+    while j < len(s):
+        if s[j] == "\\":
+            j += 2
+            continue
+        if s[j] == '"':
+            return j + 1
+        j += 1
+    raise PatchError(f"line {i + 1}: unterminated quoted path")
+
+
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "a": "\a", "b": "\b", "f": "\f",
+            "r": "\r", "v": "\v"}
+
+
+def _unquote(s: str, i: int) -> str:
+    """A path as git writes it: C-quoted (with octal byte escapes) when it has odd bytes."""
+    if not s.startswith('"'):
+        return s
+    if len(s) < 2 or not s.endswith('"'):
+        raise PatchError(f"line {i + 1}: bad quoted path {s!r}")
+    out = bytearray()
+    body, j = s[1:-1], 0
+    while j < len(body):
+        ch = body[j]
+        if ch != "\\":
+            out += ch.encode("utf-8", "surrogateescape")
+            j += 1
+        elif body[j + 1:j + 4].isdigit() and len(body[j + 1:j + 4]) == 3:
+            out.append(int(body[j + 1:j + 4], 8) & 0xFF)
+            j += 4
+        elif body[j + 1:j + 2] in _ESCAPES:
+            out += _ESCAPES[body[j + 1]].encode()
+            j += 2
+        else:
+            raise PatchError(f"line {i + 1}: bad escape in quoted path {s!r}")
+    return out.decode("utf-8", "surrogateescape")
+
+
+def _header_path(line: str, i: int) -> str | None:
+    raw = _strip(line)[4:]
+    # `--- name<TAB>timestamp`, or a C-quoted name
+    path = _unquote(raw[:_quoted_end(raw, i)], i) if raw.startswith('"') \
+        else raw.split("\t", 1)[0]
+    if not path:
+        raise PatchError(f"line {i + 1}: empty path")
+    return None if path == DEV_NULL else path
+
+
+def _strip_prefixes(old: str | None, new: str | None) -> tuple[str | None, str | None]:
+    """Drop git-style `a/` and `b/` prefixes when the diff uses them on both sides."""
+    if (old is None or old.startswith("a/")) and (new is None or new.startswith("b/")):
+        return (None if old is None else old[2:]), (None if new is None else new[2:])
+    return old, new
+
+
+def _mode(text: str, i: int) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise PatchError(f"line {i + 1}: bad file mode {text!r}") from None
+    if stat.S_IFMT(mode) not in (0, stat.S_IFREG):
+        raise PatchError(f"line {i + 1}: only regular files can be patched (mode {text})")
+    return stat.S_IMODE(mode)
+
+
+def _parse_hunk(lines: list[str], i: int) -> tuple[Hunk, int]:
+    m = _HUNK.match(lines[i])
+    if not m:
+        raise PatchError(f"line {i + 1}: bad hunk header {_strip(lines[i])!r}")
+    start = i
+    old_start = int(m.group(1))
+    old_count = 1 if m.group(2) is None else int(m.group(2))
+    new_count = 1 if m.group(4) is None else int(m.group(4))
+    old: list[str] = []
+    new: list[str] = []
+    i += 1
+    last: list[list[str]] = []
+    while len(old) < old_count or len(new) < new_count or (
+            i < len(lines) and lines[i].startswith("\\")):
+        if i >= len(lines):
+            raise PatchError(f"line {start + 1}: hunk ends early (expected {old_count} old "
+                             f"and {new_count} new lines, found {len(old)} and {len(new)})")
+        line = lines[i]
+        tag, body = line[:1], line[1:]
+        if not body.endswith("\n"):
+            body += "\n"  # the diff file itself lacks a final newline
+        if line in ("\n", "\r\n"):
+            tag, body = " ", line  # a context line whose leading space was stripped
+        if tag == "\\":
+            if not last:
+                raise PatchError(f"line {i + 1}: '\\ No newline' marker without a line")
+            for side in last:
+                side[-1] = side[-1][:-1]  # the previous line has no terminator
+            last = []
+        elif tag == " ":
+            old.append(body)
+            new.append(body)
+            last = [old, new]
+        elif tag == "-":
+            old.append(body)
+            last = [old]
+        elif tag == "+":
+            new.append(body)
+            last = [new]
+        else:
+            raise PatchError(f"line {i + 1}: unexpected line inside a hunk: {_strip(line)!r}")
+        if len(old) > old_count or len(new) > new_count:
+            raise PatchError(f"line {start + 1}: hunk is longer than its header says")
+        i += 1
+    return Hunk(old_start, tuple(old), tuple(new), start + 1), i
+
+
+# --- validation and application ----------------------------------------------------------------
+
+
+def check_path(name: str, plan: MountPlan) -> str:
+    """The absolute host path `name` writes to; raises PatchDenied if the policy forbids it."""
+    if not name or "\0" in name:
+        raise PatchError(f"bad path {name!r}")
+    ws = plan.cwd
+    lexical = os.path.normpath(os.path.join(ws, name))
+    hit = match_path(name, plan, ws)
+    if hit is not None:
+        raise PatchDenied(f"{name}: sensitive path ({hit.rule} [{hit.provenance}]); patches "
+                          "never touch sensitive paths", sensitive=True)
+    if not _within(lexical, ws):
+        raise PatchDenied(f"{name}: outside the workspace {ws}", sensitive=False)
+    resolved = os.path.realpath(lexical)
+    if not _within(resolved, ws):
+        raise PatchDenied(f"{name}: resolves to {resolved}, outside the workspace {ws} "
+                          "(through a symlink)", sensitive=False)
+    ex = plan.explain(resolved)
+    if ex.access is not Access.RW:
+        raise PatchDenied(f"{name}: not writable in the sandbox ({ex.access.value}: "
+                          f"{ex.rule.reason} [{ex.rule.provenance}])", sensitive=False)
+    with contextlib.suppress(OSError):
+        st = os.stat(resolved)
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1 and _denied_inode(st, plan):
+            raise PatchDenied(f"{name}: a hard link to a sensitive file", sensitive=True)
+    return resolved
+
+
+def _denied_inode(st: os.stat_result, plan: MountPlan) -> bool:
+    for rule in plan.denied_paths():
+        with contextlib.suppress(OSError):
+            other = os.stat(rule.path)
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                return True
+    return False
+
+
+def _within(path: str, root: str) -> bool:
+    return root == "/" or path == root or path.startswith(root + "/")
+
+
+def plan_patch(patches: tuple[FilePatch, ...], plan: MountPlan) -> PatchResult:
+    """Validate every path, then compute every new content; raises before anything is written."""
+    targets: list[tuple[FilePatch, str | None, str | None]] = []
+    for fp in patches:  # all paths first: no sensitive file is read if any hunk targets one
+        old = None if fp.old_path is None else check_path(fp.old_path, plan)
+        new = None if fp.new_path is None else check_path(fp.new_path, plan)
+        if not fp.git and old is not None and new is not None and old != new:
+            old = new = new if os.path.lexists(new) else old  # patch the one that exists
+        targets.append((fp, old, new))
+    changes: list[Change] = []
+    touched: set[str] = set()
+    for fp, old, new in targets:
+        if old is not None and (new is None or fp.renamed) and os.path.islink(
+                os.path.join(plan.cwd, fp.old_path or "")):
+            raise PatchError(f"line {fp.line}: {fp.old_path} is a symlink; patches do not "
+                             "delete or rename symlinks")
+        for path in {p for p in (old, new) if p is not None}:
+            if path in touched:
+                raise PatchError(f"line {fp.line}: {path} is changed twice in one patch")
+            touched.add(path)
+        content, mode, owner = b"", 0o666 & ~_umask(), None
+        if old is not None:
+            content, mode, owner = _read(old, fp.old_path or "")
+        elif new is not None and os.path.lexists(new):
+            raise PatchConflict(f"{fp.new_path}: already exists, cannot create it")
+        if fp.renamed and new is not None and os.path.lexists(new):
+            raise PatchConflict(f"{fp.new_path}: already exists, cannot rename onto it")
+        text = _apply_hunks(content.decode("utf-8", "surrogateescape"), fp)
+        if fp.new_mode is not None:
+            mode = fp.new_mode
+        if new is None:
+            if text:
+                raise PatchConflict(f"{fp.old_path}: deleting it, but its content differs "
+                                    "from the diff")
+            changes.append(Change(str(old), None, mode, fp.old_path or ""))
+            continue
+        if fp.renamed and old is not None:
+            changes.append(Change(old, None, mode, fp.old_path or ""))
+        changes.append(Change(new, text.encode("utf-8", "surrogateescape"), mode,
+                              fp.new_path or "", owner))
+    return PatchResult(tuple(changes))
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (os.umask would race other threads)."""
+    with contextlib.suppress(OSError, ValueError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+def _read(path: str, name: str) -> tuple[bytes, int, tuple[int, int]]:
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise PatchConflict(f"{name}: not a regular file")
+        with open(path, "rb") as fh:
+            return fh.read(), stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
+    except FileNotFoundError:
+        raise PatchConflict(f"{name}: does not exist") from None
+    except OSError as exc:
+        raise PatchConflict(f"{name}: cannot read it: {exc.strerror}") from exc
+
+
+def _apply_hunks(text: str, fp: FilePatch) -> str:
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    pos = 0  # next line of `lines` not yet copied
+    for h in fp.hunks:
+        want = max(h.old_start - 1, 0) if h.old_lines else h.old_start
+        at = _find(lines, h.old_lines, want, pos)
+        if at is None:
+            raise PatchConflict(f"{fp.old_path or fp.new_path}: hunk at diff line {h.line} "
+                                f"does not match the current content (near line "
+                                f"{h.old_start})")
+        out += lines[pos:at]
+        out += h.new_lines
+        pos = at + len(h.old_lines)
+    out += lines[pos:]
+    return "".join(out)
+
+
+def _find(lines: list[str], old: tuple[str, ...], want: int, lo: int) -> int | None:
+    """Where `old` occurs at or after `lo`, nearest to `want` (hunks may have shifted)."""
+    n = len(old)
+    last = len(lines) - n
+    if last < lo:
+        return None
+    want = min(max(want, lo), last)
+    for delta in range(0, max(want - lo, last - want) + 1):
+        for at in (want - delta, want + delta):
+            if lo <= at <= last and tuple(lines[at:at + n]) == old:
+                return at
+    return None
+
+
+def apply_patch(result: PatchResult) -> None:
+    """Write every change or none: temp files first, then renames, rolled back on failure."""
+    staged: list[tuple[Change, str | None]] = []
+    made_dirs: list[str] = []
+    try:
+        for change in result.changes:
+            if change.content is None:
+                staged.append((change, None))
+                continue
+            parent = os.path.dirname(change.path)
+            made_dirs += _makedirs(parent)
+            fd, tmp = tempfile.mkstemp(prefix=".sandboxtui-patch-", dir=parent)
+            staged.append((change, tmp))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(change.content)
+                fh.flush()
+                if change.owner is not None and os.geteuid() == 0:
+                    os.fchown(fh.fileno(), *change.owner)
+                os.fchmod(fh.fileno(), change.mode)
+                os.fsync(fh.fileno())
+        _commit(staged)
+    except BaseException:
+        for _change, tmp in staged:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        for d in reversed(made_dirs):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+        raise
+
+
+def _makedirs(path: str) -> list[str]:
+    missing: list[str] = []
+    p = path
+    while not os.path.lexists(p):
+        missing.append(p)
+        p = os.path.dirname(p)
+    for d in reversed(missing):
+        os.mkdir(d)
+    return list(reversed(missing))
+
+
+def _commit(staged: list[tuple[Change, str | None]]) -> None:
+    """Move originals aside, move new contents in; on any failure undo what was done."""
+    backups: list[tuple[str, str]] = []  # (original path, backup path)
+    placed: list[str] = []
+    try:
+        for change, tmp in staged:
+            if os.path.lexists(change.path):
+                backup = os.path.join(os.path.dirname(change.path),
+                                      f".sandboxtui-backup-{uuid.uuid4().hex}")
+                os.link(change.path, backup)  # fails rather than follows if the name exists
+                backups.append((change.path, backup))
+            if tmp is None:
+                os.unlink(change.path)
+            else:
+                os.replace(tmp, change.path)
+                placed.append(change.path)
+    except BaseException:
+        for path in reversed(placed):
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        for path, backup in reversed(backups):
+            with contextlib.suppress(OSError):
+                os.replace(backup, path)
+        raise
+    for _path, backup in backups:
+        with contextlib.suppress(OSError):
+            os.unlink(backup)
+    for d in {os.path.dirname(c.path) for c, _ in staged}:
+        with contextlib.suppress(OSError):
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+def patch_workspace(diff_text: str, plan: MountPlan) -> PatchResult:
+    """Parse, validate and apply `diff_text` in `plan.cwd`; raises before writing on any error."""
+    result = plan_patch(parse_diff(diff_text), plan)
+    apply_patch(result)
+    return result

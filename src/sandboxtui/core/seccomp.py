@@ -1,0 +1,189 @@
+"""The seccomp network filter of SPEC §5, described once and compiled by libseccomp.
+
+`NETWORK_FILTER` is the single description: `rule_table()` renders it for `sandboxtui seccomp`
+and the TUI, `compile_bpf()` turns the very same object into the BPF program that bwrap loads
+(`--seccomp FD`), and `pseudo_filter()` into libseccomp's pseudo-filter text. The display
+therefore cannot drift from what the kernel enforces.
+
+`pyseccomp` is imported lazily: loading it costs about as much as a whole sandbox launch, so
+only a launch that needs the filter pays for it, once per process. The program is deliberately
+not cached on disk: a file that a sandboxed command of the same user could rewrite (under a
+pipeline that leaves it reachable) would decide the next sandbox's filter.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import Any
+
+from sandboxtui.core.policy import NetworkMode, Policy
+
+AF_UNIX = 1
+
+
+class Action(StrEnum):
+    ALLOW = "allow"
+    ERRNO = "errno"
+
+
+class CmpOp(StrEnum):
+    NE = "!="
+    EQ = "=="
+
+
+@dataclass(frozen=True)
+class ArgCondition:
+    """A comparison on one syscall argument (64-bit, so high bits set never match EQ)."""
+
+    arg: int
+    op: CmpOp
+    value: int
+    text: str  # human form, e.g. "domain != AF_UNIX"
+
+
+@dataclass(frozen=True)
+class SeccompRule:
+    syscall: str
+    action: Action
+    reason: str
+    condition: ArgCondition | None = None
+    errno: str | None = "EPERM"  # errno name for Action.ERRNO
+
+    @property
+    def condition_text(self) -> str:
+        return self.condition.text if self.condition else "always"
+
+
+@dataclass(frozen=True)
+class SeccompFilter:
+    """A default-allow filter: `rules` refuse (or, for the record, explicitly keep) syscalls.
+
+    Syscalls of any architecture other than the native one (i386 via `int 0x80`, x32 numbers
+    on x86_64) get `foreign_arch_errno`: otherwise a 32-bit `socketcall` would walk around
+    every rule below.
+    """
+
+    name: str
+    rules: tuple[SeccompRule, ...]
+    foreign_arch_errno: str = "EPERM"
+
+
+_NET = "network is off"
+
+
+def _deny(syscall: str, reason: str, condition: ArgCondition | None = None) -> SeccompRule:
+    return SeccompRule(syscall, Action.ERRNO, reason, condition)
+
+
+_NOT_UNIX = ArgCondition(0, CmpOp.NE, AF_UNIX, "domain != AF_UNIX")
+
+NETWORK_FILTER = SeccompFilter(
+    name="network-off",
+    rules=(
+        _deny("socket", f"{_NET}: only AF_UNIX sockets may be created", _NOT_UNIX),
+        _deny("socketpair", f"{_NET}: only AF_UNIX socket pairs", _NOT_UNIX),
+        _deny("connect", f"{_NET}: no outgoing connections (host Unix sockets included)"),
+        _deny("bind", f"{_NET}: no listening addresses"),
+        _deny("listen", f"{_NET}: no servers"),
+        _deny("accept", f"{_NET}: no servers"),
+        _deny("accept4", f"{_NET}: no servers"),
+        _deny("sendto", f"{_NET}: no datagrams to addresses"),
+        _deny("sendmmsg", f"{_NET}: no batched sends"),
+        _deny("recvmmsg", f"{_NET}: no batched receives"),
+        _deny("getsockopt", f"{_NET}: socket options are not needed offline"),
+        _deny("setsockopt", f"{_NET}: socket options are not needed offline"),
+        _deny("getpeername", f"{_NET}: no peer inspection"),
+        _deny("getsockname", f"{_NET}: no address inspection"),
+        _deny("shutdown", f"{_NET}: no socket shutdown"),
+        _deny("io_uring_setup", "io_uring performs socket operations without these syscalls"),
+        _deny("io_uring_enter", "io_uring performs socket operations without these syscalls"),
+        _deny("io_uring_register", "io_uring performs socket operations without these syscalls"),
+        _deny("ptrace", "no tracing: a tracer could rewrite the syscalls of another process"),
+        _deny("process_vm_readv", "no reading of another process's memory"),
+        _deny("process_vm_writev", "no writing into another process's memory"),
+        SeccompRule("recvfrom", Action.ALLOW,
+                    "exception: tools read from already-connected local sockets", errno=None),
+        SeccompRule("sendmsg", Action.ALLOW,
+                    "exception: tools write to already-connected local sockets", errno=None),
+        SeccompRule("recvmsg", Action.ALLOW,
+                    "exception: tools read from already-connected local sockets", errno=None),
+    ),
+)
+
+
+def filter_for(policy: Policy) -> SeccompFilter | None:
+    """The filter a policy needs: the network filter when network is off, none when on."""
+    return NETWORK_FILTER if policy.network is NetworkMode.OFF else None
+
+
+def rule_table(flt: SeccompFilter) -> list[dict[str, Any]]:
+    """Rows (syscall, condition, action, errno, reason) in filter order, then the fallbacks."""
+    rows = [{"syscall": r.syscall, "condition": r.condition_text, "action": r.action.value,
+             "errno": r.errno, "reason": r.reason} for r in flt.rules]
+    rows.append({"syscall": "*", "condition": "foreign architecture (i386, x32)",
+                 "action": Action.ERRNO.value, "errno": flt.foreign_arch_errno,
+                 "reason": "32-bit and x32 syscall numbers bypass the native rules"})
+    rows.append({"syscall": "*", "condition": "anything else", "action": Action.ALLOW.value,
+                 "errno": None, "reason": "default: the filter only removes network access"})
+    return rows
+
+
+def render_table(flt: SeccompFilter) -> str:
+    rows = rule_table(flt)
+    width = max(len(r["syscall"]) for r in rows)
+    cond = max(len(r["condition"]) for r in rows)
+    lines = [f"seccomp filter {flt.name!r} (no-new-privs set; applied to the command)"]
+    for r in rows:
+        result = r["errno"] if r["action"] == Action.ERRNO else "allow"
+        lines.append(f"  {r['syscall']:<{width}}  {r['condition']:<{cond}}  {result:<6}  "
+                     f"{r['reason']}")
+    return "\n".join(lines)
+
+
+def _errno(name: str | None) -> int:
+    value = getattr(errno, name or "", None)
+    if not isinstance(value, int):
+        raise ValueError(f"unknown errno name {name!r}")
+    return value
+
+
+def _libseccomp_filter(flt: SeccompFilter) -> Any:
+    import pyseccomp as sc
+
+    ops = {CmpOp.NE: sc.NE, CmpOp.EQ: sc.EQ}
+    f = sc.SyscallFilter(sc.ALLOW)
+    f.set_attr(sc.Attr.ACT_BADARCH, sc.ERRNO(_errno(flt.foreign_arch_errno)))
+    for rule in flt.rules:
+        if rule.action is Action.ALLOW:
+            continue  # the default action already allows it; listed for the rule table
+        args = ()
+        if rule.condition is not None:
+            c = rule.condition
+            args = (sc.Arg(c.arg, ops[c.op], c.value),)
+        f.add_rule(sc.ERRNO(_errno(rule.errno)), rule.syscall, *args)
+    return f
+
+
+def _export(flt: SeccompFilter, method: str) -> bytes:
+    f = _libseccomp_filter(flt)
+    with os.fdopen(os.memfd_create("sandboxtui-export", os.MFD_CLOEXEC), "w+b") as fh:
+        getattr(f, method)(fh)
+        fh.seek(0)
+        return fh.read()
+
+
+@cache
+def compile_bpf(flt: SeccompFilter) -> bytes:
+    """The BPF program (struct sock_filter array) for the native architecture; cached."""
+    return _export(flt, "export_bpf")
+
+
+@cache
+def pseudo_filter(flt: SeccompFilter) -> str:
+    """libseccomp's pseudo-filter code (PFC) of the same program, for the TUI."""
+    return _export(flt, "export_pfc").decode()
+

@@ -1,0 +1,93 @@
+"""The seccomp network filter: one description, shown and compiled; the kernel's answers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandboxtui.core.config import resolve
+from sandboxtui.core.launch import prepare, start
+from sandboxtui.core.plan import build_plan
+from sandboxtui.core.policy import NetworkMode, Policy
+from sandboxtui.core.seccomp import (
+    NETWORK_FILTER,
+    Action,
+    compile_bpf,
+    filter_for,
+    pseudo_filter,
+    rule_table,
+)
+
+SPEC_DENIED = {"connect", "bind", "listen", "accept", "accept4", "sendto", "sendmmsg",
+               "recvmmsg", "getsockopt", "setsockopt", "getpeername", "getsockname", "shutdown",
+               "io_uring_setup", "io_uring_enter", "io_uring_register", "ptrace",
+               "process_vm_readv", "process_vm_writev"}
+
+
+def test_rule_table_lists_spec_rules_and_the_allowed_exceptions_with_reasons() -> None:
+    rows = rule_table(NETWORK_FILTER)
+    by_name = {r["syscall"]: r for r in rows if r["syscall"] != "*"}
+    for name in SPEC_DENIED:
+        assert by_name[name] == {"syscall": name, "condition": "always", "action": "errno",
+                                 "errno": "EPERM", "reason": by_name[name]["reason"]}
+    for name in ("socket", "socketpair"):
+        assert by_name[name]["condition"] == "domain != AF_UNIX"
+    for name in ("recvfrom", "sendmsg", "recvmsg"):
+        assert by_name[name]["action"] == Action.ALLOW.value
+        assert "already-connected" in by_name[name]["reason"]
+    assert [r["condition"] for r in rows if r["syscall"] == "*"] == [
+        "foreign architecture (i386, x32)", "anything else"]
+
+
+def test_the_compiled_program_comes_from_the_same_rules() -> None:
+    bpf = compile_bpf(NETWORK_FILTER)
+    assert len(bpf) % 8 == 0 and len(bpf) > 8 * len(SPEC_DENIED)
+    assert compile_bpf(NETWORK_FILTER) is bpf  # compiled once per process
+    pfc = pseudo_filter(NETWORK_FILTER)
+    denied = {r.syscall for r in NETWORK_FILTER.rules if r.action is Action.ERRNO}
+    for name in denied:
+        assert f'filter for syscall "{name}"' in pfc
+    for name in ("recvfrom", "sendmsg", "recvmsg"):
+        assert f'"{name}"' not in pfc  # allowed by the default action
+    assert "# invalid architecture action\naction ERRNO(1);" in pfc
+
+
+def test_filter_only_when_network_is_off() -> None:
+    assert filter_for(Policy(network=NetworkMode.OFF)) is NETWORK_FILTER
+    assert filter_for(Policy(network=NetworkMode.ON)) is None
+
+
+def test_seccomp_cli_prints_the_table_and_json() -> None:
+    done = subprocess.run([sys.executable, "-m", "sandboxtui", "seccomp", "--json"],
+                          capture_output=True, text=True, check=True)
+    data = json.loads(done.stdout)
+    assert data["rules"] == rule_table(NETWORK_FILTER)
+    text = subprocess.run([sys.executable, "-m", "sandboxtui", "seccomp"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "recvfrom" in text and "exception" in text and "EPERM" in text
+
+
+NET_PROBE = """
+import socket
+try:
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    print("inet ok")
+except OSError as e:
+    print("inet", e.errno)
+"""
+
+
+@pytest.mark.parametrize(("network", "expected"), [("false", "inet 1"), ("true", "inet ok")])
+def test_network_access_switches_the_filter(tmp_path: Path, network: str,
+                                            expected: str) -> None:
+    policy = resolve(overrides=[f"sandbox_workspace_write.network_access={network}"], env={})
+    spec = prepare(build_plan(policy, str(tmp_path)), [sys.executable, "-c", NET_PROBE])
+    running = start(spec, capture=True)
+    out = b"".join(e.data for e in running.events() if e.stream == "stdout").decode()
+    assert running.wait().exit_code == 0
+    assert out.strip() == expected
+    assert ("--unshare-net" in spec.argv()) is (network == "false")
