@@ -122,9 +122,6 @@ def test_a_plan_beyond_bwraps_argument_limit_is_refused(tmp_path: Path) -> None:
     assert "at most 9000" in exc.value.message
 
 
-@pytest.mark.xfail(strict=True, reason="plan.py binds realpath(/lib64) but never recreates the "
-                   "/lib64 -> usr/lib64 symlink, so dynamic executables cannot start on "
-                   "merged-/usr systems (planner bug, reported)")
 def test_restricted_read_starts_from_an_empty_read_only_root(tmp_path: Path) -> None:
     result, out, err = sh(tmp_path, "ls /root /home 2>&1; cat /usr/bin/env >/dev/null && "
                           "echo usr-ok; touch /new 2>&1; echo ws > ws.txt && echo ws-ok",

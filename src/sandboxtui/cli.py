@@ -255,6 +255,14 @@ def render_launch(spec: LaunchSpec) -> str:
     if not spec.sandboxed:
         lines = ["UNSANDBOXED (danger-full-access): the command runs directly:",
                  "  " + " ".join(map(repr, spec.argv()))]
+    elif spec.landlock is not None:
+        lines = ["legacy Landlock pipeline: the exec stage restricts itself, then execs:"]
+        lines += [f"  {a!r}" for a in spec.argv()]
+        lines += ["", "Landlock read+execute beneath:"]
+        lines += [f"  {p!r}" for p in spec.landlock.read_roots]
+        lines += ["Landlock full access beneath:"] + [f"  {p!r}" for p in spec.landlock.write_roots]
+        lines += ["", render_table(spec.seccomp) if spec.seccomp else
+                  "seccomp: no filter (network access is on)"]
     else:
         lines = ["bwrap argv (options go to bwrap through --args FD; the launch-XXXX directory "
                  "and the fd numbers are allocated per launch):"]
@@ -364,6 +372,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"sandboxtui: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # `sandboxtui plan | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

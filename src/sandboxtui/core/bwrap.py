@@ -93,6 +93,8 @@ def bwrap_options(plan: MountPlan, files: LaunchFiles, chdir: str) -> list[str]:
             args += ["--ro-bind", files.empty_file, op.dest]
         elif op.kind is OpKind.REMOUNT_RO:
             tail += ["--remount-ro", op.dest]
+        elif op.kind is OpKind.SYMLINK:
+            args += ["--symlink", op.source or "", op.dest]
         else:
             raise AssertionError(f"unhandled mount op {op.kind}")
     args += ["--perms", "000", "--tmpfs", files.runtime_dir]

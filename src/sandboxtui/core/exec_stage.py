@@ -2,7 +2,8 @@
 
 Run as `python -I -m sandboxtui.core.exec_stage SPEC_FD`. The spec (JSON, read from SPEC_FD)
 names resource limits, an optional Landlock ruleset, an optional fd holding a compiled seccomp
-BPF program, and the argv to exec. Restrictions are applied here rather than in a `preexec_fn`
+BPF program, an optional close-on-exec status fd (a JSON record there means nothing ran), whether
+to supervise, and the argv to exec. Restrictions are applied here rather than in a `preexec_fn`
 because the parent (the TUI) is threaded. Imports are kept minimal: this runs on every launch
 that needs it.
 
@@ -12,14 +13,18 @@ command is not executable / not found.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
 import resource
+import signal
 import sys
 from typing import Any
 
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
+PR_SET_CHILD_SUBREAPER = 36
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
@@ -99,7 +104,8 @@ def _read_fd(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def run(spec: dict[str, Any]) -> None:
+def restrict_and_exec(spec: dict[str, Any]) -> None:
+    """Apply every restriction of `spec` to this process, then exec its argv."""
     apply_limits(spec.get("limits", {}))
     bpf = _read_fd(spec["seccomp_fd"]) if spec.get("seccomp_fd") is not None else None
     if spec.get("landlock") is not None:
@@ -112,28 +118,105 @@ def run(spec: dict[str, Any]) -> None:
     os.execvp(argv[0], argv)
 
 
+def _fail(status_fd: int | None, code: int, message: str) -> int:
+    """Report why nothing ran: on stderr, and as a JSON record on the status fd."""
+    print(f"sandboxtui: {message}", file=sys.stderr)
+    if status_fd is not None:
+        os.write(status_fd, json.dumps({"exit-code": code, "error": message}).encode())
+    return code
+
+
+def exec_command(spec: dict[str, Any]) -> int:
+    """Restrict, exec; returns (only on failure) the SPEC §7 code for what went wrong."""
+    status_fd = spec.get("status_fd")
+    if status_fd is not None:
+        os.set_inheritable(status_fd, False)  # a successful exec closes it: "it ran"
+    name = spec["argv"][0]
+    try:
+        restrict_and_exec(spec)
+    except StageError as exc:
+        return _fail(status_fd, 4, f"cannot enforce the sandbox: {exc}")
+    except FileNotFoundError:
+        return _fail(status_fd, 127, f"{name}: command not found")
+    except PermissionError:
+        return _fail(status_fd, 126, f"{name}: permission denied (not executable, or not "
+                     "allowed by the sandbox)")
+    except OSError as exc:
+        return _fail(status_fd, 126, f"cannot exec {name}: {exc.strerror}")
+    return 0  # unreachable: execvp does not return
+
+
+def _descendants() -> list[int]:
+    pids = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as fh:
+                pids += [int(p) for p in fh.read().split()]
+        except OSError:
+            continue
+    return pids
+
+
+def _kill_descendants() -> None:
+    """Kill everything left below us (orphans reparent here: we are a subreaper)."""
+    while True:
+        pids = _descendants()
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG) == (0, 0):
+                    break
+            except ChildProcessError:
+                break
+
+
+def supervise(spec: dict[str, Any]) -> int:
+    """Run the command as our child and leave no process behind when it ends.
+
+    Without a PID namespace (the legacy pipeline) this stage stays as the command's parent, a
+    child subreaper: when the command exits, is cancelled (SIGTERM to us) or we lose our own
+    parent, every process it left behind, daemonised or not, is killed.
+    """
+    libc = _libc()
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+    def stop(_sig: int, _frame: object) -> None:
+        _kill_descendants()
+        os._exit(128 + signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, stop)  # before fork: no window where a cancel is lost
+    child = os.fork()
+    if child == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os._exit(exec_command(spec))
+    if spec.get("status_fd") is not None:
+        os.close(spec["status_fd"])
+    if spec.get("seccomp_fd") is not None:
+        os.close(spec["seccomp_fd"])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C reaches the command; we clean up after
+    while True:
+        pid, status = os.waitpid(-1, 0)
+        if pid == child:
+            break
+    _kill_descendants()
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
 def main() -> int:
     try:
         spec = json.loads(_read_fd(int(sys.argv[1])))
     except (IndexError, ValueError, OSError) as exc:
         print(f"sandboxtui exec stage: bad spec: {exc}", file=sys.stderr)
         return 4
-    try:
-        run(spec)
-    except StageError as exc:
-        print(f"sandboxtui: cannot enforce the sandbox: {exc}", file=sys.stderr)
-        return 4
-    except FileNotFoundError:
-        print(f"sandboxtui: {spec['argv'][0]}: command not found", file=sys.stderr)
-        return 127
-    except PermissionError:
-        print(f"sandboxtui: {spec['argv'][0]}: permission denied (not executable, or "
-              "not allowed by the sandbox)", file=sys.stderr)
-        return 126
-    except OSError as exc:
-        print(f"sandboxtui: cannot exec {spec['argv'][0]}: {exc.strerror}", file=sys.stderr)
-        return 126
-    return 0  # unreachable: execvp does not return
+    if spec.get("supervise"):
+        return supervise(spec)
+    return exec_command(spec)
 
 
 if __name__ == "__main__":

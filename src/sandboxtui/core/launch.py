@@ -31,6 +31,7 @@ import queue
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,12 +49,17 @@ from sandboxtui.core.bwrap import (
     encode_args,
     launch_files,
 )
+from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
+from sandboxtui.core.landlock import LandlockModel
+from sandboxtui.core.pipeline import Pipeline, choose_pipeline
 from sandboxtui.core.plan import MountPlan
 from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import SeccompFilter, compile_bpf, filter_for
 
 EXIT_UNENFORCEABLE = 4
+# The exec stage runs under the interpreter running us (which the host can always read).
+STAGE_ARGV = (sys.executable, "-I", "-m", "sandboxtui.core.exec_stage")
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
@@ -101,13 +107,30 @@ class LaunchSpec:
     cwd: str
     env: Mapping[str, str] = field(hash=False)
     dropped_env: tuple[str, ...]  # secret-looking names not passed in
-    bwrap: str | None  # None: unsandboxed (danger-full-access)
+    pipeline: Pipeline
+    bwrap: str | None  # the bwrap binary (bubblewrap pipeline only)
     seccomp: SeccompFilter | None
     warnings: tuple[Diagnostic, ...]
+    landlock: LandlockModel | None = None  # legacy pipeline only
 
     @property
     def sandboxed(self) -> bool:
-        return self.bwrap is not None
+        return self.pipeline is not Pipeline.UNSANDBOXED
+
+    @property
+    def staged(self) -> bool:
+        """Does the launch go through the exec stage (Landlock, or resource limits)?"""
+        return self.pipeline is Pipeline.LANDLOCK or (
+            self.sandboxed and bool(self.plan.policy.limits.items()))
+
+    def stage_spec(self, argv: Sequence[str]) -> dict[str, Any]:
+        """What the exec stage applies before it execs `argv` (fds are added at launch)."""
+        spec: dict[str, Any] = {"argv": list(argv), "limits": dict(self.plan.policy.limits.items())}
+        if self.landlock is not None:
+            spec["landlock"] = {"read": list(self.landlock.read_roots),
+                                "write": list(self.landlock.write_roots)}
+            spec["supervise"] = True
+        return spec
 
     def options(self, files: LaunchFiles | None = None) -> list[str]:
         if self.bwrap is None:
@@ -118,9 +141,9 @@ class LaunchSpec:
         return bwrap_options(self.plan, files, self.cwd)
 
     def argv(self, files: LaunchFiles | None = None) -> list[str]:
-        if self.bwrap is None:
-            return list(self.command)
-        return display_argv(self.bwrap, self.options(files), self.command)
+        inner = (list(self.command) if self.bwrap is None
+                 else display_argv(self.bwrap, self.options(files), self.command))
+        return [*STAGE_ARGV, "SPEC_FD", *inner] if self.staged else inner
 
 
 def scrub_env(env: Mapping[str, str], passthrough: Sequence[str]) -> tuple[dict[str, str],
@@ -135,21 +158,6 @@ def scrub_env(env: Mapping[str, str], passthrough: Sequence[str]) -> tuple[dict[
         else:
             kept[name] = value
     return kept, tuple(sorted(dropped))
-
-
-def select_bwrap(system_bwrap: str) -> tuple[str | None, tuple[Diagnostic, ...]]:
-    """The system bwrap when present and executable; else the vendored one, with a warning.
-
-    No probe launch here: a bwrap that cannot create namespaces fails the launch itself,
-    which is reported as exit 4 with bwrap's own message.
-    """
-    if os.path.isfile(system_bwrap) and os.access(system_bwrap, os.X_OK):
-        return system_bwrap, ()
-    from sandboxtui.core.diagnostics import diagnose, probe
-
-    caps = probe(system_bwrap, launch_test=False)
-    diags = tuple(d for d in diagnose(caps) if d.code in ("system-bwrap-missing", "bwrap-missing"))
-    return caps.bwrap, diags
 
 
 def resolve_command(command: Sequence[str], env: Mapping[str, str], cwd: str) -> str:
@@ -182,11 +190,13 @@ def prepare(
     *,
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
-    bwrap: str | None = None,
+    caps: Capabilities | None = None,
 ) -> LaunchSpec:
     """Decide everything about a launch; raise LaunchError when it must not happen.
 
-    `bwrap` overrides the selection (the TUI passes the one its probe chose).
+    `caps` describes the machine (the TUI passes the one its probe made); by default a cheap
+    probe without a test launch: a bwrap that cannot create namespaces fails the launch itself,
+    reported as exit 4 with bwrap's own message.
     """
     if not command:
         raise LaunchError(2, "no command given")
@@ -196,33 +206,37 @@ def prepare(
     env, dropped = scrub_env(os.environ if env is None else env, plan.policy.env_passthrough)
     if plan.unsandboxed:
         resolved = resolve_command(command, env, cwd)
-        return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, None, None,
-                          tuple(d for d in plan.diagnostics))
-    errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
-    if errors:
-        raise LaunchError(EXIT_UNENFORCEABLE, "; ".join(f"{d.cause} (remedy: {d.remedy})"
-                                                        for d in errors))
+        return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped,
+                          Pipeline.UNSANDBOXED, None, None, tuple(plan.diagnostics))
     if plan.policy.network is NetworkMode.PROXY:
         raise LaunchError(EXIT_UNENFORCEABLE, "managed proxy networking is not supported by "
                           "the bubblewrap launcher yet; use network_access = false or true")
-    if plan.policy.limits.items():
-        # Resource limits belong here (applied to bwrap, inherited by the command).
-        raise LaunchError(EXIT_UNENFORCEABLE, "[limits] are configured but this launcher "
-                          "cannot enforce resource limits yet; remove [limits] to run")
+    if caps is None:
+        from sandboxtui.core.diagnostics import probe
+
+        caps = probe(plan.policy.system_bwrap, launch_test=False)
+    choice = choose_pipeline(plan, caps)
+    if choice.pipeline is None:
+        raise LaunchError(EXIT_UNENFORCEABLE, "; ".join(
+            f"{d.cause} (remedy: {d.remedy})" for d in choice.diagnostics if d.severity
+            is Severity.ERROR))
     resolved = resolve_command(command, env, cwd)
     rule = plan.rule_for(os.path.realpath(resolved))
     if rule.access is Access.NONE:
         raise LaunchError(EXIT_NOT_EXECUTABLE, f"{command[0]}: {resolved} is denied inside the "
                           f"sandbox ({rule.reason} [{rule.provenance}])")
-    warnings: tuple[Diagnostic, ...] = ()
-    if bwrap is None:
-        bwrap, warnings = select_bwrap(plan.policy.system_bwrap)
-    if bwrap is None:
-        raise LaunchError(EXIT_UNENFORCEABLE, "; ".join(d.cause for d in warnings)
-                          or "no bwrap binary found")
+    warnings = choice.diagnostics
+    if choice.pipeline is Pipeline.BWRAP and not caps.system_bwrap:
+        from sandboxtui.core.diagnostics import diagnose
+
+        warnings += tuple(d for d in diagnose(caps) if d.code == "system-bwrap-missing")
     warnings += tuple(d for d in plan.diagnostics if d.severity is Severity.WARNING)
-    spec = LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, bwrap,
-                      filter_for(plan.policy), warnings)
+    seccomp = filter_for(plan.policy)
+    if choice.pipeline is Pipeline.LANDLOCK:
+        return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, Pipeline.LANDLOCK,
+                          None, seccomp, warnings, choice.landlock)
+    spec = LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, Pipeline.BWRAP,
+                      caps.bwrap, seccomp, warnings)
     count = len(spec.options()) + len(command) + 4
     if count > BWRAP_MAX_ARGS:
         raise LaunchError(EXIT_UNENFORCEABLE, f"the plan needs {count} bwrap arguments but "
@@ -321,14 +335,28 @@ class RunningCommand:
                 self._status_r = status_r
                 self._cleanup.enter_context(_closing(status_r))
                 until_spawned.enter_context(_closing(status_w))
-                files = self._cleanup.enter_context(launch_files(
-                    spec.plan, seccomp_fd=seccomp_fd, status_fd=status_w))
-                options = spec.options(files)
-                self.argv = display_argv(spec.bwrap or "", options, spec.command)
-                args_fd = until_spawned.enter_context(
-                    _closing(data_fd(encode_args(options), "sandboxtui-args")))
-                fds = tuple(fd for fd in (args_fd, seccomp_fd, status_w) if fd is not None)
-                argv = [spec.bwrap or "", "--args", str(args_fd), "--", *spec.command]
+                stage: dict[str, Any] | None
+                if spec.pipeline is Pipeline.LANDLOCK:
+                    argv = list(spec.command)
+                    fds = tuple(fd for fd in (seccomp_fd, status_w) if fd is not None)
+                    stage = {**spec.stage_spec(argv), "seccomp_fd": seccomp_fd,
+                             "status_fd": status_w}
+                else:
+                    files = self._cleanup.enter_context(launch_files(
+                        spec.plan, seccomp_fd=seccomp_fd, status_fd=status_w))
+                    options = spec.options(files)
+                    self.argv = display_argv(spec.bwrap or "", options, spec.command)
+                    args_fd = until_spawned.enter_context(
+                        _closing(data_fd(encode_args(options), "sandboxtui-args")))
+                    fds = tuple(fd for fd in (args_fd, seccomp_fd, status_w) if fd is not None)
+                    argv = [spec.bwrap or "", "--args", str(args_fd), "--", *spec.command]
+                    stage = spec.stage_spec(argv) if spec.staged else None
+                if stage is not None:
+                    stage_fd = until_spawned.enter_context(_closing(
+                        data_fd(json.dumps(stage).encode(), "sandboxtui-stage")))
+                    argv = [*STAGE_ARGV, str(stage_fd)]
+                    fds += (stage_fd,)
+                    self.argv = [*argv, *self.argv] if spec.bwrap else [*argv, *spec.command]
                 proc = _SPAWNER.call(lambda: subprocess.Popen(
                     argv, cwd=spec.cwd, env=dict(spec.env), stdin=stdin, stdout=out,
                     stderr=out, pass_fds=fds))
@@ -381,7 +409,9 @@ class RunningCommand:
         if self._proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            if self.spec.sandboxed:
+            if self.spec.pipeline is Pipeline.LANDLOCK:
+                self._proc.terminate()  # the supervising exec stage kills what is left
+            elif self.spec.sandboxed:
                 self._proc.kill()  # bwrap's death takes the whole PID namespace with it
             else:
                 os.killpg(self._proc.pid, signal.SIGKILL)
@@ -425,10 +455,15 @@ class RunningCommand:
             why = "timed out" if self.timed_out else "cancelled"
             return RunResult(128 + signal.SIGKILL, duration, int(signal.SIGKILL), **extra,
                              error=f"{why}: the sandbox was killed")
-        if not self.spec.sandboxed:
+        if self.spec.pipeline is Pipeline.LANDLOCK:
+            failure = _status_error(self._status)
+            if failure is not None:  # the stage could not restrict or exec: nothing ran
+                return RunResult(failure[0], duration, None, **extra, error=failure[1])
+        if self.spec.pipeline is not Pipeline.BWRAP:
             if code < 0:
                 return RunResult(128 - code, duration, -code, **extra)
-            return RunResult(code, duration, None, **extra)
+            sig = code - 128 if 128 < code < 128 + 65 else None
+            return RunResult(code, duration, sig, **extra)
         exit_code = _status_exit_code(self._status)
         if exit_code is not None:
             sig = exit_code - 128 if 128 < exit_code < 128 + 65 else None
@@ -479,6 +514,15 @@ def _status_exit_code(status: bytes) -> int | None:
             record = json.loads(line)
             if isinstance(record, dict) and isinstance(record.get("exit-code"), int):
                 return int(record["exit-code"])
+    return None
+
+
+def _status_error(status: bytes) -> tuple[int, str] | None:
+    """The exec stage's failure record (exit code, message), if it wrote one."""
+    with contextlib.suppress(ValueError):
+        record = json.loads(status.decode(errors="replace") or "null")
+        if isinstance(record, dict) and isinstance(record.get("exit-code"), int):
+            return int(record["exit-code"]), str(record.get("error", ""))
     return None
 
 

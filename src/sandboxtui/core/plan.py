@@ -67,6 +67,7 @@ class OpKind(StrEnum):
     DENY_FILE = "deny-file"  # --ro-bind EMPTY DEST (empty file, mode 000)
     BLOCK_MISSING = "block-missing"  # --ro-bind EMPTY DEST on a missing protected path
     REMOUNT_RO = "remount-ro"  # --remount-ro DEST
+    SYMLINK = "symlink"  # --symlink SOURCE DEST (a readable root that is a symlink, e.g. /lib64)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,8 @@ class MountOp:
             return f"--perms {self.perms:03o} --tmpfs {self.dest}"
         if self.kind is OpKind.REMOUNT_RO:
             return f"--remount-ro {self.dest}"
+        if self.kind is OpKind.SYMLINK:
+            return f"--symlink {self.source} {self.dest}"
         return f"--ro-bind <empty file, mode 000> {self.dest}"
 
 
@@ -253,6 +256,7 @@ def build_plan(
 
     mode_src = policy.source("sandbox_mode")
     ra = policy.read_access
+    links: list[tuple[str, str, Provenance]] = []  # (path, link target, provenance)
     if ra.restricted:
         rules.add(Rule("/", Access.NONE, RuleKind.BASE, "read access restricted: empty root",
                        policy.source("read_access.mode")))
@@ -268,6 +272,9 @@ def build_plan(
                    and p not in ra.readable_roots else "read_access.readable_roots")
             rules.add(Rule(real, Access.RO, RuleKind.READABLE, "readable root",
                            policy.source(src), is_dir=os.path.isdir(real)))
+            if os.path.islink(p):
+                # An empty root has no /lib64 -> usr/lib64: recreate the link itself.
+                links.append((os.path.normpath(p), os.readlink(p), policy.source(src)))
     else:
         rules.add(Rule("/", Access.RO, RuleKind.BASE, "read access: full (read-only bind of /)",
                        policy.source("read_access.mode")))
@@ -352,6 +359,13 @@ def build_plan(
     by_path = rules.by_path
     ordered = tuple(sorted(by_path.values(), key=lambda r: _sort_key(r.path)))
     ops = _ops_for(ordered, by_path, diags)
+    if links:
+        link_ops = tuple(
+            MountOp(OpKind.SYMLINK, path, target, Rule(
+                path, Access.RO, RuleKind.READABLE, f"readable root; symlink to {target}", prov,
+                is_dir=False))
+            for path, target, prov in links if path not in by_path)
+        ops = ops[:1] + link_ops + ops[1:]
     return MountPlan(policy, cwd, ordered, ops, tuple(diags), scan, False, by_path)
 
 
