@@ -54,6 +54,7 @@ class Runner:
     user: str  # "root" | "nobody"
     bwrap: str  # "system" | "vendored"
     config: Path  # an empty, world-readable config file: tests set everything with -c
+    pipeline: str = "bwrap"  # "bwrap" | "legacy" (features.use_legacy_landlock = true)
 
     def prefix(self) -> list[str]:
         """The argv prefix that starts `python -m sandboxtui` as this user."""
@@ -66,6 +67,8 @@ class Runner:
                 "-m", "sandboxtui"]
 
     def bwrap_options(self) -> list[str]:
+        if self.pipeline == "legacy":
+            return ["-c", "features.use_legacy_landlock=true"]
         if self.bwrap == "system":
             if not os.access(SYSTEM_BWRAP, os.X_OK):
                 pytest.fail(f"{SYSTEM_BWRAP} is missing: install bubblewrap (CI does)")

@@ -1,6 +1,6 @@
 """The exec stage: a fresh, single-threaded process that restricts itself, then execs.
 
-Run as `python -I -m sandboxtui.core.exec_stage SPEC_FD`. The spec (JSON, read from SPEC_FD)
+Run as `python -P -s -m sandboxtui.core.exec_stage SPEC_FD`. The spec (JSON, read from SPEC_FD)
 names resource limits, an optional Landlock ruleset, an optional fd holding a compiled seccomp
 BPF program, an optional close-on-exec status fd (a JSON record there means nothing ran), whether
 to supervise, and the argv to exec. Restrictions are applied here rather than in a `preexec_fn`
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import json
 import os
 import resource
@@ -25,6 +26,11 @@ from typing import Any
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine, 126)
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
@@ -63,6 +69,7 @@ def apply_landlock(read: list[str], write: list[str]) -> int:
     """Read+execute beneath `read`, everything beneath `write`; returns the ABI used."""
     from landlock import FSAccess, LandlockError, Ruleset, landlock_abi_version
 
+    ctypes.set_errno(0)  # the landlock package reads errno even after a successful call
     try:
         abi = landlock_abi_version()
         everything = FSAccess.all()
@@ -79,6 +86,32 @@ def apply_landlock(read: list[str], write: list[str]) -> int:
     except (LandlockError, OSError) as exc:
         raise StageError(f"Landlock: {exc}") from None
     return abi
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def drop_capabilities() -> None:
+    """No capabilities, now or after exec: without a user namespace, root would keep them."""
+    libc = _libc()
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            err = ctypes.get_errno()
+            if err == errno.EINVAL:
+                break  # past the last capability this kernel knows
+            if err != errno.EPERM or os.geteuid() == 0:
+                raise StageError(f"cannot drop capability {cap}: {os.strerror(err)}")
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if libc.syscall(SYS_CAPSET, ctypes.byref(header), data) != 0:
+        raise StageError(f"capset: {os.strerror(ctypes.get_errno())}")
 
 
 class _SockFprog(ctypes.Structure):
@@ -109,6 +142,8 @@ def restrict_and_exec(spec: dict[str, Any]) -> None:
     apply_limits(spec.get("limits", {}))
     bpf = _read_fd(spec["seccomp_fd"]) if spec.get("seccomp_fd") is not None else None
     if spec.get("landlock") is not None:
+        os.setsid()  # no controlling terminal: no TIOCSTI injection into the user's shell
+        drop_capabilities()
         apply_landlock(spec["landlock"]["read"], spec["landlock"]["write"])
     if bpf is not None:
         apply_seccomp(bpf)
@@ -119,10 +154,11 @@ def restrict_and_exec(spec: dict[str, Any]) -> None:
 
 
 def _fail(status_fd: int | None, code: int, message: str) -> int:
-    """Report why nothing ran: on stderr, and as a JSON record on the status fd."""
-    print(f"sandboxtui: {message}", file=sys.stderr)
+    """Report why nothing ran: to the launcher through the status fd, else on stderr."""
     if status_fd is not None:
         os.write(status_fd, json.dumps({"exit-code": code, "error": message}).encode())
+    else:
+        print(f"sandboxtui: {message}", file=sys.stderr)
     return code
 
 

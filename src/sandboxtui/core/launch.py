@@ -58,8 +58,9 @@ from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import SeccompFilter, compile_bpf, filter_for
 
 EXIT_UNENFORCEABLE = 4
-# The exec stage runs under the interpreter running us (which the host can always read).
-STAGE_ARGV = (sys.executable, "-I", "-m", "sandboxtui.core.exec_stage")
+# The exec stage runs under the interpreter running us. -P: never import from the cwd (the
+# workspace, writable by earlier sandboxed commands); -s: nor from the user's site directory.
+STAGE_ARGV = (sys.executable, "-P", "-s", "-m", "sandboxtui.core.exec_stage")
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
