@@ -6,6 +6,7 @@ Four ways, over a small git workspace with a `.env` (workspace-write, network of
   bare      subprocess.run(["/bin/true"])
   bwrap     the launcher's exact bwrap argv (options inline, seccomp and status fds), run directly
   launcher  core.launch prepare + start + wait, in this process (plan built once)
+  legacy    the same through the legacy Landlock pipeline (the exec stage restricts, then execs)
   cli       `sandboxtui run -- /bin/true` as a fresh process (Python start-up included)
   (python   `python -c pass` and `python -c "import sandboxtui.cli"`, for scale)
 
@@ -93,6 +94,8 @@ def main() -> int:
     config.write_text('sensitive_path_precheck_mode = "off"\n')
     try:
         plan = build_plan(resolve(config_path=config), str(ws))
+        legacy = build_plan(resolve(config_path=config,
+                                    overrides=["features.use_legacy_landlock=true"]), str(ws))
         spec = prepare(plan, [TRUE])
         if spec.bwrap is None or spec.seccomp is None:
             print("the benchmark needs a sandboxed, network-off plan", file=sys.stderr)
@@ -107,6 +110,7 @@ def main() -> int:
             "bare": lambda: subprocess.run([TRUE], check=True),
             "bwrap": lambda: raw_bwrap(spec),
             "launcher": lambda: start(prepare(plan, [TRUE])).wait(),
+            "legacy": lambda: start(prepare(legacy, [TRUE])).wait(),
             "cli": fresh(cli),
             "python": fresh([sys.executable, "-c", "pass"]),
             "cli-import": fresh([sys.executable, "-c", "import sandboxtui.cli"]),
@@ -122,6 +126,8 @@ def main() -> int:
     print(f"launcher / bwrap = {ratio:.2f}x (target <= 1.3x): "
           f"{'met' if ratio <= 1.3 else 'MISSED'}")
     print(f"bwrap / bare     = {results['bwrap'] / results['bare']:.2f}x")
+    print(f"legacy / bwrap   = {results['legacy'] / results['bwrap']:.2f}x, legacy / bare = "
+          f"{results['legacy'] / results['bare']:.2f}x (Landlock through the Python exec stage)")
     print(f"cli / bwrap      = {results['cli'] / results['bwrap']:.2f}x")
     print(f"cli median       = {results['cli']:.1f} ms (target <= 60 ms, aim 30 ms): "
           f"{'met' if results['cli'] <= 60 else 'MISSED'}")

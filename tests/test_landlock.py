@@ -214,3 +214,17 @@ def test_process_limit_as_root_is_refused(shared_dir: Path, workspace: Path) -> 
     done = _run(runner, workspace, "echo ran", "limits.processes=30")
     assert done.returncode == 4 and "ran" not in done.stdout
     assert "RLIMIT_NPROC" in done.stderr
+
+
+def test_doctor_names_the_pipeline_limits_and_unenforced_paths(
+    shared_dir: Path, workspace: Path
+) -> None:
+    import json
+
+    runner = Runner("root", "system", shared_dir / "config.toml", pipeline="legacy")
+    argv = [*runner.prefix(), "doctor", "--json", "--config", str(runner.config), "--cwd",
+            str(workspace), *runner.bwrap_options(), "-c", "limits.open_files=64"]
+    data = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
+    assert data["pipeline"] == "legacy-landlock" and data["limits"] == {"open_files": 64}
+    causes = [d["cause"] for d in data["diagnostics"] if d["code"] == "landlock-unenforced"]
+    assert any(f"{workspace}/.env " in c for c in causes)

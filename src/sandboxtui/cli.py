@@ -169,17 +169,26 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from sandboxtui.core.diagnostics import diagnose, probe
 
+    from sandboxtui.core.pipeline import choose_pipeline
+
     plan = load_plan(args)
     caps = probe(plan.policy.system_bwrap)
-    diags = diagnose(caps, plan)
+    choice = choose_pipeline(plan, caps)
+    diags = [*diagnose(caps, plan), *choice.diagnostics]
+    limits = dict(plan.policy.limits.items())
     if args.json:
         _print_json({"capabilities": caps.to_json(),
+                     "pipeline": choice.pipeline.value if choice.pipeline else None,
+                     "pipeline_reason": choice.reason, "limits": limits,
                      "diagnostics": [{**vars(d), "severity": d.severity.value} for d in diags]})
         return 0
     print(f"bwrap:    {caps.bwrap or 'none'}"
           f" ({'system' if caps.system_bwrap else 'vendored'})")
     print(f"landlock: {'ABI ' + str(caps.landlock_abi) if caps.landlock_abi else 'absent'}")
     print(f"seccomp:  {'available' if caps.seccomp else 'unavailable'}")
+    pipeline = choice.pipeline.value if choice.pipeline else "REFUSED (exit 4)"
+    print(f"pipeline: {pipeline} — {choice.reason}")
+    print("limits:   " + (", ".join(f"{k}={v}" for k, v in limits.items()) or "none"))
     for d in diags:
         print(f"{d.severity.value.upper():<8} {d.cause}\n         remedy: {d.remedy}")
     return 0
@@ -218,8 +227,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
     plan = load_plan(args)
-    if not args.dry_run:
-        from sandboxtui.core.approvals import gate
+    from sandboxtui.core.precheck import precheck
+
+    if not args.dry_run and precheck(command, plan).matched:
+        from sandboxtui.core.approvals import gate  # the approval machinery only when needed
 
         verdict = gate(command, plan)
         if not verdict.allowed:
