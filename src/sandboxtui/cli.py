@@ -168,7 +168,6 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from sandboxtui.core.diagnostics import diagnose, probe
-
     from sandboxtui.core.pipeline import choose_pipeline
 
     plan = load_plan(args)
