@@ -49,6 +49,7 @@ MATRIX = [
     (NO_USERNS, [LEGACY], Pipeline.LANDLOCK, "use_legacy_landlock"),
     (NO_LANDLOCK, [], Pipeline.BWRAP, "default"),
     (NO_LANDLOCK, [LEGACY], Pipeline.BWRAP, "Landlock is absent"),
+    (replace(NO_LANDLOCK, bwrap_error="x"), [], None, "bubblewrap cannot run: x"),
     (replace(NO_LANDLOCK, bwrap_error="x"), [LEGACY], None, "neither Landlock nor bubblewrap"),
     (NO_SECCOMP, [], None, "network cannot be cut"),
     (NO_SECCOMP, [LEGACY], None, "network cannot be cut"),
