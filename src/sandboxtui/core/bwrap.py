@@ -35,7 +35,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sandboxtui.core.plan import MountOp, MountPlan, OpKind, RuleKind
+from sandboxtui.core.plan import MountPlan, OpKind
 from sandboxtui.core.policy import NetworkMode
 
 # bubblewrap refuses more arguments than this (its MAX_ARGS, `--args` contents included): with
@@ -177,7 +177,7 @@ class _Placeholders:
         self.held: list[int] = []
 
     def hold(self, plan: MountPlan) -> None:
-        paths = [op.dest for op in plan.ops if _is_placeholder_spot(op)]
+        paths = [op.dest for op in plan.ops if op.kind is OpKind.BLOCK_MISSING]
         # Recorded before anything is created, so that even a crash leaves a trace.
         intended = [p for p in paths if _lstat(p) is None]
         if intended:
@@ -241,17 +241,6 @@ def _lstat(path: str) -> os.stat_result | None:
         return os.lstat(path)
     except OSError:
         return None
-
-
-def _is_placeholder_spot(op: MountOp) -> bool:
-    """A missing protected path, or one that was missing (another launch's placeholder: it
-    may vanish before this launch binds it, so it is held, or recreated, like our own)."""
-    if op.kind is OpKind.BLOCK_MISSING:
-        return True
-    if op.kind is not OpKind.RO_BIND or op.rule.kind is not RuleKind.PROTECTED:
-        return False
-    st = _lstat(op.dest)
-    return st is None or stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
 def _remove_if_unused(path: str) -> bool:

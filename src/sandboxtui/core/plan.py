@@ -405,7 +405,9 @@ def _protected_rules(root: str, diags: list[Diagnostic]) -> Iterable[Rule]:
         path = os.path.join(root, name)
         st = _lstat(path)
         reason = f"protected subpath {name} of writable root {root}"
-        if st is None:
+        # An empty regular file is treated as missing: it is (or is no different from) the
+        # placeholder a concurrent launch bound over it, and may vanish before our bwrap runs.
+        if st is None or (stat.S_ISREG(st.st_mode) and st.st_size == 0):
             yield Rule(path, Access.RO, RuleKind.PROTECTED,
                        f"{reason} (missing: creation blocked)", BUILTIN, missing=True,
                        is_dir=False)

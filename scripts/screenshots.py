@@ -1,0 +1,115 @@
+"""Regenerate screenshots/*.svg: the main views of the real app on the demo workspace.
+
+    .venv/bin/python scripts/screenshots.py [OUTDIR]
+
+The demo is created at a fixed path so the pictures do not change from run to run; the
+capabilities are this machine's (the "no system bwrap" picture probes with the system path
+pointed at a file that does not exist, which is how such a machine looks). The run views
+launch `cat .env` under the real sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sandboxtui.app import SandboxApp
+from sandboxtui.core.diagnostics import probe
+from sandboxtui.demo import create_demo
+from sandboxtui.widgets.approval_modal import ApprovalModal
+from sandboxtui.widgets.run_panel import RunPanel
+from sandboxtui.widgets.state import Options, load_workspace
+
+DEMO = Path("/tmp/sandboxtui-demo")
+SIZE = (160, 50)
+
+
+def demo_at(base: Path) -> tuple[Path, Path]:
+    """The demo, moved to `base` with its config rewritten: stable paths in the pictures."""
+    scratch = Path(tempfile.mkdtemp(prefix="sandboxtui-shots-"))
+    ws, _ = create_demo(str(scratch))
+    made = ws.parent
+    shutil.rmtree(base, ignore_errors=True)
+    shutil.move(str(made), str(base))
+    shutil.rmtree(scratch, ignore_errors=True)
+    config = base / "config.toml"
+    config.write_text(config.read_text().replace(str(made), str(base)))
+    return base / "workspace", config
+
+
+async def until(pilot, condition: Callable[[], bool], timeout: float = 15) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the app did not reach the expected state")
+        await pilot.pause(0.05)
+
+
+async def run_cat_env(app: SandboxApp, pilot, approve: bool) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press("6")
+    app.query_one("#run-input").value = "cat .env"
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, ApprovalModal)
+                and app.focused is app.screen.query_one("#deny"))
+    if approve:
+        await pilot.press("o")
+        await until(pilot, lambda: bool(app.query_one(RunPanel).records))
+        app.query_one("#run-input").value = "sh -c 'ls -la; touch .git/hooks/x; git status -s'"
+        await pilot.press("enter")
+        await until(pilot, lambda: len(app.query_one(RunPanel).records) == 2)
+
+
+async def shoot(name: str, steps: Callable[..., Awaitable[None]], outdir: Path, ws: Path,
+                config: Path, state: Path, system_bwrap: str = "/usr/bin/bwrap",
+                theme: str | None = None) -> None:
+    workspace = load_workspace(Options(cwd=str(ws), config_path=config), probe(system_bwrap))
+    app = SandboxApp(workspace, watch=False, audit_path=str(state / f"{name}.jsonl"))
+    async with app.run_test(size=SIZE) as pilot:
+        if theme:
+            app.theme = theme
+        await pilot.pause()
+        await steps(app, pilot)
+        await pilot.pause(0.2)
+        app.save_screenshot(f"{name}.svg", str(outdir))
+    print(f"wrote {outdir / (name + '.svg')}")
+
+
+async def main(outdir: Path) -> None:
+    outdir.mkdir(parents=True, exist_ok=True)
+    ws, config = demo_at(DEMO)
+    state = Path(tempfile.mkdtemp(prefix="sandboxtui-shots-state-"))
+
+    async def press(app: SandboxApp, pilot, *k: str) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press(*k)
+
+    views: list[tuple[str, Callable[..., Awaitable[None]], dict[str, str]]] = [
+        ("main", lambda a, p: press(a, p, *["down"] * 7), {}),
+        ("tree-light", lambda a, p: press(a, p, *["down"] * 7), {"theme": "textual-light"}),
+        ("find-path", lambda a, p: press(a, p, "slash", *"sub/.env.local", "enter"), {}),
+        ("carveouts", lambda a, p: press(a, p, "2"), {}),
+        ("seccomp", lambda a, p: press(a, p, "3"), {}),
+        ("seccomp-raw", lambda a, p: press(a, p, "3", "r"), {}),
+        ("warnings", lambda a, p: press(a, p, "4"), {}),
+        ("warnings-no-system-bwrap", lambda a, p: press(a, p, "4"),
+         {"system_bwrap": "/nonexistent/usr/bin/bwrap"}),
+        ("settings", lambda a, p: press(a, p, "5"), {}),
+        ("approval", lambda a, p: run_cat_env(a, p, approve=False), {}),
+        ("run", lambda a, p: run_cat_env(a, p, approve=True), {}),
+        ("help", lambda a, p: press(a, p, "question_mark"), {}),
+    ]
+    try:
+        for name, steps, extra in views:
+            await shoot(name, steps, outdir, ws, config, state, **extra)
+    finally:
+        shutil.rmtree(DEMO, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    root = Path(__file__).resolve().parent.parent
+    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else root / "screenshots"))

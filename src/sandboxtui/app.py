@@ -1,0 +1,401 @@
+"""The Textual app: composes the panels around one `Workspace` and keeps it current.
+
+Panels receive the workspace at construction and a `PlanChanged` message after every re-plan
+(live reload, profile or pipeline switch). The app owns the file watcher (a thread worker that
+stops on exit).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+import threading
+from collections.abc import Iterable
+from concurrent.futures import Future
+from dataclasses import replace
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from sandboxtui.core.approvals import (
+    ApprovalRequest,
+    ApprovalSession,
+    Broker,
+    BrokerError,
+    Decision,
+    PendingRequest,
+    default_socket_dir,
+    deny,
+)
+from sandboxtui.core.audit import default_audit_path
+from sandboxtui.core.diagnostics_model import Severity
+from sandboxtui.core.plan import OpKind
+from sandboxtui.core.policy import PROTECTED_NAMES
+from sandboxtui.widgets.approval_modal import ApprovalModal
+from sandboxtui.widgets.approvals_queue import ApprovalsPanel
+from sandboxtui.widgets.carveouts import CarveoutsTable, carveout_rows
+from sandboxtui.widgets.help_screen import HelpScreen
+from sandboxtui.widgets.mount_tree import MountTree
+from sandboxtui.widgets.node_details import NodeDetails
+from sandboxtui.widgets.path_filter import PathFilter
+from sandboxtui.widgets.run_panel import RunPanel
+from sandboxtui.widgets.seccomp_rules import SeccompRules
+from sandboxtui.widgets.settings import SettingsTable
+from sandboxtui.widgets.state import (
+    Options,
+    PlanChanged,
+    Workspace,
+    describe_changes,
+    load_workspace,
+    reload_workspace,
+)
+from sandboxtui.widgets.switcher import NO_PROFILE, ProfilePicker
+from sandboxtui.widgets.warnings import WarningsPanel
+
+TABS = (
+    ("tree", "Tree", "1"),
+    ("carveouts", "Carveouts", "2"),
+    ("seccomp", "Seccomp", "3"),
+    ("warnings", "Warnings", "4"),
+    ("settings", "Settings", "5"),
+    ("run", "Run", "6"),
+    ("approvals", "Approvals", "7"),
+)
+# The widget that gets the focus when a tab is shown (a hidden focused widget would pull the
+# tabs back to its own pane).
+TAB_FOCUS = {"tree": "#mount-tree", "carveouts": "#carveouts-table",
+             "seccomp": "#seccomp-table", "warnings": "#warnings-panel",
+             "settings": "#settings-table", "run": "#run-input", "approvals": "#queue-table"}
+
+
+class SandboxApp(App[int]):
+    """`sandboxtui` / `sandboxtui demo`: the policy inspector and command runner."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "sandboxtui"
+    BINDINGS = [
+        *(Binding(key, f"show_tab('{tab}')", label, id=f"tab.{tab}") for tab, label, key in TABS),
+        Binding("slash", "find_path", "Find path", id="tree.find"),
+        Binding("p", "pick_profile", "Profile", id="switch.profile"),
+        Binding("l", "toggle_pipeline", "Pipeline", id="switch.pipeline"),
+        Binding("t", "toggle_theme", "Light/dark", id="app.theme"),
+        Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, workspace: Workspace, *, watch: bool = True,
+                 socket_dir: str | None = None, audit_path: str | None = None) -> None:
+        """`socket_dir`: host the approvals broker there (None: no broker)."""
+        super().__init__()
+        self.workspace = workspace
+        self.watch_files = watch
+        self.socket_dir = socket_dir
+        self.audit_path = audit_path or default_audit_path()
+        self.session = ApprovalSession()
+        self.who = f"tui pid {os.getpid()}"
+        self.broker: Broker | None = None
+        self._stop_watch = threading.Event()
+        self.watch_stopped = threading.Event()  # set when the watcher thread has returned
+
+    # --- layout ------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        ws = self.workspace
+        yield Header()
+        with TabbedContent(initial="tree"):
+            with TabPane("Tree", id="tree"), Vertical():
+                yield PathFilter(ws, id="path-filter")
+                with Horizontal():
+                    yield MountTree(ws, id="mount-tree", classes="plan-view")
+                    yield NodeDetails(ws, id="details", classes="plan-view")
+            with TabPane("Carveouts", id="carveouts"):
+                yield CarveoutsTable(ws, id="carveouts-table", classes="plan-view")
+            with TabPane("Seccomp", id="seccomp"):
+                yield SeccompRules(ws, id="seccomp-rules", classes="plan-view")
+            with TabPane("Warnings", id="warnings"):
+                yield WarningsPanel(ws, id="warnings-panel", classes="plan-view")
+            with TabPane("Settings", id="settings"):
+                yield SettingsTable(ws, id="settings-table", classes="plan-view")
+            with TabPane("Run", id="run"):
+                yield RunPanel(ws, self.session, self.audit_path, self.ask_approval,
+                               id="run-panel", classes="plan-view")
+            with TabPane("Approvals", id="approvals"):
+                yield ApprovalsPanel(self.audit_path, id="approvals-panel")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._update_titles()
+        self.query_one(MountTree).focus()
+        errors = [d for d in self.workspace.diagnostics if d.severity is Severity.ERROR]
+        if errors:
+            self.notify("\n".join(d.cause for d in errors), title="Launches refused",
+                        severity="error", timeout=10)
+        if self.watch_files:
+            self._watch()
+        if self.socket_dir is not None:
+            self._start_broker(self.socket_dir)
+
+    def on_unmount(self) -> None:
+        self._stop_watch.set()
+        if self.broker is not None:
+            self.broker.close()
+
+    def _update_titles(self) -> None:
+        if not self.query(WarningsPanel):
+            return  # closing
+        ws = self.workspace
+        policy = ws.plan.policy
+        mode = "UNSANDBOXED" if ws.plan.unsandboxed else policy.mode.value
+        self.sub_title = (f"{ws.plan.cwd} · {mode} · {ws.pipeline} · "
+                          f"profile {policy.profile or '-'} · network {policy.network.value}")
+        tabs = self.query_one(TabbedContent)
+        counts = self.query_one(WarningsPanel).counts
+        label = "Warnings"
+        if counts[Severity.ERROR] or counts[Severity.WARNING]:
+            label += f" ({counts[Severity.ERROR]}E {counts[Severity.WARNING]}W)"
+        tabs.get_tab("warnings").label = label
+        tabs.get_tab("carveouts").label = f"Carveouts ({len(carveout_rows(ws.plan))})"
+        pending = len(self.query_one(ApprovalsPanel).pending)
+        tabs.get_tab("approvals").label = f"Approvals ({pending})" if pending else "Approvals"
+
+    # --- approvals -----------------------------------------------------------------------------
+
+    def ask_approval(self, request: ApprovalRequest, source: str = "run panel") -> Future[Decision]:
+        """Open the approval modal; the future gets the decision (UI thread only)."""
+        future: Future[Decision] = Future()
+        self.push_screen(ApprovalModal(request, self.who, source), future.set_result)
+        return future
+
+    def _start_broker(self, socket_dir: str) -> None:
+        broker = Broker(socket_dir, session=self.session)
+        try:
+            broker.start()
+        except BrokerError as exc:
+            self.notify(f"{exc}\nheadless runs will ask on their terminal instead",
+                        title="Approvals broker not started", severity="warning", timeout=8)
+            return
+        self.broker = broker
+        self._serve_broker(broker)
+
+    @work(thread=True, exclusive=True, group="broker", name="approvals broker")
+    def _serve_broker(self, broker: Broker) -> None:
+        while not self._stop_watch.is_set():
+            pending = broker.next_request(timeout=0.25)
+            if pending is None:
+                continue
+            try:
+                self.call_from_thread(self._on_broker_request, pending)
+            except RuntimeError:  # the app closed meanwhile: the request is denied
+                pending.decide(deny("tui", "the TUI closed before a decision"))
+                return
+
+    def _on_broker_request(self, pending: PendingRequest) -> None:
+        panel = self.query_one(ApprovalsPanel)
+        panel.add(pending)
+        self._update_titles()
+        if isinstance(self.screen, ModalScreen):
+            self.notify(f"{pending.request.command()}\n(7: Approvals, a: review)",
+                        title=f"Approval requested by pid {pending.peer_pid}", timeout=8)
+        else:
+            self.review(pending)
+
+    def review(self, pending: PendingRequest) -> None:
+        def decided(future: Future[Decision]) -> None:
+            pending.decide(future.result())
+            self.query_one(ApprovalsPanel).remove(pending.request.id)
+            self._update_titles()
+
+        source = f"headless run, pid {pending.peer_pid}"
+        self.ask_approval(pending.request, source).add_done_callback(decided)
+
+    def on_approvals_panel_review(self, message: ApprovalsPanel.Review) -> None:
+        self.review(message.pending)
+
+    def on_run_panel_replanned(self, message: RunPanel.Replanned) -> None:
+        self.apply_workspace(message.workspace, "Re-planned before the launch")
+
+    def on_run_panel_finished(self, message: RunPanel.Finished) -> None:
+        for panel in self.query(ApprovalsPanel):  # none while the app is closing
+            panel.reload_audit()
+
+    # --- re-planning ---------------------------------------------------------------------------
+
+    def apply_workspace(self, workspace: Workspace, why: str) -> None:
+        """Broadcast a new workspace to every panel and say what changed."""
+        old, self.workspace = self.workspace, workspace
+        for widget in self.query(".plan-view"):
+            widget.post_message(PlanChanged(workspace))
+        self.call_after_refresh(self._update_titles)
+        changes = describe_changes(old, workspace)
+        if changes:
+            shown = changes[:8] + ([f"... and {len(changes) - 8} more"] if len(changes) > 8 else [])
+            severity = "error" if workspace.config_error else "information"
+            self.notify("\n".join(shown), title=why, severity=severity, timeout=6)
+
+    def replan(self, why: str, options: Options | None = None) -> None:
+        opts = self.workspace.options if options is None else options
+        self.apply_workspace(reload_workspace(self.workspace, opts), why)
+
+    # --- live reload -------------------------------------------------------------------------
+
+    def _relevant(self, path: str) -> bool:
+        """Does a changed path possibly change the plan (config, sensitive or protected name)?"""
+        if path == str(self.workspace.options.config_file):
+            return True
+        name = os.path.basename(path)
+        if name in PROTECTED_NAMES:
+            return True
+        rel = os.path.relpath(path, self.workspace.plan.cwd)
+        return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(rel, g.lstrip("/"))
+                   for g in self.workspace.plan.policy.sensitive_paths)
+
+    @work(thread=True, exclusive=True, group="watch", name="file watcher")
+    def _watch(self) -> None:
+        from watchfiles import watch
+
+        config = str(self.workspace.options.config_file)
+        cwd = self.workspace.plan.cwd
+        paths = [cwd]
+        if os.path.isdir(os.path.dirname(config)):
+            paths.append(os.path.dirname(config))
+
+        def wanted(_change: object, path: str) -> bool:
+            return path in (config, cwd) or path.startswith(cwd + "/")
+
+        try:
+            for changes in watch(*paths, watch_filter=wanted, stop_event=self._stop_watch,
+                                 debounce=150, step=50, rust_timeout=200,
+                                 yield_on_timeout=False, raise_interrupt=False):
+                if self._stop_watch.is_set():
+                    break
+                changed = sorted({p for _, p in changes})
+                try:
+                    self.call_from_thread(self._on_files_changed, changed)
+                except RuntimeError:  # the app closed meanwhile
+                    break
+        finally:
+            self.watch_stopped.set()
+
+    def _on_files_changed(self, changed: list[str]) -> None:
+        # The launcher's placeholders for missing protected paths come and go with each run.
+        blocked = {op.dest for op in self.workspace.plan.ops if op.kind is OpKind.BLOCK_MISSING}
+        changed = [p for p in changed if p not in blocked or not _placeholder_like(p)]
+        if not changed:
+            return
+        if any(self._relevant(p) for p in changed):
+            self.replan("Reloaded: " + ", ".join(os.path.basename(p) for p in changed[:3]))
+        else:
+            self.query_one(MountTree).post_message(PlanChanged(self.workspace))
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        self._focus_tab(tab)
+
+    def _focus_tab(self, tab: str) -> None:
+        widget = self.query_one(TAB_FOCUS[tab])
+        if tab == "seccomp" and not widget.display:
+            widget = self.query_one("#seccomp-raw")
+        widget.focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id in TAB_FOCUS and not self.query_one(f"#{event.pane.id}").has_focus_within:
+            self._focus_tab(event.pane.id)
+
+    def action_find_path(self) -> None:
+        self.action_show_tab("tree")
+        self.query_one(PathFilter).open()
+
+    def on_path_filter_jump(self, message: PathFilter.Jump) -> None:
+        tree = self.query_one(MountTree)
+        path = os.path.normpath(os.path.join(self.workspace.plan.cwd,
+                                             os.path.expanduser(message.path)))
+        if not tree.reveal(path):
+            self.notify(f"{path} is not on the host; showing what the plan says about it",
+                        severity="warning")
+        self.query_one(NodeDetails).show(path)
+        tree.focus()
+
+    def on_mount_tree_path_highlighted(self, message: MountTree.PathHighlighted) -> None:
+        self.query_one(NodeDetails).show(message.path)
+
+    def action_pick_profile(self) -> None:
+        ws = self.workspace
+        if not ws.profiles:
+            self.notify(f"no [profiles.NAME] in {ws.options.config_file}", severity="warning")
+            return
+
+        def chosen(name: str | None) -> None:
+            if name is not None:
+                self.switch_profile(None if name == NO_PROFILE else name)
+
+        self.push_screen(ProfilePicker(ws.profiles, ws.plan.policy.profile), chosen)
+
+    def switch_profile(self, profile: str | None) -> None:
+        self.replan(f"Profile: {profile or '-'}", replace(self.workspace.options, profile=profile))
+
+    def action_toggle_pipeline(self) -> None:
+        legacy = not self.workspace.plan.policy.use_legacy_landlock
+        self.set_pipeline(legacy)
+
+    def set_pipeline(self, legacy: bool) -> None:
+        name = "legacy Landlock" if legacy else "bubblewrap"
+        self.replan(f"Pipeline: {name}", self.workspace.options.with_legacy(legacy))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
+
+    def action_help(self) -> None:
+        sections: list[tuple[str, list[Binding]]] = [("app", list(self.BINDINGS))]
+        seen: set[type] = set()
+        for widget in self.screen.query("*"):
+            cls = type(widget)
+            own = [b for b in cls.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
+            if own and cls not in seen and cls.__module__.startswith("sandboxtui"):
+                seen.add(cls)
+                sections.append((cls.__name__, own))
+        self.push_screen(HelpScreen(sections))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for tab, label, _ in TABS:
+            yield SystemCommand(f"Show {label}", f"switch to the {label} panel",
+                                lambda tab=tab: self.action_show_tab(tab))
+        yield SystemCommand("Find path", "jump to a path in the mount tree", self.action_find_path)
+        yield SystemCommand("Pipeline: bubblewrap", "re-plan with the bubblewrap pipeline",
+                            lambda: self.set_pipeline(False))
+        yield SystemCommand("Pipeline: legacy Landlock",
+                            "re-plan with features.use_legacy_landlock = true",
+                            lambda: self.set_pipeline(True))
+        yield SystemCommand("Profile: (none)", "re-plan without a profile",
+                            lambda: self.switch_profile(None))
+        for name in self.workspace.profiles:
+            yield SystemCommand(f"Profile: {name}", f"re-plan with [profiles.{name}]",
+                                lambda name=name: self.switch_profile(name))
+        yield SystemCommand("Help", "keys and the colour legend", self.action_help)
+
+
+def _placeholder_like(path: str) -> bool:
+    """Absent, or an empty regular file: what the launcher leaves at a blocked missing path."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return True
+    return stat.S_ISREG(st.st_mode) and st.st_size == 0
+
+
+def run_app(options: Options) -> int:
+    """Probe the machine, plan (a config error raises before any screen opens), run the app."""
+    from sandboxtui.core.config import resolve
+    from sandboxtui.core.diagnostics import probe
+
+    policy = resolve(config_path=options.config_path, profile=options.profile,
+                     sandbox_mode=options.sandbox_mode, overrides=options.overrides)
+    workspace = load_workspace(options, probe(policy.system_bwrap))
+    return SandboxApp(workspace, socket_dir=default_socket_dir()).run() or 0

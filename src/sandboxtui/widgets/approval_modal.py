@@ -1,0 +1,105 @@
+"""The approval prompt for a command that mentions sensitive paths (SPEC §6).
+
+Keyboard first: `o` approve once, `s` approve for the session, `e` edit the command (enter
+submits the edited command, which is prechecked again by `core.approvals.gate`), `d` or
+escape deny. The default focus is Deny, so a stray enter never approves.
+"""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from sandboxtui.core.approvals import ApprovalRequest, Choice, Decision
+
+
+def request_table(request: ApprovalRequest) -> Table:
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    table.add_row("command", Text(request.command(), style="bold"))
+    table.add_row("cwd", request.cwd)
+    table.add_row("profile", request.profile or "-")
+    table.add_row("asked by", f"pid {request.pid} at "
+                  f"{datetime.fromtimestamp(request.time).strftime('%H:%M:%S')}")
+    seen: set[str] = set()
+    for hit in request.hits:
+        if hit.path in seen:
+            continue
+        seen.add(hit.path)
+        guard = ("the sandbox also denies it" if hit.enforced
+                 else "NOT masked by the sandbox: only this prompt guards it")
+        table.add_row("mentions", Text.assemble(
+            (hit.path, "bold red"), f"  (written {hit.word!r})\n",
+            f"rule: {hit.rule} [{hit.provenance}]\n", (guard, "italic")))
+    return table
+
+
+class ApprovalModal(ModalScreen[Decision]):
+    """Dismisses with a `Decision`; `who` names this console in the audit log."""
+
+    BINDINGS = [
+        Binding("o", "decide('approve-once')", "Approve once", id="approval.once"),
+        Binding("s", "decide('approve-session')", "Approve for session", id="approval.session"),
+        Binding("e", "edit", "Edit", id="approval.edit"),
+        Binding("d,escape", "decide('deny')", "Deny", key_display="d", id="approval.deny"),
+    ]
+
+    def __init__(self, request: ApprovalRequest, who: str, source: str = "run panel") -> None:
+        super().__init__()
+        self.request = request
+        self.who = who
+        self.source = source
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="approval-box") as box:
+            box.border_title = f"Approval needed ({self.source})"
+            yield Label(Text("This command mentions a sensitive path.", style="bold"))
+            yield Static(request_table(self.request), id="approval-request")
+            yield Input(shlex.join(self.request.argv), id="approval-edit")
+            with Horizontal(id="approval-buttons"):
+                yield Button(Text("[o] Approve once"), id="approve-once", variant="warning")
+                yield Button(Text("[s] Approve for session"), id="approve-session",
+                             variant="warning")
+                yield Button(Text("[e] Edit"), id="edit")
+                yield Button(Text("[d] Deny"), id="deny", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#approval-edit", Input).display = False
+        self.query_one("#deny", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "edit":
+            self.action_edit()
+        elif event.button.id is not None:
+            self.action_decide(event.button.id)
+
+    def action_decide(self, choice: str) -> None:
+        reason = {"deny": f"denied in the TUI ({self.source})"}.get(choice, "")
+        self.dismiss(Decision(Choice(choice), self.who, reason=reason))
+
+    def action_edit(self) -> None:
+        edit = self.query_one("#approval-edit", Input)
+        edit.display = True
+        edit.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            argv = tuple(shlex.split(event.value))
+        except ValueError as exc:
+            self.notify(f"cannot parse the command: {exc}", severity="error")
+            return
+        if not argv:
+            self.notify("the edited command is empty", severity="error")
+            return
+        self.dismiss(Decision(Choice.EDIT, self.who, argv=argv, reason="edited in the TUI"))

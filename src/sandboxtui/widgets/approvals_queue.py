@@ -1,0 +1,155 @@
+"""Approvals: the queue of requests from headless runs (through the broker) and the audit log.
+
+The app hosts `core.approvals.Broker`; each `PendingRequest` lands here. Enter (or `a`) opens
+the approval modal for the highlighted request and hands the decision back to the broker,
+which answers the waiting `sandboxtui run`. The audit log view is `core.audit.read_audit`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Label
+
+from sandboxtui.core.approvals import PendingRequest
+from sandboxtui.core.audit import AuditError, read_audit
+
+AUDIT_ROWS = 500  # the newest records shown
+
+
+def _when(t: Any) -> str:
+    try:
+        return datetime.fromtimestamp(float(t)).strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return "?"
+
+
+def audit_row(record: dict[str, Any]) -> tuple[str, str, str, str]:
+    """(time, kind, what, detail) for one audit record, tolerant of unknown shapes."""
+    kind = str(record.get("kind", "?"))
+    if kind == "request" and isinstance(record.get("request"), dict):
+        req = record["request"]
+        argv = req.get("argv")
+        what = shlex.join(argv) if isinstance(argv, list) else "?"
+        matched = req.get("matched")
+        detail = ", ".join(map(str, matched)) if isinstance(matched, list) else ""
+        return _when(record.get("time")), kind, what, f"id {req.get('id', '?')}: {detail}"
+    if kind == "decision" and isinstance(record.get("decision"), dict):
+        dec = record["decision"]
+        what = str(dec.get("choice", "?"))
+        if isinstance(dec.get("argv"), list):
+            what += f" -> {shlex.join(dec['argv'])}"
+        detail = f"id {record.get('id', '?')}: by {dec.get('who', '?')} {dec.get('reason', '')}"
+        return _when(record.get("time")), kind, what, detail.strip()
+    return _when(record.get("time")), kind, "?", str(record)[:200]
+
+
+class ApprovalsPanel(Vertical):
+    """Pending broker requests on top, the audit log below."""
+
+    BINDINGS = [
+        Binding("a", "review", "Review request", id="approvals.review"),
+        Binding("ctrl+r", "reload_audit", "Reload audit", id="approvals.reload"),
+    ]
+
+    class Review(Message):
+        """Ask the app to open the approval modal for a pending request."""
+
+        def __init__(self, pending: PendingRequest) -> None:
+            super().__init__()
+            self.pending = pending
+
+    def __init__(self, audit_path: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.audit_path = audit_path
+        self.pending: dict[str, PendingRequest] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Label(id="queue-title")
+        queue: DataTable[str] = DataTable(id="queue-table", cursor_type="row")
+        yield queue
+        yield Label(id="audit-title")
+        audit: DataTable[str | Text] = DataTable(id="audit-table", cursor_type="row",
+                                                 zebra_stripes=True)
+        yield audit
+
+    def on_mount(self) -> None:
+        self.query_one("#queue-table", DataTable).add_columns(
+            "id", "from", "command", "mentions")
+        self.query_one("#audit-table", DataTable).add_columns("time", "kind", "what", "detail")
+        self._titles()
+        self.reload_audit()
+        self.set_interval(1.0, self.prune)
+
+    def _titles(self) -> None:
+        self.query_one("#queue-title", Label).update(Text.assemble(
+            (f"Pending requests from headless runs: {len(self.pending)}", "bold"),
+            "   (enter or a: review)" if self.pending else ""))
+
+    def add(self, pending: PendingRequest) -> None:
+        req = pending.request
+        self.pending[req.id] = pending
+        self.query_one("#queue-table", DataTable).add_row(
+            req.id, f"pid {pending.peer_pid}", req.command(), ", ".join(req.matched), key=req.id)
+        self._titles()
+
+    def remove(self, request_id: str) -> None:
+        if self.pending.pop(request_id, None) is not None:
+            self.query_one("#queue-table", DataTable).remove_row(request_id)
+        self._titles()
+
+    def prune(self) -> None:
+        """Drop requests whose asker went away (the broker already denied them)."""
+        for rid in [r for r, p in self.pending.items() if p.cancelled.is_set()
+                    or p.future.done()]:
+            self.remove(rid)
+
+    def next_pending(self) -> PendingRequest | None:
+        return next((p for p in self.pending.values()
+                     if not p.cancelled.is_set() and not p.future.done()), None)
+
+    def action_review(self) -> None:
+        table = self.query_one("#queue-table", DataTable)
+        chosen = None
+        if table.row_count and table.cursor_row >= 0:
+            key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+            chosen = self.pending.get(str(key))
+        chosen = chosen or self.next_pending()
+        if chosen is not None:
+            self.post_message(self.Review(chosen))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "queue-table":
+            event.stop()
+            pending = self.pending.get(str(event.row_key.value))
+            if pending is not None:
+                self.post_message(self.Review(pending))
+
+    def action_reload_audit(self) -> None:
+        self.reload_audit()
+
+    def reload_audit(self) -> None:
+        table = self.query_one("#audit-table", DataTable)
+        title = self.query_one("#audit-title", Label)
+        table.clear()
+        try:
+            read = read_audit(self.audit_path)
+        except AuditError as exc:
+            title.update(Text(f"Audit log: {exc}", style="bold red"))
+            return
+        records = read.records[-AUDIT_ROWS:]
+        for record in reversed(records):
+            when, kind, what, detail = audit_row(record)
+            style = "green" if "approve" in what else "red" if what.startswith("deny") else ""
+            table.add_row(when, kind, Text(what, style=style), detail)
+        note = f"   {len(read.skipped)} damaged line(s) skipped" if read.skipped else ""
+        title.update(Text.assemble(
+            ("Audit log ", "bold"), f"{self.audit_path}  ({len(read.records)} records, newest "
+            f"first){note}"))

@@ -1,0 +1,75 @@
+"""Carveouts: writable roots, protected read-only subpaths, denied and unenforced paths."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from sandboxtui.core.plan import MountPlan, Rule, RuleKind
+from sandboxtui.core.policy import Access
+from sandboxtui.widgets.state import PlanChanged, Workspace
+
+_GROUPS = (
+    ("writable", "bold green"),
+    ("protected ro", "cyan"),
+    ("read-only", "cyan"),
+    ("denied", "bold red"),
+    ("unenforced", "bold white on red"),
+)
+_STYLE = dict(_GROUPS)
+
+
+def carveout_group(rule: Rule) -> str | None:
+    """Which carveout table group a plan rule belongs to (None: not a carveout)."""
+    if rule.kind in (RuleKind.BASE, RuleKind.DEVICE, RuleKind.PROC, RuleKind.UNSANDBOXED):
+        return None
+    if rule.kind is RuleKind.PROTECTED:
+        return "protected ro"
+    if rule.access is Access.NONE:
+        return "denied"
+    return "writable" if rule.access is Access.RW else "read-only"
+
+
+def carveout_rows(plan: MountPlan) -> list[tuple[str, Rule]]:
+    rows = [(g, r) for r in plan.rules if (g := carveout_group(r)) is not None]
+    order = {g: i for i, (g, _) in enumerate(_GROUPS)}
+    return sorted(rows, key=lambda row: order[row[0]])
+
+
+class CarveoutsTable(DataTable[Text | str]):
+    """One row per carveout rule of the plan, grouped, with its reason and provenance."""
+
+    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        self.workspace = workspace
+        self.filled_for: Workspace | None = None  # rows are built when shown (10k rules cost)
+
+    def on_mount(self) -> None:
+        self.add_columns("carveout", "path", "access", "rule", "provenance")
+
+    def on_show(self) -> None:
+        if self.filled_for is not self.workspace:
+            self.fill()
+
+    def on_plan_changed(self, message: PlanChanged) -> None:
+        self.workspace = message.workspace
+        if self.is_on_screen:
+            self.fill()
+
+    def fill(self) -> None:
+        self.filled_for = self.workspace
+        self.clear()
+        plan = self.workspace.plan
+        rows = []
+        for group, rule in carveout_rows(plan):
+            style = _STYLE[group]
+            path = rule.path + (" (missing: creation blocked)" if rule.missing else "")
+            rows.append((Text(group, style=style), path, Text(rule.access.value, style=style),
+                         rule.reason, str(rule.provenance)))
+        model = self.workspace.choice.landlock
+        for rule in model.unenforced if model is not None else ():
+            style = _STYLE["unenforced"]
+            rows.append((Text("unenforced", style=style), rule.path,
+                         Text(rule.access.value, style=style),
+                         f"legacy Landlock cannot subtract: {rule.reason}", str(rule.provenance)))
+        self.add_rows(rows)

@@ -1,0 +1,427 @@
+"""The run panel: a command goes through the precheck and the core launcher, output streams live.
+
+The command runs in a thread worker: `core.approvals.gate` (the approval modal is its in-process
+decider), then `core.launch.prepare` / `start`. Output arrives from the launcher's reader threads
+into a queue; the worker keeps only the newest `MAX_LINES` lines of each batch and posts a batch
+at most every `FLUSH_SECONDS`, so the UI does bounded work per frame whatever the output size,
+and the `Log` widget itself keeps `MAX_LINES` lines. Cancel kills the whole sandbox.
+"""
+
+from __future__ import annotations
+
+import shlex
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Label, Log
+from textual.worker import get_current_worker
+
+from sandboxtui.core.approvals import ApprovalRequest, ApprovalSession, Decision, deny, gate
+from sandboxtui.core.audit import AuditLog
+from sandboxtui.core.launch import (
+    LaunchError,
+    LaunchSpec,
+    OutputEvent,
+    RunningCommand,
+    RunResult,
+    prepare,
+    start,
+)
+from sandboxtui.widgets.state import PlanChanged, Workspace, reload_workspace
+
+MAX_LINES = 2000  # lines kept by the output view
+LIVE_LINES = 200  # the most lines one batch carries while output streams
+MAX_LINE_BYTES = 8192  # a longer line is cut: one huge line must not defeat the bound
+FLUSH_SECONDS = 0.05
+EXIT_DENIED = 3
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One entry of the run history."""
+
+    command: str
+    exit_code: int
+    duration: float
+    note: str = ""
+
+
+@dataclass
+class _Batcher:
+    """Splits output chunks into lines and keeps the newest `MAX_LINES` (bounded memory).
+
+    Lines stay raw bytes until shown: splitting and the bounded `deque` run in C, so a
+    command printing as fast as it can costs the worker little. While output streams, a
+    batch carries at most `LIVE_LINES` of the newest lines (nobody reads faster); the final
+    batch replaces the view with the whole window, so it ends showing the exact last lines.
+    """
+
+    tail: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_LINES))
+    fresh: int = 0  # lines added since the last batch
+    lines_total: int = 0
+    total_bytes: int = 0
+    partial: dict[str, bytes] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def feed(self, event: OutputEvent) -> None:
+        """Called by the launcher's reader threads: never blocks them for long, never grows."""
+        with self.lock:
+            self.total_bytes += len(event.data)
+            data = self.partial.pop(event.stream, b"") + event.data
+            *complete, rest = data.split(b"\n")
+            if len(rest) > MAX_LINE_BYTES:
+                complete.append(rest)
+                rest = b""
+            if rest:
+                self.partial[event.stream] = rest
+            self.tail.extend(complete)
+            self.fresh += len(complete)
+            self.lines_total += len(complete)
+
+    def finish(self) -> None:
+        with self.lock:
+            for stream in list(self.partial):
+                self.tail.append(self.partial.pop(stream))
+                self.fresh += 1
+                self.lines_total += 1
+
+    def live(self) -> tuple[list[str], int]:
+        """The newest lines since the last batch (at most LIVE_LINES) and how many were skipped."""
+        with self.lock:
+            count = min(self.fresh, LIVE_LINES, len(self.tail))
+            skipped, self.fresh = self.fresh - count, 0
+            newest = [self.tail[i] for i in range(len(self.tail) - count, len(self.tail))]
+        return [_decode(line) for line in newest], skipped
+
+    def window(self) -> tuple[list[str], int]:
+        """All kept lines, and how many earlier lines were not kept."""
+        with self.lock:
+            self.fresh = 0
+            kept = list(self.tail)
+            dropped = self.lines_total - len(kept)
+        return [_decode(line) for line in kept], dropped
+
+
+def _decode(line: bytes) -> str:
+    text = line[:MAX_LINE_BYTES].decode("utf-8", errors="replace")
+    return text + (" [line cut]" if len(line) > MAX_LINE_BYTES else "")
+
+
+class CommandInput(Input):
+    """The command line, with up/down through the history."""
+
+    BINDINGS = [
+        Binding("up", "history(-1)", "History", key_display="↑", id="run.history_prev"),
+        Binding("down", "history(1)", "History", key_display="↓", id="run.history_next"),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(placeholder="command to run in the sandbox, e.g. cat .env  (enter runs)",
+                         **kwargs)  # type: ignore[arg-type]
+        self.history: list[str] = []
+        self._pos = 0
+
+    def remember(self, command: str) -> None:
+        if not self.history or self.history[-1] != command:
+            self.history.append(command)
+        self._pos = len(self.history)
+
+    def action_history(self, step: int) -> None:
+        if not self.history:
+            return
+        self._pos = max(0, min(len(self.history), self._pos + step))
+        self.value = self.history[self._pos] if self._pos < len(self.history) else ""
+        self.cursor_position = len(self.value)
+
+
+class RunPanel(Vertical):
+    """Command input, live output, exit status and duration, history."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Kill run / leave", id="run.cancel"),
+        Binding("ctrl+t", "run_interactive", "Run in terminal", id="run.interactive"),
+        Binding("ctrl+b", "dry_run", "Show bwrap argv", id="run.dry_run"),
+        Binding("ctrl+l", "clear", "Clear output", id="run.clear"),
+    ]
+
+    class Output(Message):
+        """Output lines and how many were left out before them. The last message of a run
+        is its `window` (the kept last lines); `replace` says it replaces a streamed view."""
+
+        bubble = False
+
+        def __init__(self, lines: list[str], skipped: int, total_bytes: int, *,
+                     window: bool = False, replace: bool = False) -> None:
+            super().__init__()
+            self.lines = lines
+            self.skipped = skipped
+            self.total_bytes = total_bytes
+            self.window = window
+            self.replace = replace
+
+    class Started(Message):
+        bubble = False
+
+        def __init__(self, argv: tuple[str, ...], spec: LaunchSpec) -> None:
+            super().__init__()
+            self.argv = argv
+            self.spec = spec
+
+    class Replanned(Message):
+        """The plan made for a launch differs from the one shown: the app shows it."""
+
+        def __init__(self, workspace: Workspace) -> None:
+            super().__init__()
+            self.workspace = workspace
+
+    class Finished(Message):
+        """Bubbles to the app (the audit log may have grown)."""
+
+        def __init__(self, record: RunRecord) -> None:
+            super().__init__()
+            self.record = record
+
+    def __init__(self, workspace: Workspace, session: ApprovalSession, audit_path: str,
+                 ask: Callable[[ApprovalRequest], Future[Decision]], **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.workspace = workspace
+        self.session = session
+        self.audit_path = audit_path
+        self.ask = ask  # opens the approval modal (UI thread); the future gets the decision
+        self.running: RunningCommand | None = None
+        self.records: list[RunRecord] = []
+        self._started = 0.0
+        self._bytes = 0
+        self.dropped_lines = 0  # output lines of the current run that were not kept
+        self._command = ""
+
+    def compose(self) -> ComposeResult:
+        yield CommandInput(id="run-input")
+        yield Label(id="run-status")
+        yield Log(max_lines=MAX_LINES, id="run-output", auto_scroll=True)
+        history: DataTable[str | Text] = DataTable(id="run-history", cursor_type="row")
+        yield history
+
+    def on_mount(self) -> None:
+        self.query_one("#run-history", DataTable).add_columns(
+            "#", "command", "exit", "duration", "note")
+        self._status(Text("ready: enter a command; ctrl+t runs it on the terminal, "
+                          "ctrl+b shows the bwrap argv", style="dim"))
+
+    def on_plan_changed(self, message: PlanChanged) -> None:
+        self.workspace = message.workspace
+
+    def on_unmount(self) -> None:
+        if self.running is not None:
+            self.running.cancel()
+
+    def _status(self, text: Text | str) -> None:
+        self.query_one("#run-status", Label).update(text)
+
+    # --- submitting ----------------------------------------------------------------------------
+
+    def _parse(self, value: str) -> tuple[str, ...] | None:
+        try:
+            argv = tuple(shlex.split(value))
+        except ValueError as exc:
+            self._status(Text(f"cannot parse the command: {exc}", style="bold red"))
+            return None
+        return argv or None
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.submit(event.value)
+
+    def submit(self, value: str, *, interactive: bool = False) -> None:
+        if self.running is not None:
+            self._status(Text("a command is still running (escape kills it)", style="yellow"))
+            return
+        argv = self._parse(value)
+        if argv is None:
+            return
+        box = self.query_one(CommandInput)
+        box.remember(value)
+        box.value = ""
+        self._started = time.monotonic()
+        self._bytes = 0
+        self.dropped_lines = 0
+        self.query_one(Log).write_line(f"$ {shlex.join(argv)}")
+        self._status(Text(f"checking {shlex.join(argv)} ...", style="yellow"))
+        self._execute(argv, interactive)
+
+    def action_run_interactive(self) -> None:
+        self.submit(self.query_one(CommandInput).value, interactive=True)
+
+    def action_cancel(self) -> None:
+        """Escape: kill the running sandbox; with nothing running, leave the input."""
+        if self.running is not None:
+            self.running.cancel()
+            self._status(Text("killing the sandbox ...", style="bold red"))
+        else:
+            self.app.set_focus(None)  # the app's keys (1-7, q, ...) work again
+
+    def action_clear(self) -> None:
+        self.query_one(Log).clear()
+
+    def action_dry_run(self) -> None:
+        argv = self._parse(self.query_one(CommandInput).value or "true")
+        if argv is None:
+            return
+        log = self.query_one(Log)
+        try:
+            spec = prepare(self.workspace.plan, argv, caps=self.workspace.caps)
+        except LaunchError as exc:
+            log.write_line(f"dry run: exit {exc.exit_code}: {exc.message}")
+            return
+        log.write_line(f"dry run of {shlex.join(argv)}: the exact argv (one argument per line)")
+        log.write_lines(f"  {a}" for a in spec.argv())
+
+    # --- the worker ----------------------------------------------------------------------------
+
+    def _decide(self, request: ApprovalRequest) -> Decision:
+        """Called by `gate` in the worker thread: wait for the modal, or deny on shutdown."""
+        try:
+            future = self.app.call_from_thread(self.ask, request)
+        except RuntimeError:  # the app closed meanwhile
+            return deny("tui", "the TUI closed before a decision")
+        worker = get_current_worker()
+        while True:
+            try:
+                return future.result(timeout=0.2)
+            except FutureTimeout:
+                if worker.is_cancelled:
+                    return deny("tui", "the TUI closed before a decision")
+
+    @work(thread=True, exclusive=True, group="run", name="run command")
+    def _execute(self, argv: tuple[str, ...], interactive: bool) -> None:
+        # Plan afresh: the launch must reflect the filesystem now (a new .env is masked).
+        shown = self.workspace
+        ws = reload_workspace(shown, shown.options)
+        if ws.plan.rules != shown.plan.rules or ws.config_error != shown.config_error:
+            self.post_message(self.Replanned(ws))
+        command = shlex.join(argv)
+        if not ws.can_launch:
+            why = ws.config_error or ws.choice.reason
+            self._finish(RunRecord(command, 2 if ws.config_error else 4, 0.0,
+                                   f"refused: {why}"))
+            return
+        result = gate(argv, ws.plan, session=self.session, decide=self._decide, tty=None,
+                      audit=AuditLog(self.audit_path))
+        if not result.allowed:
+            self._post_lines(result.message.splitlines())
+            self._finish(RunRecord(command, EXIT_DENIED, 0.0, "denied before launch"))
+            return
+        note = result.message if result.decision is not None else ""
+        argv, command = result.argv, shlex.join(result.argv)
+        try:
+            spec = prepare(ws.plan, argv, caps=ws.caps)
+            if interactive:
+                self._finish(self.app.call_from_thread(self._run_on_terminal, spec, note))
+                return
+            batch = _Batcher()
+            running = start(spec, capture=True, on_output=batch.feed)
+        except LaunchError as exc:
+            self._post_lines([f"sandboxtui: {exc.message}"])
+            self._finish(RunRecord(command, exc.exit_code, 0.0, exc.message))
+            return
+        self.running = running
+        self.post_message(self.Started(argv, spec))
+        outcome = self._pump(running, batch)
+        self.running = None
+        if outcome.error:
+            self._post_lines([f"sandboxtui: {outcome.error}"])
+        note = "; ".join(n for n in (note, outcome.error or "") if n)
+        self._finish(RunRecord(command, outcome.exit_code, outcome.duration, note))
+
+    def _pump(self, running: RunningCommand, batch: _Batcher) -> RunResult:
+        """Move output to the UI in bounded batches until the command has ended."""
+        streamed = False  # a live batch was sent, so the final window must replace it
+        while True:
+            outcome = running.poll()  # once it has exited: waits for the readers' last output
+            if outcome is not None:
+                batch.finish()
+                lines, dropped = batch.window()
+                if streamed or lines:
+                    self.post_message(self.Output(lines, dropped, batch.total_bytes,
+                                                  window=True, replace=streamed))
+                return outcome
+            time.sleep(FLUSH_SECONDS)
+            if batch.fresh:
+                lines, skipped = batch.live()
+                self.post_message(self.Output(lines, skipped, batch.total_bytes))
+                streamed = True
+
+    def _post_lines(self, lines: list[str]) -> None:
+        self.post_message(self.Output(lines, 0, 0))
+
+    def _finish(self, record: RunRecord) -> None:
+        self.post_message(self.Finished(record))
+
+    def _run_on_terminal(self, spec: LaunchSpec, note: str) -> RunRecord:
+        """Interactive commands: hand the terminal over (suspend the app) until they end."""
+        command = shlex.join(spec.command)
+        try:
+            with self.app.suspend():
+                result = start(spec, capture=False).wait()
+        except Exception as exc:  # SuspendNotSupported in headless/test mode, LaunchError
+            return RunRecord(command, 4, 0.0, f"cannot hand over the terminal: {exc}")
+        return RunRecord(command, result.exit_code, result.duration,
+                         "; ".join(n for n in (note, "ran on the terminal", result.error or "")
+                                   if n))
+
+    # --- UI side -------------------------------------------------------------------------------
+
+    def on_run_panel_started(self, message: Started) -> None:
+        self._command = shlex.join(message.argv)
+        self._status(Text(f"running {shlex.join(message.argv)} (escape kills the sandbox)",
+                          style="bold yellow"))
+
+    def on_run_panel_output(self, message: Output) -> None:
+        log = self.query_one(Log)
+        if message.replace:
+            # The run streamed: show the exact last lines it printed, in one piece.
+            log.clear()
+            log.write_line(f"$ {self._command}")
+        if message.window:
+            self.dropped_lines = message.skipped
+        if message.skipped:
+            log.write_line(f"... {message.skipped} lines not shown (the view keeps the last "
+                           f"{MAX_LINES}; while output streams it shows the newest)")
+        log.write_lines(message.lines)
+        if message.total_bytes:
+            self._bytes = message.total_bytes
+            elapsed = time.monotonic() - self._started
+            self._status(Text(f"running ... {elapsed:.1f} s, {self._bytes / 1e6:.1f} MB of "
+                              "output (escape kills the sandbox)", style="yellow"))
+
+    def on_run_panel_finished(self, message: Finished) -> None:
+        record = message.record
+        self.records.append(record)
+        ok = record.exit_code == 0
+        style = "bold green" if ok else "bold red"
+        self._status(Text.assemble(
+            (f"exit {record.exit_code}", style), f"  ·  {record.duration:.2f} s  ·  ",
+            record.command, (f"  ·  {record.note}" if record.note else "", "dim"),
+            (f"  ·  {self.dropped_lines} earlier output lines not kept" if self.dropped_lines
+             else "", "dim")))
+        self.query_one(Log).write_line(f"[exit {record.exit_code}, {record.duration:.2f} s]")
+        self.query_one("#run-history", DataTable).add_row(
+            str(len(self.records)), record.command, Text(str(record.exit_code), style=style),
+            f"{record.duration:.2f} s", record.note)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        box = self.query_one(CommandInput)
+        box.value = self.records[event.cursor_row].command
+        box.focus()

@@ -1,0 +1,76 @@
+"""The seccomp rules: the table from the very filter object that is compiled and loaded.
+
+`core.seccomp.filter_for(policy)` is what the launcher compiles; this panel renders its
+`rule_table()` (allowed exceptions listed with their reasons) and, on `r`, libseccomp's
+pseudo-filter text of the same program.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Label, TextArea
+
+from sandboxtui.core.seccomp import Action, filter_for, pseudo_filter, rule_table
+from sandboxtui.widgets.state import PlanChanged, Workspace
+
+
+class SeccompRules(Vertical):
+    """Rule table, or the raw pseudo-filter (`r` toggles)."""
+
+    BINDINGS = [Binding("r", "toggle_raw", "Raw filter", id="seccomp.raw")]
+
+    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.workspace = workspace
+        self.raw = False
+
+    def compose(self) -> ComposeResult:
+        yield Label(id="seccomp-summary")
+        table: DataTable[Text | str] = DataTable(id="seccomp-table", cursor_type="row",
+                                                 zebra_stripes=True)
+        yield table
+        yield TextArea(id="seccomp-raw", read_only=True, show_line_numbers=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#seccomp-table", DataTable).add_columns(
+            "syscall", "condition", "action", "errno", "reason")
+        self.fill()
+
+    def on_plan_changed(self, message: PlanChanged) -> None:
+        self.workspace = message.workspace
+        self.fill()
+
+    def fill(self) -> None:
+        table = self.query_one("#seccomp-table", DataTable)
+        raw = self.query_one("#seccomp-raw", TextArea)
+        table.clear()
+        flt = filter_for(self.workspace.plan.policy)
+        summary = self.query_one("#seccomp-summary", Label)
+        if self.workspace.plan.unsandboxed or flt is None:
+            why = ("danger-full-access: no sandbox, no filter" if self.workspace.plan.unsandboxed
+                   else "network is on: no seccomp filter is loaded")
+            summary.update(Text(why, style="bold yellow"))
+            raw.text = ""
+            table.display = raw.display = False
+            return
+        summary.update(Text.assemble(
+            ("filter ", "bold"), flt.name, "  ·  default allow; listed syscalls fail with their "
+            "errno; ", ("allow", "green"), " rows are deliberate exceptions  ·  ",
+            ("r", "bold"), " raw pseudo-filter"))
+        for row in rule_table(flt):
+            allowed = row["action"] == Action.ALLOW.value
+            style = "green" if allowed else "red"
+            table.add_row(row["syscall"], row["condition"], Text(row["action"], style=style),
+                          row["errno"] or "-", Text(row["reason"], style="green" if allowed
+                                                    and row["syscall"] != "*" else ""))
+        raw.text = pseudo_filter(flt) if self.raw else ""
+        table.display = not self.raw
+        raw.display = self.raw
+
+    def action_toggle_raw(self) -> None:
+        self.raw = not self.raw
+        self.fill()
+        (self.query_one("#seccomp-raw") if self.raw else self.query_one("#seccomp-table")).focus()

@@ -1,0 +1,146 @@
+"""What every panel shows: one immutable snapshot of (options, policy, plan, capabilities).
+
+The TUI never describes the policy itself: a `Workspace` holds the `MountPlan` built by the core
+from the resolved config, and the panels render from it. Re-planning (live reload, profile or
+pipeline switch) makes a new `Workspace` and broadcasts it in a `PlanChanged` message.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from textual.message import Message
+
+from sandboxtui.core.config import ConfigError, default_config_path, resolve
+from sandboxtui.core.diagnostics import Capabilities, diagnose
+from sandboxtui.core.diagnostics_model import Diagnostic, Severity
+from sandboxtui.core.pipeline import PipelineChoice, choose_pipeline
+from sandboxtui.core.plan import MountPlan, Rule, build_plan
+
+LEGACY_KEY = "features.use_legacy_landlock"
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the user asked for on the command line (and through the switchers)."""
+
+    cwd: str
+    config_path: Path | None = None
+    profile: str | None = None
+    sandbox_mode: str | None = None
+    overrides: tuple[str, ...] = ()
+    mount_proc: bool = True
+
+    @property
+    def config_file(self) -> Path:
+        """The config file that is (or would be) read: watched for live reload."""
+        return self.config_path or default_config_path(os.environ)
+
+    def with_legacy(self, on: bool) -> Options:
+        """The same options with the pipeline override set (a `-c` the user can see)."""
+        kept = tuple(o for o in self.overrides if o.split("=", 1)[0].strip() != LEGACY_KEY)
+        return replace(self, overrides=(*kept, f"{LEGACY_KEY}={'true' if on else 'false'}"))
+
+
+@dataclass(frozen=True)
+class Workspace:
+    options: Options
+    plan: MountPlan
+    caps: Capabilities
+    choice: PipelineChoice  # which pipeline enforces the plan here, or why none can
+    diagnostics: tuple[Diagnostic, ...]
+    profiles: tuple[str, ...]
+    config_error: str | None = None  # set when a reload failed: the last good plan stays shown
+
+    @property
+    def pipeline(self) -> str:
+        return self.choice.pipeline.value if self.choice.pipeline else "REFUSED"
+
+    @property
+    def can_launch(self) -> bool:
+        return self.config_error is None and not self.choice.refused
+
+
+def config_profiles(path: Path) -> tuple[str, ...]:
+    """Profile names defined in the config file (for the switcher)."""
+    try:
+        with path.open("rb") as fh:
+            tree = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return ()
+    profiles = tree.get("profiles", {})
+    return tuple(sorted(profiles)) if isinstance(profiles, dict) else ()
+
+
+def load_workspace(
+    options: Options, caps: Capabilities, env: Mapping[str, str] | None = None
+) -> Workspace:
+    """Resolve the config and build the plan; a `ConfigError` propagates (exit 2 at start)."""
+    policy = resolve(config_path=options.config_path, profile=options.profile,
+                     sandbox_mode=options.sandbox_mode, overrides=options.overrides, env=env)
+    plan = build_plan(policy, options.cwd, env, mount_proc=options.mount_proc)
+    choice = choose_pipeline(plan, caps)
+    diagnostics = diagnose(caps, plan)
+    seen = {d.cause for d in diagnostics}
+    diagnostics += [d for d in choice.diagnostics if d.cause not in seen]
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    diagnostics.sort(key=lambda d: order[d.severity])
+    return Workspace(options, plan, caps, choice, tuple(diagnostics),
+                     config_profiles(options.config_file))
+
+
+def reload_workspace(
+    current: Workspace, options: Options, env: Mapping[str, str] | None = None
+) -> Workspace:
+    """Re-plan; on a config error keep the last good plan, flag it and refuse launches."""
+    try:
+        return load_workspace(options, current.caps, env)
+    except ConfigError as exc:
+        error = Diagnostic(Severity.ERROR, "config-error", f"config error: {exc}",
+                           "fix the config; launches are refused until it loads again")
+        kept = tuple(d for d in current.diagnostics if d.code != "config-error")
+        return replace(current, diagnostics=(error, *kept), config_error=str(exc))
+
+
+def _rule_key(rule: Rule) -> tuple[str, str]:
+    return rule.access.value, rule.kind.value
+
+
+def describe_changes(old: Workspace, new: Workspace) -> list[str]:
+    """Human lines for what a re-plan changed, for the reload notification."""
+    if new.config_error and new.config_error != old.config_error:
+        return [f"config error: {new.config_error}"]
+    lines: list[str] = []
+    if old.config_error and not new.config_error:
+        lines.append("config loads again")
+    op, np = old.plan.policy, new.plan.policy
+    if op.mode is not np.mode:
+        lines.append(f"mode: {op.mode.value} -> {np.mode.value}")
+    if op.profile != np.profile:
+        lines.append(f"profile: {op.profile or '-'} -> {np.profile or '-'}")
+    if op.use_legacy_landlock != np.use_legacy_landlock or old.pipeline != new.pipeline:
+        lines.append(f"pipeline: {old.pipeline} -> {new.pipeline} ({new.choice.reason})")
+    before = {r.path: r for r in old.plan.rules}
+    after = {r.path: r for r in new.plan.rules}
+    for path in sorted(after.keys() - before.keys()):
+        lines.append(f"+ {after[path].access.value:<4} {path} ({after[path].reason})")
+    for path in sorted(before.keys() - after.keys()):
+        lines.append(f"- {before[path].access.value:<4} {path} ({before[path].reason})")
+    for path in sorted(before.keys() & after.keys()):
+        if _rule_key(before[path]) != _rule_key(after[path]):
+            lines.append(f"~ {path}: {before[path].access.value} -> {after[path].access.value}")
+    return lines
+
+
+class PlanChanged(Message):
+    """Sent to every panel when the workspace was re-planned."""
+
+    bubble = False
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.workspace = workspace

@@ -1,0 +1,74 @@
+"""Live reload: workspace and config changes re-plan every view within a second."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from tui_support import SIZE, demo_at, make_app
+
+from sandboxtui.widgets.carveouts import carveout_rows
+from sandboxtui.widgets.mount_tree import MountTree
+
+pytestmark = pytest.mark.anyio
+
+
+async def _wait(pilot, condition, timeout: float = 5.0) -> float:  # type: ignore[no-untyped-def]
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError("the view did not update")
+        await pilot.pause(0.02)
+    return time.monotonic() - start
+
+
+def _notes(app) -> str:  # type: ignore[no-untyped-def]
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+async def test_new_env_file_and_config_edits_reload(tmp_path: Path) -> None:
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, watch=True)
+    real = os.path.realpath(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)  # the watcher is up
+        (ws / ".env.production").write_text("TOKEN=x\n")
+        took = await _wait(pilot, lambda: any(
+            r.path == f"{real}/.env.production" for _, r in carveout_rows(app.workspace.plan)))
+        assert took < 1.0, f"re-plan took {took:.2f} s"
+        await pilot.pause(0.1)
+        labels = {n.data.path: str(n.label) for n in app.query_one(MountTree)._walk() if n.data}
+        assert "[denied]" in labels[f"{real}/.env.production"]
+        assert f"+ none {real}/.env.production" in _notes(app)
+        await pilot.press("2")  # the carveouts table is built when shown, from the new plan
+        table = app.query_one("#carveouts-table")
+        assert any(f"{real}/.env.production" == str(table.get_row_at(i)[1])
+                   for i in range(table.row_count))
+
+        config.write_text(config.read_text().replace('"workspace-write"', '"read-only"'))
+        await _wait(pilot, lambda: app.workspace.plan.policy.mode.value == "read-only")
+        await pilot.pause(0.1)
+        assert "read-only" in app.sub_title
+        assert "mode: workspace-write -> read-only" in _notes(app)
+
+        good = config.read_text()
+        config.write_text(good + "\nno_such_key = 1\n")
+        await _wait(pilot, lambda: app.workspace.config_error is not None)
+        assert "no_such_key" in app.workspace.config_error
+        assert not app.workspace.can_launch
+        assert app.workspace.diagnostics[0].code == "config-error"
+        config.write_text(good)
+        await _wait(pilot, lambda: app.workspace.config_error is None)
+        assert "config loads again" in _notes(app)
+
+
+async def test_watcher_stops_on_exit(tmp_path: Path) -> None:
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, watch=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        watchers = [w for w in app.workers if w.name == "file watcher"]
+        assert watchers and watchers[0].is_running
+    assert app.watch_stopped.wait(timeout=3)

@@ -1,0 +1,62 @@
+"""SVG snapshots of the main screens at a fixed size (update: pytest --snapshot-update).
+
+Deterministic on any machine: the demo lives at a fixed path and the capabilities are injected
+(a machine without /usr/bin/bwrap, so the warning shows). `/tmp` is left out of the writable
+roots: launches elsewhere on the machine briefly create placeholders for its missing protected
+names (`/tmp/.git`...), which would change the plan from one run to the next.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from tui_support import SIZE, make_app, snapshot_demo
+
+from sandboxtui.app import SandboxApp
+from sandboxtui.core.approvals import ApprovalRequest
+from sandboxtui.core.precheck import precheck
+from sandboxtui.widgets.approval_modal import ApprovalModal
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxApp]:
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    with snapshot_demo() as (ws, config):
+        yield make_app(ws, config, tmp_path,
+                       overrides=("sandbox_workspace_write.exclude_slash_tmp=true",))
+
+
+def test_tree_with_env_selected(app: SandboxApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    # Cursor starts on the workspace; .env is the 8th entry below it.
+    assert snap_compare(app, press=["down"] * 7, terminal_size=SIZE)
+
+
+def test_carveouts(app: SandboxApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app, press=["2"], terminal_size=SIZE)
+
+
+def test_seccomp_rules(app: SandboxApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app, press=["3"], terminal_size=SIZE)
+
+
+def test_warnings(app: SandboxApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    assert snap_compare(app, press=["4"], terminal_size=SIZE)
+
+
+def test_approval_modal(app: SandboxApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    plan = app.workspace.plan
+    argv = ("cat", ".env")
+    request = ApprovalRequest("0123456789ab", argv, plan.cwd, precheck(argv, plan).hits, None,
+                              datetime(2026, 1, 1, 12, 0, 0).timestamp(), 4242)
+
+    async def open_modal(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("6")
+        app.push_screen(ApprovalModal(request, "tui pid 4242"))
+        await pilot.pause()
+
+    assert os.path.basename(plan.cwd) == "workspace"
+    assert snap_compare(app, run_before=open_modal, terminal_size=SIZE)
