@@ -7,6 +7,7 @@ Four ways, over a small git workspace with a `.env` (workspace-write, network of
   bwrap     the launcher's exact bwrap argv (options inline, seccomp and status fds), run directly
   launcher  core.launch prepare + start + wait, in this process (plan built once)
   legacy    the same through the legacy Landlock pipeline (the exec stage restricts, then execs)
+  proxy     the launcher in managed proxy mode (host bridge, inside program, its filter)
   cli       `sandboxtui run -- /bin/true` as a fresh process (Python start-up included)
   (python   `python -c pass` and `python -c "import sandboxtui.cli"`, for scale)
 
@@ -15,6 +16,10 @@ Targets: launcher within 1.3x of bwrap; cli at most 60 ms median (aim: 30 ms).
 Fresh processes run with bytecode caching on, as an installed tool does: a
 PYTHONDONTWRITEBYTECODE=1 environment would recompile every module on every start (about +30 ms
 here). The caches go to a temporary PYTHONPYCACHEPREFIX, not into the source tree.
+
+Proxy throughput: the system python3 sends 128 MiB to a byte-counting sink on host loopback,
+once directly and once from inside a proxy-mode sandbox (inside bridge -> Unix socket -> host
+bridge -> sink); the median rate of each (over --copies) and their ratio.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,10 +40,27 @@ from pathlib import Path
 from sandboxtui.core.bwrap import data_fd, display_argv, launch_files
 from sandboxtui.core.config import resolve
 from sandboxtui.core.launch import LaunchSpec, prepare, start
-from sandboxtui.core.plan import build_plan
+from sandboxtui.core.plan import MountPlan, build_plan
 from sandboxtui.core.seccomp import compile_bpf
 
 TRUE = "/bin/true"
+PYTHON3 = "/usr/bin/python3"
+COPY_BYTES = 128 * 2**20
+# Sends argv[3] bytes to argv[1]:argv[2], waits for the sink's count; prints the seconds taken.
+SENDER = """
+import socket, sys, time
+host, port, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+chunk = bytes(256 * 1024)
+t = time.perf_counter()
+with socket.create_connection((host, port)) as s:
+    left = total
+    while left > 0:
+        s.sendall(chunk[:left])
+        left -= len(chunk)
+    s.shutdown(socket.SHUT_WR)
+    assert int(s.recv(64)) == total
+print(time.perf_counter() - t)
+"""
 
 
 def medians_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, float]:
@@ -79,6 +103,43 @@ def cached_env(prefix: Path) -> dict[str, str]:
     return {**env, "PYTHONPYCACHEPREFIX": str(prefix)}
 
 
+def byte_sink() -> socket.socket:
+    """A loopback listener that counts each connection's bytes and answers with the count."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        buf = bytearray(1 << 20)
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                total = 0
+                while n := conn.recv_into(buf):
+                    total += n
+                conn.sendall(str(total).encode())
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+def proxy_throughput(plan: MountPlan, env: dict[str, str], port: int, copies: int
+                     ) -> tuple[float, float]:
+    """Median bytes/s of COPY_BYTES sent directly to the sink, and through the bridges."""
+    sender = [PYTHON3, "-c", SENDER, "127.0.0.1", str(port), str(COPY_BYTES)]
+    direct, bridged = [], []
+    for _ in range(copies):
+        out = subprocess.run(sender, check=True, capture_output=True, text=True).stdout
+        direct.append(COPY_BYTES / float(out))
+        running = start(prepare(plan, sender, env=env), capture=True)
+        out = b"".join(e.data for e in running.events() if e.stream == "stdout").decode()
+        if running.wait().exit_code != 0:
+            raise RuntimeError("the sender failed inside the proxy-mode sandbox")
+        bridged.append(COPY_BYTES / float(out))
+    return statistics.median(direct), statistics.median(bridged)
+
+
 def cli_command(ws: Path, config: Path) -> list[str]:
     script = Path(sys.executable).with_name("sandboxtui")
     prefix = [str(script)] if script.exists() else [sys.executable, "-m", "sandboxtui"]
@@ -88,7 +149,11 @@ def cli_command(ws: Path, config: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=40)
+    parser.add_argument("--copies", type=int, default=3, help="proxy throughput samples")
     args = parser.parse_args()
+    sink = byte_sink()
+    sink_port = sink.getsockname()[1]
+    proxy_env = {**os.environ, "HTTP_PROXY": f"http://127.0.0.1:{sink_port}"}
     ws = workspace()
     config = ws.parent / f"{ws.name}.toml"
     config.write_text('sensitive_path_precheck_mode = "off"\n')
@@ -96,6 +161,8 @@ def main() -> int:
         plan = build_plan(resolve(config_path=config), str(ws))
         legacy = build_plan(resolve(config_path=config,
                                     overrides=["features.use_legacy_landlock=true"]), str(ws))
+        proxied = build_plan(resolve(config_path=config, overrides=[
+            'sandbox_workspace_write.network_access="proxy"']), str(ws))
         spec = prepare(plan, [TRUE])
         if spec.bwrap is None or spec.seccomp is None:
             print("the benchmark needs a sandboxed, network-off plan", file=sys.stderr)
@@ -111,11 +178,14 @@ def main() -> int:
             "bwrap": lambda: raw_bwrap(spec),
             "launcher": lambda: start(prepare(plan, [TRUE])).wait(),
             "legacy": lambda: start(prepare(legacy, [TRUE])).wait(),
+            "proxy": lambda: start(prepare(proxied, [TRUE], env=proxy_env)).wait(),
             "cli": fresh(cli),
             "python": fresh([sys.executable, "-c", "pass"]),
             "cli-import": fresh([sys.executable, "-c", "import sandboxtui.cli"]),
         }, args.runs)
+        direct_bps, bridged_bps = proxy_throughput(proxied, proxy_env, sink_port, args.copies)
     finally:
+        sink.close()
         shutil.rmtree(ws, ignore_errors=True)
         shutil.rmtree(ws.parent / f"{ws.name}-pycache", ignore_errors=True)
         config.unlink(missing_ok=True)
@@ -128,6 +198,11 @@ def main() -> int:
     print(f"bwrap / bare     = {results['bwrap'] / results['bare']:.2f}x")
     print(f"legacy / bwrap   = {results['legacy'] / results['bwrap']:.2f}x, legacy / bare = "
           f"{results['legacy'] / results['bare']:.2f}x (Landlock through the Python exec stage)")
+    print(f"proxy / launcher = {results['proxy'] / results['launcher']:.2f}x (bridges, "
+          "inside program, filter)")
+    print(f"proxy throughput = {bridged_bps / 1e6:.0f} MB/s through the bridges vs "
+          f"{direct_bps / 1e6:.0f} MB/s direct loopback: ratio {bridged_bps / direct_bps:.2f} "
+          f"({COPY_BYTES >> 20} MiB, median of {args.copies})")
     print(f"cli / bwrap      = {results['cli'] / results['bwrap']:.2f}x")
     print(f"cli median       = {results['cli']:.1f} ms (target <= 60 ms, aim 30 ms): "
           f"{'met' if results['cli'] <= 60 else 'MISSED'}")

@@ -252,6 +252,20 @@ def test_cancel_kills_the_sandbox(tmp_path: Path) -> None:
     assert gone(m)
 
 
+def test_cancel_during_bwrap_setup_still_kills_the_sandbox(tmp_path: Path) -> None:
+    """bwrap arms its sandbox's die-with-parent only after setup: a cancel that lands during
+    setup must still take the sandbox down, not wait for the command to finish."""
+    for _ in range(5):
+        m = f"6.{secrets.randbelow(10**9):09d}"  # a bug shows as a 6 s wait, not a hang
+        running = start(prepare(plan_for(tmp_path), ["sh", "-c", f"sleep {m}"]), capture=True)
+        running.cancel()
+        t = time.monotonic()
+        result = running.wait()
+        assert result.cancelled and result.exit_code == 128 + signal.SIGKILL
+        assert time.monotonic() - t < 3, "wait() blocked until the command ended"
+        assert gone(m)
+
+
 def test_a_launch_from_a_short_lived_thread_outlives_the_thread(tmp_path: Path) -> None:
     """bwrap's --die-with-parent follows the spawning thread: the launcher must not let a
     worker thread's exit kill the sandbox."""

@@ -21,6 +21,7 @@ from sandboxtui.core.policy import Policy
 
 if TYPE_CHECKING:
     from sandboxtui.core.launch import LaunchSpec
+    from sandboxtui.core.verify import VerifyReport
 
 EXIT_USAGE = 2
 EXIT_DENIED = 3
@@ -81,9 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     _config_options(patch)
     patch.add_argument("diff", metavar="FILE.diff", help="the unified diff ('-': stdin)")
 
-    seccomp = sub.add_parser("seccomp", help="print the seccomp network filter's rule table")
+    seccomp = sub.add_parser("seccomp", help="print the seccomp network filter's rule table "
+                             "(the policy's: network off, or proxy mode)")
+    _config_options(seccomp)
     seccomp.add_argument("--json", action="store_true")
     seccomp.add_argument("--pfc", action="store_true", help="libseccomp pseudo-filter code")
+
+    verify = sub.add_parser("verify", help="probe the plan against the kernel in one real "
+                            "launch; exit 1 on any mismatch")
+    _config_options(verify)
+    verify.add_argument("--json", action="store_true")
+    verify.add_argument("--sample", type=int, default=20, metavar="N",
+                        help="random workspace and system paths to add (without PATH; "
+                        "default 20)")
+    verify.add_argument("--seed", type=int, default=None, help="seed for the random sample")
+    verify.add_argument("--pipeline", choices=("legacy", "bwrap"), default=None,
+                        help="force the legacy Landlock or the bubblewrap pipeline")
+    verify.add_argument("paths", nargs="*", metavar="PATH",
+                        help="paths to probe (default: the plan's interesting paths)")
     return parser
 
 
@@ -279,6 +295,10 @@ def render_launch(spec: LaunchSpec) -> str:
         lines += [f"  {a!r}" for a in spec.argv()]
         lines += ["", render_table(spec.seccomp) if spec.seccomp else
                   "seccomp: no filter (network access is on)"]
+        if spec.proxy is not None:
+            lines += ["", *spec.proxy.describe(),
+                      "  (the filter above is applied by the inside program once its bridge "
+                      "listens, not by bwrap)"]
     if spec.dropped_env:
         lines += ["", "environment not passed (looks secret): " + ", ".join(spec.dropped_env)]
     lines += [f"warning: {d.line()}" for d in spec.warnings]
@@ -350,20 +370,81 @@ def cmd_patch(args: argparse.Namespace) -> int:
 
 
 def cmd_seccomp(args: argparse.Namespace) -> int:
-    from sandboxtui.core.seccomp import NETWORK_FILTER, pseudo_filter, render_table, rule_table
+    from sandboxtui.core.seccomp import filter_for, pseudo_filter, render_table, rule_table
 
-    if args.json:
-        _print_json({"name": NETWORK_FILTER.name, "rules": rule_table(NETWORK_FILTER)})
+    flt = filter_for(load_policy(args))
+    if flt is None:
+        if args.json:
+            _print_json({"name": None, "rules": []})
+        else:
+            print("seccomp: no filter (network access is on)")
+    elif args.json:
+        _print_json({"name": flt.name, "rules": rule_table(flt)})
     elif args.pfc:
-        print(pseudo_filter(NETWORK_FILTER), end="")
+        print(pseudo_filter(flt), end="")
     else:
-        print(render_table(NETWORK_FILTER))
+        print(render_table(flt))
     return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    import random
+
+    from sandboxtui.core import verify
+
+    if not 0 <= args.sample <= 100_000:
+        raise UsageError("--sample must be between 0 and 100000")
+    if any("\0" in p for p in args.paths):
+        raise UsageError("a path contains a NUL byte")
+    plan = load_plan(args)
+    if args.pipeline is not None:
+        plan = verify.with_pipeline(plan, legacy=args.pipeline == "legacy")
+    seed = random.randrange(2**32) if args.seed is None else args.seed
+    try:
+        report = verify.verify(plan, args.paths or None, sample=args.sample,
+                               rng=random.Random(seed))
+    except verify.VerifyError as exc:
+        print(f"sandboxtui: verify: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    for w in report.warnings:
+        print(f"sandboxtui: {w}", file=sys.stderr)
+    if args.json:
+        _print_json({**report.to_json(), "seed": seed})
+    else:
+        print(render_verify(report, seed))
+    return 0 if report.ok else 1
+
+
+def render_verify(report: VerifyReport, seed: int) -> str:
+    """The table (path, op, predicted, observed, result), then the summary."""
+    def cell(text: str) -> str:
+        return text if text.isprintable() else repr(text)[1:-1]
+
+    rows = [(cell(r.probe.path), r.probe.op,
+             "allowed" if r.predicted.allowed else "denied",
+             "allowed" if r.observed else f"denied ({r.errno})", r.status)
+            for r in report.results]
+    width = min(max((len(r[0]) for r in rows), default=4), 70)
+    lines = [f"{'path':<{width}}  {'op':<14}  {'predicted':<9}  {'observed':<23}  result"]
+    lines += [f"{p:<{width}}  {op:<14}  {pr:<9}  {ob:<23}  {st}" for p, op, pr, ob, st in rows]
+    for r in report.results:
+        if not r.ok and not r.expected_mismatch:  # expected ones: see "unenforced" below
+            why = f"leftover on the host: {r.leftover}" if r.leftover else r.predicted.why
+            lines.append(f"{r.status}: {r.probe.op} {cell(r.probe.path)}: {why}")
+    lines += [f"skipped {cell(p)}: {why}" for p, why in report.skipped]
+    lines += [f"unenforced by the {report.pipeline.value} pipeline (documented): "
+              f"{r.access.value} on {cell(r.path)}" for r in report.unenforced]
+    lines.append(
+        f"{len(report.results)} probes in {report.launches} launch(es) on the "
+        f"{report.pipeline.value} pipeline, {report.seconds:.2f} s: "
+        f"{len(report.mismatches)} mismatch(es), {len(report.expected_mismatches)} expected "
+        f"(documented unenforced paths), seed {seed}")
+    return "\n".join(lines)
 
 
 COMMANDS = {"plan": cmd_plan, "explain": cmd_explain, "doctor": cmd_doctor, "demo": cmd_demo,
             "run": cmd_run, "seccomp": cmd_seccomp, "ui": cmd_ui, "approvals": cmd_approvals,
-            "patch": cmd_patch}
+            "patch": cmd_patch, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

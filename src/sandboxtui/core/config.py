@@ -110,12 +110,24 @@ class ReadMode(StrEnum):
 _BOOL = _expect(bool, "true or false")
 _STR = _expect(str, "a string")
 
+
+def _network(value: Any) -> NetworkMode:
+    """`network_access`: true, false, or "proxy" (network only through configured proxies)."""
+    if isinstance(value, bool):
+        return NetworkMode.ON if value else NetworkMode.OFF
+    if value == NetworkMode.PROXY.value:
+        return NetworkMode.PROXY
+    raise ValueError(f'expected true or false, or "proxy", got {value!r}')
+
+
+_NETWORK_VALUES = {NetworkMode.ON: True, NetworkMode.OFF: False, NetworkMode.PROXY: "proxy"}
+
 SCHEMA: dict[Key, Callable[[Any], Any]] = {
     ("sandbox_mode",): _choice(SandboxMode),
     ("profile",): _STR,
     ("default_permissions",): _STR,
     ("sandbox_workspace_write", "writable_roots"): _path_list,
-    ("sandbox_workspace_write", "network_access"): _BOOL,
+    ("sandbox_workspace_write", "network_access"): _network,
     ("sandbox_workspace_write", "exclude_tmpdir_env_var"): _BOOL,
     ("sandbox_workspace_write", "exclude_slash_tmp"): _BOOL,
     ("read_access", "mode"): _choice(ReadMode),
@@ -424,11 +436,10 @@ def build_policy(merged: Mapping[Key, tuple[Any, Provenance]], profile: str | No
         for k, (v, p) in sorted(merged.items())
         if k[0] == "permissions" and k[1] == selected
     )
-    network_on = get(("sandbox_workspace_write", "network_access"), False)
     return Policy(
         mode=get(("sandbox_mode",), SandboxMode.WORKSPACE_WRITE),
         writable_roots=get(("sandbox_workspace_write", "writable_roots"), ()),
-        network=NetworkMode.ON if network_on else NetworkMode.OFF,
+        network=get(("sandbox_workspace_write", "network_access"), NetworkMode.OFF),
         exclude_tmpdir_env_var=get(("sandbox_workspace_write", "exclude_tmpdir_env_var"), False),
         exclude_slash_tmp=get(("sandbox_workspace_write", "exclude_slash_tmp"), False),
         read_access=ReadAccess(
@@ -454,7 +465,7 @@ def settings_table(policy: Policy) -> list[tuple[str, str, str]]:
         "sandbox_mode": policy.mode.value,
         "profile": policy.profile,
         "sandbox_workspace_write.writable_roots": list(policy.writable_roots),
-        "sandbox_workspace_write.network_access": policy.network is NetworkMode.ON,
+        "sandbox_workspace_write.network_access": _NETWORK_VALUES[policy.network],
         "sandbox_workspace_write.exclude_tmpdir_env_var": policy.exclude_tmpdir_env_var,
         "sandbox_workspace_write.exclude_slash_tmp": policy.exclude_slash_tmp,
         "read_access.mode": "restricted" if policy.read_access.restricted else "full",

@@ -29,6 +29,7 @@ import json
 import os
 import queue
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -36,7 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandboxtui.core.bwrap import (
     BWRAP_MAX_ARGS,
@@ -56,6 +57,9 @@ from sandboxtui.core.pipeline import Pipeline, choose_pipeline
 from sandboxtui.core.plan import MountPlan
 from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import SeccompFilter, compile_bpf, filter_for
+
+if TYPE_CHECKING:
+    from sandboxtui.core.proxy import ProxyPlan
 
 EXIT_UNENFORCEABLE = 4
 # The exec stage runs under the interpreter running us. -P: never import from the cwd (the
@@ -113,6 +117,7 @@ class LaunchSpec:
     seccomp: SeccompFilter | None
     warnings: tuple[Diagnostic, ...]
     landlock: LandlockModel | None = None  # legacy pipeline only
+    proxy: ProxyPlan | None = None  # managed proxy mode: `seccomp` is loaded inside, not by bwrap
 
     @property
     def sandboxed(self) -> bool:
@@ -133,17 +138,27 @@ class LaunchSpec:
             spec["supervise"] = True
         return spec
 
+    def sandbox_command(self, wrapper: Sequence[str] | None = None) -> list[str]:
+        """What bwrap runs: the command, behind the proxy mode's inside program if any."""
+        if self.proxy is None:
+            return list(self.command)
+        if wrapper is None:
+            from sandboxtui.core.proxy import DRY_RUN_FDS
+
+            wrapper = self.proxy.wrapper(DRY_RUN_FDS)
+        return [*wrapper, *self.command]
+
     def options(self, files: LaunchFiles | None = None) -> list[str]:
         if self.bwrap is None:
             return []
         files = dry_run_files() if files is None else files
-        seccomp_fd = files.seccomp_fd if self.seccomp is not None else None
+        seccomp_fd = files.seccomp_fd if self.seccomp is not None and self.proxy is None else None
         files = LaunchFiles(files.runtime_dir, files.empty_file, seccomp_fd, files.status_fd)
         return bwrap_options(self.plan, files, self.cwd)
 
     def argv(self, files: LaunchFiles | None = None) -> list[str]:
         inner = (list(self.command) if self.bwrap is None
-                 else display_argv(self.bwrap, self.options(files), self.command))
+                 else display_argv(self.bwrap, self.options(files), self.sandbox_command()))
         return [*STAGE_ARGV, "SPEC_FD", *inner] if self.staged else inner
 
 
@@ -209,9 +224,15 @@ def prepare(
         resolved = resolve_command(command, env, cwd)
         return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped,
                           Pipeline.UNSANDBOXED, None, None, tuple(plan.diagnostics))
+    proxy = None
     if plan.policy.network is NetworkMode.PROXY:
-        raise LaunchError(EXIT_UNENFORCEABLE, "managed proxy networking is not supported by "
-                          "the bubblewrap launcher yet; use network_access = false or true")
+        from sandboxtui.core.proxy import ProxyError, proxy_for
+
+        try:
+            proxy = proxy_for(plan, env)
+        except ProxyError as exc:
+            raise LaunchError(EXIT_UNENFORCEABLE, str(exc)) from exc
+        env = proxy.env(env)
     if caps is None:
         from sandboxtui.core.diagnostics import probe
 
@@ -233,12 +254,16 @@ def prepare(
         warnings += tuple(d for d in diagnose(caps) if d.code == "system-bwrap-missing")
     warnings += tuple(d for d in plan.diagnostics if d.severity is Severity.WARNING)
     seccomp = filter_for(plan.policy)
+    if proxy is not None and choice.pipeline is not Pipeline.BWRAP:
+        raise LaunchError(EXIT_UNENFORCEABLE, "managed proxy mode needs bubblewrap (a network "
+                          f"namespace of its own), but the {choice.pipeline} pipeline was "
+                          f"chosen ({choice.reason}); drop features.use_legacy_landlock")
     if choice.pipeline is Pipeline.LANDLOCK:
         return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, Pipeline.LANDLOCK,
                           None, seccomp, warnings, choice.landlock)
     spec = LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, Pipeline.BWRAP,
-                      caps.bwrap, seccomp, warnings)
-    count = len(spec.options()) + len(command) + 4
+                      caps.bwrap, seccomp, warnings, proxy=proxy)
+    count = len(spec.options()) + len(spec.sandbox_command()) + 4
     if count > BWRAP_MAX_ARGS:
         raise LaunchError(EXIT_UNENFORCEABLE, f"the plan needs {count} bwrap arguments but "
                           f"bubblewrap accepts at most {BWRAP_MAX_ARGS} (about 2,990 denied "
@@ -299,6 +324,7 @@ class RunningCommand:
         self._stderr_tail = bytearray()
         self._callback_error: Exception | None = None
         self._status = b""
+        self._status_lock = threading.Lock()
         self._status_r: int | None = None
         self._cleanup = contextlib.ExitStack()
         self._readers: list[threading.Thread] = []
@@ -328,7 +354,7 @@ class RunningCommand:
         try:
             with contextlib.ExitStack() as until_spawned:  # bwrap has its own copies after
                 seccomp_fd = None
-                if spec.seccomp is not None:
+                if spec.seccomp is not None and spec.proxy is None:
                     bpf = compile_bpf(spec.seccomp)  # once per process (cached)
                     seccomp_fd = until_spawned.enter_context(
                         _closing(data_fd(bpf, "sandboxtui-seccomp")))
@@ -346,11 +372,13 @@ class RunningCommand:
                     files = self._cleanup.enter_context(launch_files(
                         spec.plan, seccomp_fd=seccomp_fd, status_fd=status_w))
                     options = spec.options(files)
-                    self.argv = display_argv(spec.bwrap or "", options, spec.command)
+                    command, inside_fds = self._start_proxy(until_spawned)
+                    self.argv = display_argv(spec.bwrap or "", options, command)
                     args_fd = until_spawned.enter_context(
                         _closing(data_fd(encode_args(options), "sandboxtui-args")))
                     fds = tuple(fd for fd in (args_fd, seccomp_fd, status_w) if fd is not None)
-                    argv = [spec.bwrap or "", "--args", str(args_fd), "--", *spec.command]
+                    fds += inside_fds
+                    argv = [spec.bwrap or "", "--args", str(args_fd), "--", *command]
                     stage = spec.stage_spec(argv) if spec.staged else None
                 if stage is not None:
                     stage_fd = until_spawned.enter_context(_closing(
@@ -374,6 +402,20 @@ class RunningCommand:
                 t.start()
                 self._readers.append(t)
         return proc
+
+    def _start_proxy(self, until_spawned: contextlib.ExitStack) -> tuple[list[str],
+                                                                       tuple[int, ...]]:
+        """Proxy mode: start the host bridges (they live until `wait()`); the command behind
+        the inside program, and the descriptors it needs. Otherwise the command as is."""
+        spec = self.spec
+        if spec.proxy is None or spec.seccomp is None:
+            return list(spec.command), ()
+        from sandboxtui.core.proxy import HostBridges, inside_launch
+
+        bridges = self._cleanup.enter_context(HostBridges(spec.proxy))
+        inside = until_spawned.enter_context(
+            inside_launch(spec.proxy, bridges, compile_bpf(spec.seccomp)))
+        return spec.sandbox_command(inside.wrapper), inside.fds.all()
 
     def _read(self, name: str, pipe: Any) -> None:
         fd = pipe.fileno()
@@ -413,9 +455,49 @@ class RunningCommand:
             if self.spec.pipeline is Pipeline.LANDLOCK:
                 self._proc.terminate()  # the supervising exec stage kills what is left
             elif self.spec.sandboxed:
-                self._proc.kill()  # bwrap's death takes the whole PID namespace with it
+                # bwrap's death takes the PID namespace with it, but bwrap arms its sandbox's
+                # die-with-parent only after setup: kill the sandbox's first process as well.
+                sandbox = self._sandbox_pidfd(patience=2.0)
+                self._proc.kill()
+                if sandbox is not None:
+                    try:
+                        signal.pidfd_send_signal(sandbox, signal.SIGKILL)
+                    finally:
+                        os.close(sandbox)
             else:
                 os.killpg(self._proc.pid, signal.SIGKILL)
+
+    def _read_status(self, timeout: float) -> bool:
+        """Append what bwrap's status pipe has, waiting up to `timeout`; True if it had any."""
+        if self._status_r is None:
+            return False
+        with self._status_lock:
+            ready, _, _ = select.select([self._status_r], [], [], max(timeout, 0))
+            chunk = os.read(self._status_r, 65536) if ready else b""
+            self._status += chunk
+            return bool(chunk)
+
+    def _sandbox_pidfd(self, patience: float) -> int | None:
+        """A pidfd of the sandbox's first process, once bwrap has reported it."""
+        deadline = time.monotonic() + patience
+        while (pid := _status_child_pid(self._status)) is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._read_status(left):
+                return None
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return None
+        # Still bwrap's child (a pid could be reused once bwrap has reaped it)?
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            ppid = -1
+        if ppid != self._proc.pid:
+            os.close(fd)
+            return None
+        return fd
 
     def _expire(self) -> None:
         self.timed_out = True
@@ -440,10 +522,8 @@ class RunningCommand:
                     self._timer.cancel()
                 for t in self._readers:
                     t.join()
-                if self._status_r is not None:
-                    os.set_blocking(self._status_r, False)
-                    with contextlib.suppress(BlockingIOError):
-                        self._status = os.read(self._status_r, 65536)
+                while self._read_status(0):  # everything bwrap wrote, up to its end
+                    pass
                 self._cleanup.close()
                 self._result = self._outcome(code, duration)
             if self._callback_error is not None:
@@ -506,6 +586,16 @@ def _sandbox_starts(spec: LaunchSpec) -> bool:
         return False
     probe = replace(spec, command=(true,), executable=true)
     return start(probe, capture=True).wait().exit_code == 0
+
+
+def _status_child_pid(status: bytes) -> int | None:
+    """The host pid of the sandbox's first process, from bwrap's `child-pid` record."""
+    for line in status.decode(errors="replace").splitlines():
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict) and isinstance(record.get("child-pid"), int):
+                return int(record["child-pid"])
+    return None
 
 
 def _status_exit_code(status: bytes) -> int | None:

@@ -3,7 +3,8 @@
 `NETWORK_FILTER` is the single description: `rule_table()` renders it for `sandboxtui seccomp`
 and the TUI, `compile_bpf()` turns the very same object into the BPF program that bwrap loads
 (`--seccomp FD`), and `pseudo_filter()` into libseccomp's pseudo-filter text. The display
-therefore cannot drift from what the kernel enforces.
+therefore cannot drift from what the kernel enforces. `PROXY_FILTER` is the same for managed
+proxy mode (SPEC §9); its program is loaded by the proxy's inside program, not by bwrap.
 
 `pyseccomp` is imported lazily: loading it costs about as much as a whole sandbox launch, so
 only a launch that needs the filter pays for it, once per process. The program is deliberately
@@ -33,6 +34,9 @@ class Action(StrEnum):
 class CmpOp(StrEnum):
     NE = "!="
     EQ = "=="
+    LT = "<"
+    GT = ">"
+    MASKED_EQ = "&=="  # (arg & mask) == value
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,14 @@ class ArgCondition:
     op: CmpOp
     value: int
     text: str  # human form, e.g. "domain != AF_UNIX"
+    mask: int = 0  # for MASKED_EQ
+
+    def matches(self, value: int) -> bool:
+        """Does argument value `value` satisfy the comparison (as the compiled filter does)?"""
+        if self.op is CmpOp.MASKED_EQ:
+            return value & self.mask == self.value
+        return {CmpOp.NE: value != self.value, CmpOp.EQ: value == self.value,
+                CmpOp.LT: value < self.value, CmpOp.GT: value > self.value}[self.op]
 
 
 @dataclass(frozen=True)
@@ -115,8 +127,47 @@ NETWORK_FILTER = SeccompFilter(
 )
 
 
+AF_INET, AF_INET6, SOCK_DGRAM = 2, 10, 2
+_PROXY = "proxy mode"
+_ONLY_INET = f"{_PROXY}: only AF_INET/AF_INET6 sockets (only loopback exists in the namespace)"
+_ALL_BITS = 2**64 - 1
+
+# The command's filter in managed proxy mode, applied by the inside program once its bridge is
+# live (not by bwrap: the bridge itself needs AF_UNIX). libseccomp takes one comparison per
+# argument and rule, so "domain not in {AF_INET, AF_INET6}" is five exact rules.
+PROXY_FILTER = SeccompFilter(
+    name="network-proxy",
+    rules=(
+        _deny("socket", f"{_PROXY}: no new AF_UNIX sockets (host sockets bypass the proxy)",
+              ArgCondition(0, CmpOp.LT, AF_INET, "domain < AF_INET (AF_UNSPEC, AF_UNIX)")),
+        _deny("socket", _ONLY_INET, ArgCondition(0, CmpOp.EQ, 3, "domain == 3 (AF_AX25)")),
+        _deny("socket", _ONLY_INET, ArgCondition(0, CmpOp.MASKED_EQ, 4, "4 <= domain <= 7",
+                                                 mask=_ALL_BITS ^ 3)),
+        _deny("socket", _ONLY_INET, ArgCondition(0, CmpOp.MASKED_EQ, 8, "domain in (8, 9)",
+                                                 mask=_ALL_BITS ^ 1)),
+        _deny("socket", f"{_PROXY}: only AF_INET/AF_INET6 sockets (no netlink, packet, or "
+              "vsock: vsock reaches the hypervisor from any namespace)",
+              ArgCondition(0, CmpOp.GT, AF_INET6, "domain > AF_INET6")),
+        _deny("socketpair", f"{_PROXY}: only AF_UNIX socket pairs", _NOT_UNIX),
+        _deny("socketpair", f"{_PROXY}: a datagram pair can send to any Unix socket path",
+              ArgCondition(1, CmpOp.MASKED_EQ, SOCK_DGRAM, "type == SOCK_DGRAM", mask=0xF)),
+        _deny("io_uring_setup", "io_uring performs socket operations without these syscalls"),
+        _deny("io_uring_enter", "io_uring performs socket operations without these syscalls"),
+        _deny("io_uring_register", "io_uring performs socket operations without these syscalls"),
+        _deny("ptrace", "no tracing: a tracer could rewrite the syscalls of another process"),
+        _deny("process_vm_readv", "no reading of another process's memory"),
+        _deny("process_vm_writev", "no writing into another process's memory"),
+        SeccompRule("connect", Action.ALLOW, f"exception: {_PROXY} reaches the bridge over "
+                    "TCP on loopback (nothing else is reachable)", errno=None),
+    ),
+)
+
+
 def filter_for(policy: Policy) -> SeccompFilter | None:
-    """The filter a policy needs: the network filter when network is off, none when on."""
+    """The filter a policy needs: the network filter when network is off, the proxy filter
+    in proxy mode (loaded by the inside program, not by bwrap), none when on."""
+    if policy.network is NetworkMode.PROXY:
+        return PROXY_FILTER
     return NETWORK_FILTER if policy.network is NetworkMode.OFF else None
 
 
@@ -154,7 +205,7 @@ def _errno(name: str | None) -> int:
 def _libseccomp_filter(flt: SeccompFilter) -> Any:
     import pyseccomp as sc
 
-    ops = {CmpOp.NE: sc.NE, CmpOp.EQ: sc.EQ}
+    ops = {CmpOp.NE: sc.NE, CmpOp.EQ: sc.EQ, CmpOp.LT: sc.LT, CmpOp.GT: sc.GT}
     f = sc.SyscallFilter(sc.ALLOW)
     f.set_attr(sc.Attr.ACT_BADARCH, sc.ERRNO(_errno(flt.foreign_arch_errno)))
     for rule in flt.rules:
@@ -163,7 +214,8 @@ def _libseccomp_filter(flt: SeccompFilter) -> Any:
         args = ()
         if rule.condition is not None:
             c = rule.condition
-            args = (sc.Arg(c.arg, ops[c.op], c.value),)
+            args = ((sc.Arg(c.arg, sc.MASKED_EQ, c.mask, c.value),) if c.op is CmpOp.MASKED_EQ
+                    else (sc.Arg(c.arg, ops[c.op], c.value),))
         f.add_rule(sc.ERRNO(_errno(rule.errno)), rule.syscall, *args)
     return f
 

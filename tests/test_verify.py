@@ -1,0 +1,315 @@
+"""`sandboxtui verify` against the real kernel: the demo workspace verifies with zero mismatches
+on bubblewrap (as root and as `nobody`), the legacy Landlock pipeline shows exactly its
+documented unenforced paths, a plan whose argv silently lost a mount is caught, and probing
+never changes the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Runner, chown_tree
+
+from sandboxtui.cli import render_verify
+from sandboxtui.core import verify as v
+from sandboxtui.core.config import resolve
+from sandboxtui.core.pipeline import Pipeline
+from sandboxtui.core.plan import MountPlan, OpKind, build_plan
+from sandboxtui.demo import create_demo
+
+
+def demo_in(shared_dir: Path, user: str) -> tuple[Path, Path]:
+    """The demo workspace, reachable by (and owned by) `user`."""
+    ws, config = create_demo(parent=str(shared_dir))
+    ws.parent.chmod(0o755)
+    chown_tree(ws, user)
+    chown_tree(ws.parent / "extra-root", user)
+    return ws, config
+
+
+def demo_plan(ws: Path, config: Path, **changes: Any) -> MountPlan:
+    return build_plan(replace(resolve(config_path=config), **changes), str(ws))
+
+
+def verify_cli(runner: Runner, ws: Path, config: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    argv = [*runner.prefix(), "verify", "--json", "--config", str(config), "--cwd", str(ws),
+            *runner.bwrap_options(), *args]
+    env = {k: val for k, val in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.stdout, proc.stderr
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def by_probe(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["op"], r["path"]): r for r in report["results"]}
+
+
+def snapshot(root: Path) -> dict[str, tuple[Any, ...]]:
+    """Every entry under root: type, mode, owner, and content (files: bytes and mtime)."""
+    state: dict[str, tuple[Any, ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if os.path.islink(path):
+                state[path] = ("link", os.readlink(path))
+            elif os.path.isdir(path):
+                state[path] = ("dir", st.st_mode, st.st_uid)
+            else:
+                state[path] = ("file", st.st_mode, st.st_uid, st.st_mtime_ns,
+                               Path(path).read_bytes())
+    return state
+
+
+def test_demo_verifies_with_zero_mismatches_on_bubblewrap(runner: Runner,
+                                                          shared_dir: Path) -> None:
+    ws, config = demo_in(shared_dir, runner.user)
+    code, report = verify_cli(runner, ws, config, "--sample", "30", "--seed", "7")
+    bad = [r for r in report["results"] if not r["ok"]]
+    assert code == 0 and report["ok"] and not bad, bad
+    assert report["pipeline"] == "bubblewrap" and report["launches"] == 1
+    assert report["probes"] > 80
+    got = by_probe(report)
+    # Both sides of the picture were exercised, and the kernel said why.
+    assert got[("read", str(ws / ".env"))]["observed"] == "denied (EACCES)"
+    assert got[("read", str(ws / "sub" / ".env.local"))]["observed"] == "denied (EACCES)"
+    assert got[("list", str(ws / "secrets"))]["observed"].startswith("denied")
+    assert got[("create", str(ws / ".git"))]["observed"] == "denied (EROFS)"
+    assert got[("create-missing", str(ws / ".agents"))]["predicted"] == "denied"
+    assert got[("write", str(ws / "README.md"))]["observed"] == "allowed"
+    assert got[("create", str(ws))]["observed"] == "allowed"
+    assert got[("read", "/etc/hostname")]["observed"] == "allowed"
+    assert got[("execute", "/usr/bin/true")]["observed"] == "allowed"
+    ops = {r["op"]: r["observed"] for r in report["results"]}
+    assert ops["tcp"] == ops["udp"] == "denied (EPERM)"
+    assert ops["unix-socket"] == ops["socketpair"] == "allowed"
+    if runner.user == "nobody":  # host permission bits decide for the unprivileged user
+        assert got[("list", "/root")]["observed"] == "denied (EACCES)"
+        assert got[("create", str(ws.parent))]["observed"] == "denied (EACCES)"
+
+
+def legacy_config(ws: Path, config: Path) -> Path:
+    """The demo config without its `secrets = none` entry: legacy Landlock cannot express that
+    subtraction (it would stay on bubblewrap), so this is the demo the legacy pipeline runs."""
+    kept = [line for line in config.read_text().splitlines(keepends=True)
+            if "default_permissions" not in line and "secrets" not in line
+            and "[permissions.demo" not in line]
+    legacy = config.with_name("legacy.toml")
+    legacy.write_text("".join(kept))
+    legacy.chmod(0o644)
+    return legacy
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_legacy_pipeline_reports_exactly_its_unenforced_paths(user: str,
+                                                              shared_dir: Path) -> None:
+    ws, config = demo_in(shared_dir, user)
+    runner = Runner(user, "system", legacy_config(ws, config))
+    code, report = verify_cli(runner, ws, runner.config, "--pipeline", "legacy", "--sample",
+                              "10", "-c", "sandbox_workspace_write.exclude_slash_tmp=true")
+    assert report["pipeline"] == "legacy-landlock"
+    assert code == 0 and report["mismatches"] == 0, [r for r in report["results"]
+                                                     if r["status"] == "MISMATCH"]
+    unenforced = set(report["unenforced"])
+    assert {str(ws / ".env"), str(ws / "sub" / ".env.local"), str(ws / ".git"),
+            str(ws / ".codex"), str(ws / ".agents")} <= unenforced
+    expected = [r for r in report["results"] if r["status"] == "expected (unenforced)"]
+    # Every documented unenforced path shows up as an expected mismatch, and nothing else.
+    assert {r["rule"] for r in expected} == unenforced
+    got = by_probe(report)
+    assert got[("read", str(ws / ".env"))]["status"] == "expected (unenforced)"
+    assert got[("create", str(ws))]["observed"] == "allowed"
+    assert got[("create", "/usr/lib")]["observed"] == "denied (EACCES)"  # Landlock: no EROFS
+    ops = {r["op"]: r["observed"] for r in report["results"]}
+    assert ops["tcp"] == "denied (EPERM)"  # seccomp still cuts the network
+
+
+def test_legacy_request_for_an_inexpressible_demo_stays_on_bubblewrap(
+        shared_dir: Path) -> None:
+    ws, config = demo_in(shared_dir, "root")
+    code, report = verify_cli(Runner("root", "system", config), ws, config,
+                              "--pipeline", "legacy", "--sample", "0", str(ws / "secrets"))
+    assert code == 0 and report["pipeline"] == "bubblewrap" and report["unenforced"] == []
+    assert any("cannot express" in w for w in report["warnings"])
+
+
+def test_pipeline_bwrap_overrides_a_legacy_config(shared_dir: Path) -> None:
+    ws, config = demo_in(shared_dir, "root")
+    runner = Runner("root", "system", legacy_config(ws, config), pipeline="legacy")
+    code, report = verify_cli(runner, ws, runner.config, "--pipeline", "bwrap", "--sample", "0")
+    assert code == 0 and report["ok"] and report["pipeline"] == "bubblewrap"
+    assert report["unenforced"] == [] and report["expected_mismatches"] == 0
+    assert by_probe(report)[("read", str(ws / ".env"))]["observed"] == "denied (EACCES)"
+
+
+def test_a_mount_missing_from_the_argv_is_caught(shared_dir: Path) -> None:
+    """Proof the check can fail: the argv loses the mount that hides `.env`, the plan keeps it."""
+    ws, config = demo_in(shared_dir, "root")
+    plan = demo_plan(ws, config)
+    victim = next(op for op in plan.ops
+                  if op.kind is OpKind.DENY_FILE and op.dest == str(ws / ".env"))
+    broken = replace(plan, ops=tuple(op for op in plan.ops if op is not victim))
+    probes, _ = v.probes_for_path(plan, str(ws / ".env"))
+    probes += v.probes_for_path(plan, str(ws / "README.md"))[0]
+    who = v.sandbox_identity(sandboxed=True)
+    python = v.probe_interpreter(plan, who)
+    predictions = [v.predict(plan, p, who) for p in probes]
+
+    intact_spec = v.prepare_probes(plan, probes, python)
+    broken_spec = v.prepare_probes(broken, probes, python)
+    assert str(ws / ".env") in intact_spec.argv()
+    assert str(ws / ".env") not in broken_spec.argv()
+
+    intact = v.compare(probes, predictions, v.run_probes(intact_spec, len(probes)))
+    assert all(r.ok for r in intact)
+    results = v.compare(probes, predictions, v.run_probes(broken_spec, len(probes)))
+    report = v.VerifyReport(Pipeline.BWRAP, tuple(results), (), 1, 0.0, (), ())
+    assert not report.ok
+    caught = {(r.probe.op, r.probe.path) for r in report.mismatches}
+    assert ("read", str(ws / ".env")) in caught
+    assert all(r.ok for r in results if r.probe.path.endswith("README.md"))
+    assert report.path_status() == {str(ws / ".env"): "mismatch",
+                                    str(ws / "README.md"): "verified"}
+    assert f"MISMATCH: read {ws / '.env'}" in render_verify(report, 0)
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["bubblewrap", "legacy"])
+def test_probing_never_changes_the_host(legacy: bool, shared_dir: Path) -> None:
+    ws, config = demo_in(shared_dir, "root")
+    (ws / "tool.sh").write_text(f"#!/bin/sh\ntouch {ws}/tool-ran\n")  # must never really run
+    (ws / "tool.sh").chmod(0o755)
+    plan = demo_plan(ws, config, use_legacy_landlock=legacy, exclude_slash_tmp=True,
+                     **({"fs_entries": ()} if legacy else {}))
+    before = snapshot(ws.parent)
+    paths = [*v.sample_paths(plan, 40, random.Random(3)), "README.md", "tool.sh"]
+    report = v.verify(plan, paths)
+    assert report.pipeline is (Pipeline.LANDLOCK if legacy else Pipeline.BWRAP)
+    assert report.ok, [r.to_json() for r in report.mismatches]
+    allowed = {(r.probe.op, r.probe.path) for r in report.results if r.observed}
+    # Allowed writes, creations, renames and executions really happened inside...
+    for op, name in (("write", "README.md"), ("rename", "README.md"), ("create", ""),
+                     ("mkdir", ""), ("delete", ""), ("execute", "tool.sh")):
+        assert (op, str(ws / name) if name else str(ws)) in allowed
+    if legacy:  # ...including those the legacy pipeline cannot stop
+        assert {("read", str(ws / ".env")), ("rename", str(ws / ".env")),
+                ("create", str(ws / ".git")), ("create-missing", str(ws / ".agents"))} <= allowed
+    # ...and left the host exactly as it was (the script never ran).
+    assert snapshot(ws.parent) == before
+    assert not (ws / "tool-ran").exists()
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["bubblewrap", "legacy"])
+def test_root_gets_no_permission_override_inside(legacy: bool, shared_dir: Path) -> None:
+    """Host permission bits, not root's capabilities, decide inside either pipeline."""
+    ws, config = demo_in(shared_dir, "root")
+    (ws / "locked").write_text("x")
+    (ws / "locked").chmod(0o000)
+    (ws / "theirs").write_text("x")
+    os.chown(ws / "theirs", 65534, 65534)
+    (ws / "theirs").chmod(0o600)
+    plan = demo_plan(ws, config, fs_entries=(), use_legacy_landlock=legacy)
+    report = v.verify(plan, ["locked", "theirs"])  # relative to the workspace
+    assert report.pipeline is (Pipeline.LANDLOCK if legacy else Pipeline.BWRAP)
+    assert report.ok, [r.to_json() for r in report.mismatches]
+    reads = {r.probe.path: r for r in report.results if r.probe.op == "read"}
+    for name in ("locked", "theirs"):
+        r = reads[str(ws / name)]
+        assert not r.predicted.allowed and r.errno == "EACCES"
+        assert "host permissions" in r.predicted.why
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["bubblewrap", "legacy"])
+def test_restricted_read_verifies_on_both_pipelines(legacy: bool, shared_dir: Path) -> None:
+    """Bubblewrap's empty root lists its mount points; Landlock refuses to list `/`."""
+    ws, config = demo_in(shared_dir, "root")
+    plan = build_plan(replace(resolve(config_path=config, overrides=[
+        'read_access.mode="restricted"']), fs_entries=(), use_legacy_landlock=legacy), str(ws))
+    report = v.verify(plan, sample=30, rng=random.Random(5))
+    assert report.pipeline is (Pipeline.LANDLOCK if legacy else Pipeline.BWRAP)
+    assert report.ok, [r.to_json() for r in report.mismatches]
+    got = {(r.probe.op, r.probe.path): r for r in report.results}
+    assert got[("list", "/")].observed is not legacy
+    assert not got[("list", "/root")].observed  # outside every readable root
+    assert got[("read", "/etc/hostname")].observed  # a platform default
+
+
+def test_network_on_reaches_the_host_loopback(shared_dir: Path) -> None:
+    ws, config = demo_in(shared_dir, "root")
+    plan = build_plan(resolve(config_path=config, overrides=[
+        "sandbox_workspace_write.network_access=true"]), str(ws))
+    report = v.verify(plan, [])
+    assert report.ok and report.launches == 1
+    assert {r.probe.op: r.observed for r in report.results} == {
+        "tcp": True, "udp": True, "unix-socket": True, "socketpair": True}
+
+
+def test_verify_runs_from_a_worker_thread(shared_dir: Path) -> None:
+    """How a UI runs it: off the main thread, the launcher's spawner thread owns the child."""
+    ws, config = demo_in(shared_dir, "root")
+    plan = demo_plan(ws, config)
+    with ThreadPoolExecutor(1) as pool:
+        report = pool.submit(v.verify, plan, v.node_paths(str(ws / "sub"))).result(timeout=60)
+    assert report.ok and report.launches == 1
+    assert report.path_status() == {str(ws / "sub"): "verified",
+                                    str(ws / "sub" / ".env.local"): "verified"}
+
+
+def test_without_a_readable_interpreter_verify_refuses_with_exit_4(shared_dir: Path) -> None:
+    ws, config = demo_in(shared_dir, "root")
+    argv = [*Runner("root", "system", config).prefix(), "verify", "--config", str(config),
+            "--cwd", str(ws), "-c", 'read_access.mode="restricted"',
+            "-c", "read_access.include_platform_defaults=false"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 4, proc.stderr
+    assert "no Python interpreter the sandbox can execute" in proc.stderr
+    assert "/usr/bin/python3" in proc.stderr
+
+
+def test_sample_paths_cover_the_interesting_rules(shared_dir: Path) -> None:
+    ws, config = demo_in(shared_dir, "root")
+    plan = demo_plan(ws, config)
+    paths = v.sample_paths(plan, 10, random.Random(0))
+    for name in (".env", "sub/.env.local", ".git", ".codex", ".agents", "secrets",
+                 "secrets/id_demo"):
+        assert str(ws / name) in paths
+    assert str(ws.parent / "extra-root") in paths and str(ws.parent) in paths
+    assert not any(p.startswith(("/dev/", "/proc/")) for p in paths)
+    assert len(paths) == len(set(paths))
+
+
+def test_execute_probes_only_files_stopped_before_they_run(tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    static.write_bytes(b"\x7fELF" + bytes(60))  # an ELF without a program interpreter
+    static.chmod(0o755)
+    script = tmp_path / "script"
+    script.write_text("#!/bin/sh\nexit 0\n")
+    script.chmod(0o755)
+    true = Path("/usr/bin/true").read_bytes()
+    setuid = tmp_path / "setuid"
+    setuid.write_bytes(true)
+    setuid.chmod(0o4755)
+    musl = tmp_path / "musl"  # musl's loader ignores trace mode: the program would run
+    loader = b"/lib64/ld-linux-x86-64.so.2"
+    assert loader in true
+    musl.write_bytes(true.replace(loader, b"/lib/ld-musl-x86_64.so.1".ljust(len(loader), b"\0")))
+    musl.chmod(0o755)
+    assert v._safe_to_execute("/usr/bin/true", os.stat("/usr/bin/true"))
+    assert v._safe_to_execute(str(script), os.stat(script))
+    for unsafe in (static, setuid, musl):
+        assert not v._safe_to_execute(str(unsafe), os.stat(unsafe))
+
+
+def test_sample_is_validated() -> None:
+    with tempfile.TemporaryDirectory() as d:
+        proc = subprocess.run([*Runner("root", "system", Path(d)).prefix(), "verify",
+                               "--cwd", d, "--sample", "-1"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--sample" in proc.stderr
