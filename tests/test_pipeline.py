@@ -15,7 +15,7 @@ import pytest
 from sandboxtui.core.config import resolve
 from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.landlock import landlock_model
-from sandboxtui.core.pipeline import Pipeline, choose_pipeline
+from sandboxtui.core.pipeline import Pipeline, choose_pipeline, startup_diagnostics
 from sandboxtui.core.plan import MountPlan, build_plan
 
 FULL = Capabilities("/usr/bin/bwrap", True, "/vendored/bwrap", None, 7, True)
@@ -38,6 +38,7 @@ def plan_of(tmp_path: Path, *overrides: str, env_file: bool = False) -> MountPla
 
 LEGACY = "features.use_legacy_landlock=true"
 NET_ON = "sandbox_workspace_write.network_access=true"
+PROXY = 'sandbox_workspace_write.network_access="proxy"'
 
 # (capabilities, overrides, expected pipeline or None for "refused", words in the reason)
 MATRIX = [
@@ -56,6 +57,8 @@ MATRIX = [
     (NO_SECCOMP, [NET_ON], Pipeline.BWRAP, "default"),
     (NO_SECCOMP, [NET_ON, LEGACY], Pipeline.LANDLOCK, "use_legacy_landlock"),
     (NO_BWRAP, ['sandbox_mode="danger-full-access"'], Pipeline.UNSANDBOXED, "danger"),
+    (FULL, [LEGACY, PROXY], Pipeline.BWRAP, "proxy mode needs bubblewrap"),
+    (NO_BWRAP, [LEGACY, PROXY], None, "bubblewrap cannot run"),
 ]
 
 
@@ -114,3 +117,15 @@ def test_unenforceable_plan_is_refused(tmp_path: Path) -> None:
     (ws / ".codex").symlink_to(tmp_path)
     choice = choose_pipeline(plan_of(tmp_path), FULL, euid=1000)
     assert choice.refused and "symlink" in choice.reason
+
+
+def test_startup_diagnostics_name_the_proxy_mode_and_the_pipeline(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, PROXY, LEGACY)
+    choice, diags = startup_diagnostics(plan, FULL, {"HTTPS_PROXY": "http://127.0.0.1:3128"})
+    assert choice.pipeline is Pipeline.BWRAP
+    codes = [d.code for d in diags]
+    assert "legacy-proxy" in codes and any(d.code.startswith("proxy") for d in diags)
+    order = [d.severity.value for d in diags]
+    assert order == sorted(order, key=["error", "warning", "info"].index)
+    _, no_vars = startup_diagnostics(plan, FULL, {})
+    assert any(d.severity.value == "error" and "proxy" in d.code for d in no_vars)

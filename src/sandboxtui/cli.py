@@ -183,13 +183,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from sandboxtui.core.diagnostics import diagnose, probe
-    from sandboxtui.core.pipeline import choose_pipeline
+    from sandboxtui.core.diagnostics import probe
+    from sandboxtui.core.pipeline import startup_diagnostics
 
     plan = load_plan(args)
     caps = probe(plan.policy.system_bwrap)
-    choice = choose_pipeline(plan, caps)
-    diags = [*diagnose(caps, plan), *choice.diagnostics]
+    choice, diags = startup_diagnostics(plan, caps)
     limits = dict(plan.policy.limits.items())
     if args.json:
         _print_json({"capabilities": caps.to_json(),

@@ -254,10 +254,6 @@ def prepare(
         warnings += tuple(d for d in diagnose(caps) if d.code == "system-bwrap-missing")
     warnings += tuple(d for d in plan.diagnostics if d.severity is Severity.WARNING)
     seccomp = filter_for(plan.policy)
-    if proxy is not None and choice.pipeline is not Pipeline.BWRAP:
-        raise LaunchError(EXIT_UNENFORCEABLE, "managed proxy mode needs bubblewrap (a network "
-                          f"namespace of its own), but the {choice.pipeline} pipeline was "
-                          f"chosen ({choice.reason}); drop features.use_legacy_landlock")
     if choice.pipeline is Pipeline.LANDLOCK:
         return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, Pipeline.LANDLOCK,
                           None, seccomp, warnings, choice.landlock)

@@ -16,10 +16,11 @@ processes` cap run by root is refused too: the kernel does not apply RLIMIT_NPRO
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sandboxtui.core.diagnostics import Capabilities
+from sandboxtui.core.diagnostics import Capabilities, diagnose
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.landlock import LandlockModel, landlock_model
 from sandboxtui.core.plan import MountPlan
@@ -79,6 +80,14 @@ def choose_pipeline(
             "apt-get install bubblewrap and allow unprivileged user namespaces, or opt in to "
             "the weaker legacy pipeline with features.use_legacy_landlock = true")
 
+    if policy.network is NetworkMode.PROXY:
+        why = "managed proxy mode needs bubblewrap's own network namespace"
+        if bwrap_reason is None:
+            return PipelineChoice(Pipeline.BWRAP, f"{why}: staying on bubblewrap", (
+                Diagnostic(Severity.WARNING, "legacy-proxy", f"{why}; bubblewrap is used",
+                           "drop network_access = \"proxy\" to use Landlock"),))
+        return _refuse(f"{why}, and bubblewrap cannot run: {bwrap_reason}",
+                       "apt-get install bubblewrap and allow unprivileged user namespaces")
     if not model.expressible:
         paths = ", ".join(r.path for r in model.inexpressible)
         why = f"legacy Landlock cannot express the split entries for {paths}"
@@ -101,3 +110,21 @@ def choose_pipeline(
         Pipeline.LANDLOCK,
         f"features.use_legacy_landlock = true (Landlock ABI {caps.landlock_abi})",
         tuple(model.warnings()), model)
+
+
+_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def startup_diagnostics(
+    plan: MountPlan, caps: Capabilities, env: Mapping[str, str] | None = None
+) -> tuple[PipelineChoice, tuple[Diagnostic, ...]]:
+    """The pipeline and everything `doctor` and the warnings panel say, most severe first."""
+    choice = choose_pipeline(plan, caps)
+    diagnostics = diagnose(caps, plan)
+    if plan.policy.network is NetworkMode.PROXY and not plan.unsandboxed:
+        from sandboxtui.core.proxy import diagnose as proxy_diagnostic
+
+        diagnostics.append(proxy_diagnostic(os.environ if env is None else env))
+    seen = {d.cause for d in diagnostics}
+    diagnostics += [d for d in choice.diagnostics if d.cause not in seen]
+    return choice, tuple(sorted(diagnostics, key=lambda d: _ORDER[d.severity]))

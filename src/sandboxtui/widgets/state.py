@@ -16,9 +16,9 @@ from pathlib import Path
 from textual.message import Message
 
 from sandboxtui.core.config import ConfigError, default_config_path, resolve
-from sandboxtui.core.diagnostics import Capabilities, diagnose
+from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
-from sandboxtui.core.pipeline import PipelineChoice, choose_pipeline
+from sandboxtui.core.pipeline import PipelineChoice, startup_diagnostics
 from sandboxtui.core.plan import MountPlan, Rule, build_plan
 
 LEGACY_KEY = "features.use_legacy_landlock"
@@ -83,13 +83,8 @@ def load_workspace(
     policy = resolve(config_path=options.config_path, profile=options.profile,
                      sandbox_mode=options.sandbox_mode, overrides=options.overrides, env=env)
     plan = build_plan(policy, options.cwd, env, mount_proc=options.mount_proc)
-    choice = choose_pipeline(plan, caps)
-    diagnostics = diagnose(caps, plan)
-    seen = {d.cause for d in diagnostics}
-    diagnostics += [d for d in choice.diagnostics if d.cause not in seen]
-    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
-    diagnostics.sort(key=lambda d: order[d.severity])
-    return Workspace(options, plan, caps, choice, tuple(diagnostics),
+    choice, diagnostics = startup_diagnostics(plan, caps, env)
+    return Workspace(options, plan, caps, choice, diagnostics,
                      config_profiles(options.config_file))
 
 
