@@ -266,6 +266,18 @@ def test_cancel_during_bwrap_setup_still_kills_the_sandbox(tmp_path: Path) -> No
         assert gone(m)
 
 
+def test_unsandboxed_capture_streams_output(tmp_path: Path) -> None:
+    cfg = tmp_path / "danger.toml"
+    cfg.write_text('sandbox_mode = "danger-full-access"\n')
+    plan = build_plan(resolve(config_path=cfg), str(tmp_path), {})
+    running = start(prepare(plan, ["sh", "-c", "head -c 200000 /dev/zero; echo done >&2"]),
+                    capture=True)
+    events = list(running.events())
+    assert running.wait().exit_code == 0
+    assert sum(len(e.data) for e in events if e.stream == "stdout") == 200000
+    assert b"".join(e.data for e in events if e.stream == "stderr") == b"done\n"
+
+
 def test_a_launch_from_a_short_lived_thread_outlives_the_thread(tmp_path: Path) -> None:
     """bwrap's --die-with-parent follows the spawning thread: the launcher must not let a
     worker thread's exit kill the sandbox."""

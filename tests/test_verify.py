@@ -252,6 +252,20 @@ def test_network_on_reaches_the_host_loopback(shared_dir: Path) -> None:
         "tcp": True, "udp": True, "unix-socket": True, "socketpair": True}
 
 
+def test_proxy_mode_keeps_the_host_loopback_out_of_reach(shared_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A datagram sent inside the private network namespace is "sent" but never arrives."""
+    ws, config = demo_in(shared_dir, "root")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # only needed to exist
+    plan = build_plan(resolve(config_path=config, overrides=[
+        'sandbox_workspace_write.network_access="proxy"']), str(ws))
+    report = v.verify(plan, [])
+    assert report.ok, [r.to_json() for r in report.mismatches]
+    got = {r.probe.op: r for r in report.results}
+    assert got["tcp"].errno == "ECONNREFUSED" and got["udp"].errno == "NOT-DELIVERED"
+    assert got["unix-socket"].errno == "EPERM" and got["socketpair"].observed
+
+
 def test_verify_runs_from_a_worker_thread(shared_dir: Path) -> None:
     """How a UI runs it: off the main thread, the launcher's spawner thread owns the child."""
     ws, config = demo_in(shared_dir, "root")

@@ -344,9 +344,11 @@ class RunningCommand:
         out = subprocess.PIPE if self._capture else None
         stdin = subprocess.DEVNULL if self._capture else None
         if not spec.sandboxed:
-            return _SPAWNER.call(lambda: subprocess.Popen(
+            proc = _SPAWNER.call(lambda: subprocess.Popen(
                 spec.command, cwd=spec.cwd, env=dict(spec.env), stdin=stdin, stdout=out,
                 stderr=out, start_new_session=True))
+            self._start_readers(proc)
+            return proc
         try:
             with contextlib.ExitStack() as until_spawned:  # bwrap has its own copies after
                 seccomp_fd = None
@@ -391,13 +393,16 @@ class RunningCommand:
         except (OSError, RuntimeError, ImportError) as exc:  # incl. libseccomp missing
             self._cleanup.close()
             raise LaunchError(EXIT_UNENFORCEABLE, f"cannot start {spec.bwrap}: {exc}") from exc
+        self._start_readers(proc)
+        return proc
+
+    def _start_readers(self, proc: subprocess.Popen[bytes]) -> None:
         if self._capture:
             for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
                 t = threading.Thread(target=self._read, args=(name, pipe), daemon=True,
                                      name=f"sandboxtui-{name}")
                 t.start()
                 self._readers.append(t)
-        return proc
 
     def _start_proxy(self, until_spawned: contextlib.ExitStack) -> tuple[list[str],
                                                                        tuple[int, ...]]:

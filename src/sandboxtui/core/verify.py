@@ -30,7 +30,7 @@ import stat
 import struct
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -228,7 +228,7 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
     rule = f"{ex.access.value}: {ex.rule.reason} [{ex.rule.provenance}]"
     op = probe.op
 
-    def verdict(need_rw: bool, *host_checks: Any) -> Prediction:
+    def verdict(need_rw: bool, *host_checks: Callable[[], str | None]) -> Prediction:
         if ex.access is Access.NONE or need_rw and ex.access is not Access.RW:
             return Prediction(False, ex.access.value, rule, ex.rule.path)
         for check in host_checks:
