@@ -32,7 +32,7 @@ import fcntl
 import json
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sandboxtui.core.plan import MountPlan, OpKind
@@ -266,10 +266,11 @@ def _remove_if_unused(path: str) -> bool:
     return True
 
 
-def _remove_stale_launch_dirs(base: str) -> None:
-    """Launch directories whose launch died without cleaning up (their flock is free)."""
+def stale_dirs(base: str, abandoned: Callable[[str], bool]) -> Iterator[str]:
+    """Directories in `base` whose name `abandoned` accepts and whose flock is free (their
+    owner died without cleaning up); each is yielded while we hold its lock."""
     for name in os.listdir(base):
-        if not name.startswith("launch-"):
+        if not abandoned(name):
             continue
         path = os.path.join(base, name)
         try:
@@ -281,12 +282,17 @@ def _remove_stale_launch_dirs(base: str) -> None:
         except BlockingIOError:
             continue
         else:
-            with contextlib.suppress(OSError):
-                os.unlink(os.path.join(path, "empty"))
-            with contextlib.suppress(OSError):
-                os.rmdir(path)
+            yield path
         finally:
             os.close(fd)
+
+
+def _remove_stale_launch_dirs(base: str) -> None:
+    for path in stale_dirs(base, lambda name: name.startswith("launch-")):
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(path, "empty"))
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
 
 
 @contextlib.contextmanager

@@ -481,7 +481,7 @@ class RunningCommand:
     def _sandbox_pidfd(self, patience: float) -> int | None:
         """A pidfd of the sandbox's first process, once bwrap has reported it."""
         deadline = time.monotonic() + patience
-        while (pid := _status_child_pid(self._status)) is None:
+        while (pid := _status_field(self._status, "child-pid")) is None:
             left = deadline - time.monotonic()
             if left <= 0 or not self._read_status(left):
                 return None
@@ -546,7 +546,7 @@ class RunningCommand:
                 return RunResult(128 - code, duration, -code, **extra)
             sig = code - 128 if 128 < code < 128 + 65 else None
             return RunResult(code, duration, sig, **extra)
-        exit_code = _status_exit_code(self._status)
+        exit_code = _status_field(self._status, "exit-code")
         if exit_code is not None:
             sig = exit_code - 128 if 128 < exit_code < 128 + 65 else None
             return RunResult(exit_code, duration, sig, **extra)
@@ -589,23 +589,14 @@ def _sandbox_starts(spec: LaunchSpec) -> bool:
     return start(probe, capture=True).wait().exit_code == 0
 
 
-def _status_child_pid(status: bytes) -> int | None:
-    """The host pid of the sandbox's first process, from bwrap's `child-pid` record."""
+def _status_field(status: bytes, key: str) -> int | None:
+    """An integer field of bwrap's --json-status-fd records: `child-pid` (the sandbox's first
+    process, host pid) once it exists, `exit-code` once the command has run."""
     for line in status.decode(errors="replace").splitlines():
         with contextlib.suppress(ValueError):
             record = json.loads(line)
-            if isinstance(record, dict) and isinstance(record.get("child-pid"), int):
-                return int(record["child-pid"])
-    return None
-
-
-def _status_exit_code(status: bytes) -> int | None:
-    """The `exit-code` from bwrap's --json-status-fd records, if the command ran."""
-    for line in status.decode(errors="replace").splitlines():
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict) and isinstance(record.get("exit-code"), int):
-                return int(record["exit-code"])
+            if isinstance(record, dict) and isinstance(record.get(key), int):
+                return int(record[key])
     return None
 
 

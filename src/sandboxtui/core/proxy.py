@@ -35,7 +35,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sandboxtui.core import exec_stage, proxy_inside
-from sandboxtui.core.bwrap import _private_dir, data_fd, runtime_base
+from sandboxtui.core.bwrap import _private_dir, data_fd, runtime_base, stale_dirs
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.plan import MountPlan
 from sandboxtui.core.policy import Access
@@ -318,25 +318,15 @@ def _remove_bridge_dir(path: str) -> None:
 
 
 def _remove_stale_bridge_dirs(base: str) -> None:
-    """Bridge directories of launchers that died without cleaning up: their process is gone
-    (so a directory being created, not yet locked, is safe) and their flock is free."""
-    for name in os.listdir(base):
+    """Bridge directories of launchers that died: their process is gone (so a directory being
+    created, not yet locked, is safe) and their flock is free."""
+
+    def abandoned(name: str) -> bool:
         pid = name.split("-")[1] if name.startswith("proxy-") else ""
-        if not pid.isdigit() or _alive(int(pid)):
-            continue
-        path = os.path.join(base, name)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue
-        else:
-            _remove_bridge_dir(path)
-        finally:
-            os.close(fd)
+        return pid.isdigit() and not _alive(int(pid))
+
+    for path in stale_dirs(base, abandoned):
+        _remove_bridge_dir(path)
 
 
 def _alive(pid: int) -> bool:
