@@ -5,7 +5,8 @@
 The demo is created at a fixed path so the pictures do not change from run to run; the
 capabilities are this machine's (the "no system bwrap" picture probes with the system path
 pointed at a file that does not exist, which is how such a machine looks). The run views
-launch `cat .env` under the real sandbox.
+launch `cat .env` under the real sandbox; the verify views probe it, and the demo scenarios
+run their commands for real.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from sandboxtui.app import SandboxApp
 from sandboxtui.core.diagnostics import probe
 from sandboxtui.demo import create_demo
 from sandboxtui.widgets.approval_modal import ApprovalModal
+from sandboxtui.widgets.demo_scenarios import DemoScenarios
 from sandboxtui.widgets.run_panel import RunPanel
 from sandboxtui.widgets.state import Options, load_workspace
+from sandboxtui.widgets.verify_results import VerifyResults
 
 DEMO = Path("/tmp/sandboxtui-demo")
 SIZE = (160, 50)
@@ -64,10 +67,35 @@ async def run_cat_env(app: SandboxApp, pilot, approve: bool) -> None:  # type: i
         await until(pilot, lambda: len(app.query_one(RunPanel).records) == 2)
 
 
+async def verify_plan(app: SandboxApp, pilot, tab: str | None) -> None:  # type: ignore[no-untyped-def]
+    """`V`: verify the whole plan; then show the marked tree (tab None) or a panel."""
+    await pilot.press("down", "down", "down", "V")
+    await until(pilot, lambda: app.query_one(VerifyResults).report is not None)
+    app.clear_notifications()
+    if tab:
+        await pilot.press(tab)
+
+
+async def run_scenarios(app: SandboxApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    """Run every demo scenario but `cat .env` (which would wait for an approval)."""
+    await pilot.press("6")
+    scenarios = app.query_one(DemoScenarios)
+    table = app.query_one("#scenario-table")
+    table.focus()
+    for row, scenario in enumerate(scenarios.scenarios):
+        if scenario.key == "env":
+            continue
+        table.move_cursor(row=row)
+        await pilot.press("enter")
+        await until(pilot, lambda key=scenario.key: key in scenarios.outcomes)
+    table.move_cursor(row=1)
+
+
 async def shoot(name: str, steps: Callable[..., Awaitable[None]], outdir: Path, ws: Path,
                 config: Path, state: Path, system_bwrap: str = "/usr/bin/bwrap",
-                theme: str | None = None) -> None:
-    workspace = load_workspace(Options(cwd=str(ws), config_path=config), probe(system_bwrap))
+                theme: str | None = None, demo: bool = False) -> None:
+    workspace = load_workspace(Options(cwd=str(ws), config_path=config, demo=demo),
+                               probe(system_bwrap))
     app = SandboxApp(workspace, watch=False, audit_path=str(state / f"{name}.jsonl"))
     async with app.run_test(size=SIZE) as pilot:
         if theme:
@@ -87,7 +115,7 @@ async def main(outdir: Path) -> None:
     async def press(app: SandboxApp, pilot, *k: str) -> None:  # type: ignore[no-untyped-def]
         await pilot.press(*k)
 
-    views: list[tuple[str, Callable[..., Awaitable[None]], dict[str, str]]] = [
+    views: list[tuple[str, Callable[..., Awaitable[None]], dict[str, str | bool]]] = [
         ("main", lambda a, p: press(a, p, *["down"] * 7), {}),
         ("tree-light", lambda a, p: press(a, p, *["down"] * 7), {"theme": "textual-light"}),
         ("find-path", lambda a, p: press(a, p, "slash", *"sub/.env.local", "enter"), {}),
@@ -101,6 +129,9 @@ async def main(outdir: Path) -> None:
         ("approval", lambda a, p: run_cat_env(a, p, approve=False), {}),
         ("run", lambda a, p: run_cat_env(a, p, approve=True), {}),
         ("help", lambda a, p: press(a, p, "question_mark"), {}),
+        ("verify-tree", lambda a, p: verify_plan(a, p, None), {}),
+        ("verify", lambda a, p: verify_plan(a, p, "8"), {}),
+        ("demo-scenarios", run_scenarios, {"demo": True}),
     ]
     try:
         for name, steps, extra in views:

@@ -101,9 +101,13 @@ def test_demo_env_is_denied_and_cat_is_refused_by_the_kernel(tmux: Tmux) -> None
     assert "none  denied" in screen
     assert "sensitive path .env" in screen
     assert "--ro-bind <empty file, mode 000>" in screen
+    tmux.keys("v")  # verify the node: the kernel's answers agree with the picture
+    screen = tmux.wait_for(lambda s: ".env [denied]" in s and "✓ verified" in s, "the mark")
+    assert "0 mismatches" in screen
 
     tmux.keys("6")
-    tmux.wait_for(lambda s: "command to run in the sandbox" in s, "the run panel")
+    screen = tmux.wait_for(lambda s: "command to run in the sandbox" in s, "the run panel")
+    assert "demo scenario (enter runs)" in screen and "write .git/config" in screen
     tmux.keys("-l", "cat .env")
     tmux.keys("Enter")
     screen = tmux.wait_for(lambda s: "Approval needed" in s, "the approval modal")

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from tui_support import SIZE, make_app, snapshot_demo
+from tui_support import SIZE, make_app, real_caps, snapshot_demo
 
-from sandboxtui.app import SandboxApp
+from sandboxtui.app import SandboxApp, VerifyFinished
 from sandboxtui.core.approvals import ApprovalRequest
 from sandboxtui.core.precheck import precheck
+from sandboxtui.core.verify import node_paths, verify
 from sandboxtui.widgets.approval_modal import ApprovalModal
 
 
@@ -60,3 +62,23 @@ def test_approval_modal(app: SandboxApp, snap_compare) -> None:  # type: ignore[
 
     assert os.path.basename(plan.cwd) == "workspace"
     assert snap_compare(app, run_before=open_modal, terminal_size=SIZE)
+
+
+def test_verify_results(app: SandboxApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
+    # A real verify of the .env node (this machine's bwrap: the snapshot app's capabilities are
+    # fixed); the loopback listeners' ports are random, so they are shown as PORT.
+    plan = app.workspace.plan
+    report = verify(plan, node_paths(f"{plan.cwd}/.env"), caps=real_caps())
+    fixed = [replace(r, probe=replace(r.probe, path=r.probe.path.rsplit(":", 1)[0] + ":PORT"))
+             if r.probe.op in ("tcp", "udp") else r for r in report.results]
+    report = replace(report, results=tuple(fixed))
+
+    async def show(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press(*["down"] * 7)
+        app.post_message(VerifyFinished(app.workspace, f"{plan.cwd}/.env", report))
+        await pilot.pause()
+        app.clear_notifications()
+        await pilot.press("8")
+
+    assert report.ok
+    assert snap_compare(app, run_before=show, terminal_size=SIZE)

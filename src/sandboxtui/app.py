@@ -2,7 +2,8 @@
 
 Panels receive the workspace at construction and a `PlanChanged` message after every re-plan
 (live reload, profile or pipeline switch). The app owns the file watcher (a thread worker that
-stops on exit).
+stops on exit) and the verify worker (`core.verify` in a thread: one real sandbox launch, its
+report posted back as `VerifyFinished`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
@@ -36,6 +38,7 @@ from sandboxtui.core.audit import default_audit_path
 from sandboxtui.core.diagnostics_model import Severity
 from sandboxtui.core.plan import OpKind
 from sandboxtui.core.policy import PROTECTED_NAMES
+from sandboxtui.core.verify import SCRATCH_NAME, VerifyError, VerifyReport, node_paths, verify
 from sandboxtui.widgets.approval_modal import ApprovalModal
 from sandboxtui.widgets.approvals_queue import ApprovalsPanel
 from sandboxtui.widgets.carveouts import CarveoutsTable, carveout_rows
@@ -55,6 +58,7 @@ from sandboxtui.widgets.state import (
     reload_workspace,
 )
 from sandboxtui.widgets.switcher import NO_PROFILE, ProfilePicker
+from sandboxtui.widgets.verify_results import VerifyResults, summary_line
 from sandboxtui.widgets.warnings import WarningsPanel
 
 TABS = (
@@ -65,12 +69,30 @@ TABS = (
     ("settings", "Settings", "5"),
     ("run", "Run", "6"),
     ("approvals", "Approvals", "7"),
+    ("verify", "Verify", "8"),
 )
 # The widget that gets the focus when a tab is shown (a hidden focused widget would pull the
 # tabs back to its own pane).
 TAB_FOCUS = {"tree": "#mount-tree", "carveouts": "#carveouts-table",
              "seccomp": "#seccomp-table", "warnings": "#warnings-panel",
-             "settings": "#settings-table", "run": "#run-input", "approvals": "#queue-table"}
+             "settings": "#settings-table", "run": "#run-input", "approvals": "#queue-table",
+             "verify": "#verify-table"}
+# The tab keys share one footer entry ("12345678 Panels"): the tab bar names them, and the
+# footer keeps room for every other binding at 160 columns.
+PANELS = Binding.Group("Panels", compact=True)
+VERIFY_SAMPLE = 20  # random paths added to the plan's interesting ones by "verify plan"
+
+
+class VerifyFinished(Message):
+    """The verify worker's answer: a report, or why the probes could not run."""
+
+    def __init__(self, workspace: Workspace, scope: str, report: VerifyReport | None,
+                 error: str | None = None) -> None:
+        super().__init__()
+        self.workspace = workspace
+        self.scope = scope
+        self.report = report
+        self.error = error
 
 
 class SandboxApp(App[int]):
@@ -79,8 +101,11 @@ class SandboxApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "sandboxtui"
     BINDINGS = [
-        *(Binding(key, f"show_tab('{tab}')", label, id=f"tab.{tab}") for tab, label, key in TABS),
+        *(Binding(key, f"show_tab('{tab}')", label, id=f"tab.{tab}", group=PANELS)
+          for tab, label, key in TABS),
         Binding("slash", "find_path", "Find path", id="tree.find"),
+        Binding("v", "verify_node", "Verify node", id="verify.node"),
+        Binding("V", "verify_plan", "Verify plan", id="verify.plan"),
         Binding("p", "pick_profile", "Profile", id="switch.profile"),
         Binding("l", "toggle_pipeline", "Pipeline", id="switch.pipeline"),
         Binding("t", "toggle_theme", "Light/dark", id="app.theme"),
@@ -101,6 +126,7 @@ class SandboxApp(App[int]):
         self.broker: Broker | None = None
         self._stop_watch = threading.Event()
         self.watch_stopped = threading.Event()  # set when the watcher thread has returned
+        self.verifying = False
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -126,6 +152,8 @@ class SandboxApp(App[int]):
                                id="run-panel", classes="plan-view")
             with TabPane("Approvals", id="approvals"):
                 yield ApprovalsPanel(self.audit_path, id="approvals-panel")
+            with TabPane("Verify", id="verify"):
+                yield VerifyResults(ws, id="verify-results", classes="plan-view")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -284,7 +312,8 @@ class SandboxApp(App[int]):
     def _on_files_changed(self, changed: list[str]) -> None:
         # The launcher's placeholders for missing protected paths come and go with each run.
         blocked = {op.dest for op in self.workspace.plan.ops if op.kind is OpKind.BLOCK_MISSING}
-        changed = [p for p in changed if p not in blocked or not _placeholder_like(p)]
+        changed = [p for p in changed if (p not in blocked or not _placeholder_like(p))
+                   and not os.path.basename(p).startswith(SCRATCH_NAME)]  # verify's probes
         if not changed:
             return
         if any(self._relevant(p) for p in changed):
@@ -324,6 +353,57 @@ class SandboxApp(App[int]):
 
     def on_mount_tree_path_highlighted(self, message: MountTree.PathHighlighted) -> None:
         self.query_one(NodeDetails).show(message.path)
+
+    # --- verify ------------------------------------------------------------------------------
+
+    def action_verify_node(self) -> None:
+        node = self.query_one(MountTree).cursor_node
+        if node is None or node.data is None:
+            self.notify("select a path in the mount tree first", severity="warning")
+            return
+        self.start_verify(node_paths(node.data.path), node.data.path)
+
+    def action_verify_plan(self) -> None:
+        self.start_verify(None, f"whole plan (+{VERIFY_SAMPLE} random paths)")
+
+    def start_verify(self, paths: list[str] | None, scope: str) -> None:
+        """Probe `paths` (None: the plan's interesting paths and a sample) in one launch."""
+        if self.verifying:
+            self.notify("a verify run is still going", severity="warning")
+            return
+        self.verifying = True
+        self.query_one(VerifyResults).loading = True
+        self.notify(f"{scope}: probing in a real sandbox ...", title="Verifying", timeout=3)
+        self._verify(self.workspace, paths, scope)
+
+    @work(thread=True, exclusive=True, group="verify", name="verify")
+    def _verify(self, workspace: Workspace, paths: list[str] | None, scope: str) -> None:
+        try:
+            report = verify(workspace.plan, paths, sample=VERIFY_SAMPLE, caps=workspace.caps)
+        except VerifyError as exc:
+            self.post_message(VerifyFinished(workspace, scope, None, exc.message))
+            return
+        self.post_message(VerifyFinished(workspace, scope, report))
+
+    def on_verify_finished(self, message: VerifyFinished) -> None:
+        self.verifying = False
+        panel = self.query_one(VerifyResults)
+        panel.loading = False
+        if message.report is None:
+            self.notify(f"{message.error}", title=f"Verify failed: {message.scope}",
+                        severity="error", timeout=10)
+            return
+        report = message.report
+        panel.show(report, message.scope)
+        if message.workspace.plan is self.workspace.plan:
+            self.query_one(MountTree).set_marks(report.path_status())
+            note = "(8: Verify lists every probe)"
+        else:
+            note = "(the plan changed meanwhile: nodes not marked; 8: Verify lists the probes)"
+        self.notify(f"{summary_line(report)}\n{note}", title=f"Verified: {message.scope}",
+                    severity="information" if report.ok else "error", timeout=8)
+
+    # --- switchers ---------------------------------------------------------------------------
 
     def action_pick_profile(self) -> None:
         ws = self.workspace
@@ -368,6 +448,10 @@ class SandboxApp(App[int]):
             yield SystemCommand(f"Show {label}", f"switch to the {label} panel",
                                 lambda tab=tab: self.action_show_tab(tab))
         yield SystemCommand("Find path", "jump to a path in the mount tree", self.action_find_path)
+        yield SystemCommand("Verify node", "probe the selected tree node and its children "
+                            "in a real sandbox", self.action_verify_node)
+        yield SystemCommand("Verify whole plan", "probe the plan's interesting paths and a "
+                            "random sample in a real sandbox", self.action_verify_plan)
         yield SystemCommand("Pipeline: bubblewrap", "re-plan with the bubblewrap pipeline",
                             lambda: self.set_pipeline(False))
         yield SystemCommand("Pipeline: legacy Landlock",

@@ -216,7 +216,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from sandboxtui.app import run_app  # Textual only on the TUI paths
         from sandboxtui.widgets.state import Options
 
-        return run_app(Options(cwd=str(ws), config_path=config))
+        return run_app(Options(cwd=str(ws), config_path=config, demo=True))
     plan = build_plan(resolve(config_path=config), str(ws))
     print(f"demo workspace: {ws}\nconfig: {config}\n")
     print(render_plan(plan))

@@ -50,6 +50,13 @@ BADGES: dict[Category, tuple[str, str]] = {
     Category.UNSANDBOXED: ("UNSANDBOXED rw", "bold white on red"),
 }
 
+# Verify marks (from `VerifyReport.path_status()`): a word as well as a colour, as above.
+MARKS: dict[str, tuple[str, str]] = {
+    "verified": ("✓ verified", "bold green"),
+    "expected": ("~ expected (unenforced)", "bold yellow"),
+    "mismatch": ("✗ MISMATCH", "bold white on red"),
+}
+
 _ROOT_KINDS = (RuleKind.BASE, RuleKind.DEVICE, RuleKind.PROC, RuleKind.WRITABLE,
                RuleKind.READABLE, RuleKind.UNSANDBOXED)
 
@@ -139,6 +146,7 @@ class MountTree(Tree[FsNode]):
         self._loaded: set[int] = set()
         self._inner: dict[str, int] = {}
         self._missing_children: dict[str, list[Rule]] = {}
+        self.marks: dict[str, str] = {}  # path -> verify status, for the plan shown
 
     # --- plan -> nodes -----------------------------------------------------------------------
 
@@ -148,6 +156,8 @@ class MountTree(Tree[FsNode]):
     def on_plan_changed(self, message: PlanChanged) -> None:
         expanded = {n.data.path for n in self._walk() if n.is_expanded and n.data}
         cursor = self.cursor_node.data.path if self.cursor_node and self.cursor_node.data else None
+        if message.workspace.plan is not self.workspace.plan:
+            self.marks = {}  # the probes answered for the previous plan
         self.workspace = message.workspace
         self._rebuild(expanded=expanded, cursor=cursor)
 
@@ -256,10 +266,21 @@ class MountTree(Tree[FsNode]):
             text.append(f"  {rule.reason}", style="dim")
         elif rule.path == data.path and rule.kind is not RuleKind.BASE:
             text.append(f"  {short_reason(rule)}", style="dim")
+        mark = self.marks.get(data.path)
+        if mark is not None:
+            word, mark_style = MARKS[mark]
+            text.append(f"  {word}", style=mark_style)
         inside = self._inner.get(data.path, 0)
         if inside:
             text.append(f"  * {inside} rule{'s' if inside > 1 else ''} inside", style="dim italic")
         return text
+
+    def set_marks(self, marks: dict[str, str]) -> None:
+        """Show verify results on the nodes (they replace earlier marks of the same paths)."""
+        self.marks = {**self.marks, **marks}
+        for node in self._walk():
+            if node.data is not None and node.data.path in marks:
+                node.set_label(self._label(node.data))
 
     # --- navigation --------------------------------------------------------------------------
 

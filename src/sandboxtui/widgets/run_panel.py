@@ -38,6 +38,7 @@ from sandboxtui.core.launch import (
     prepare,
     start,
 )
+from sandboxtui.widgets.demo_scenarios import DemoScenarios, Outcome
 from sandboxtui.widgets.state import PlanChanged, Workspace, reload_workspace
 
 MAX_LINES = 2000  # lines kept by the output view
@@ -55,6 +56,7 @@ class RunRecord:
     exit_code: int
     duration: float
     note: str = ""
+    last_stderr: str = ""  # the last line the command (or the refusal) wrote to stderr
 
 
 @dataclass
@@ -72,6 +74,7 @@ class _Batcher:
     lines_total: int = 0
     total_bytes: int = 0
     partial: dict[str, bytes] = field(default_factory=dict)
+    last_stderr: bytes = b""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def feed(self, event: OutputEvent) -> None:
@@ -85,6 +88,8 @@ class _Batcher:
                 rest = b""
             if rest:
                 self.partial[event.stream] = rest
+            if event.stream == "stderr":
+                self._note_stderr(complete)
             self.tail.extend(complete)
             self.fresh += len(complete)
             self.lines_total += len(complete)
@@ -92,9 +97,17 @@ class _Batcher:
     def finish(self) -> None:
         with self.lock:
             for stream in list(self.partial):
-                self.tail.append(self.partial.pop(stream))
+                line = self.partial.pop(stream)
+                if stream == "stderr":
+                    self._note_stderr([line])
+                self.tail.append(line)
                 self.fresh += 1
                 self.lines_total += 1
+
+    def _note_stderr(self, lines: list[bytes]) -> None:
+        last = next((line for line in reversed(lines) if line.strip()), None)
+        if last is not None:
+            self.last_stderr = last
 
     def live(self) -> tuple[list[str], int]:
         """The newest lines since the last batch (at most LIVE_LINES) and how many were skipped."""
@@ -205,11 +218,14 @@ class RunPanel(Vertical):
         self._bytes = 0
         self.dropped_lines = 0  # output lines of the current run that were not kept
         self._command = ""
+        self._scenario: str | None = None  # the demo scenario the current run belongs to
 
     def compose(self) -> ComposeResult:
         yield CommandInput(id="run-input")
         yield Label(id="run-status")
         yield Log(max_lines=MAX_LINES, id="run-output", auto_scroll=True)
+        if self.workspace.options.demo:
+            yield DemoScenarios(self.workspace, id="demo-scenarios", classes="plan-view")
         history: DataTable[str | Text] = DataTable(id="run-history", cursor_type="row")
         yield history
 
@@ -243,13 +259,15 @@ class RunPanel(Vertical):
         event.stop()
         self.submit(event.value)
 
-    def submit(self, value: str, *, interactive: bool = False) -> None:
+    def submit(self, value: str, *, interactive: bool = False,
+               scenario: str | None = None) -> None:
         if self.running is not None:
             self._status(Text("a command is still running (escape kills it)", style="yellow"))
             return
         argv = self._parse(value)
         if argv is None:
             return
+        self._scenario = scenario
         box = self.query_one(CommandInput)
         box.remember(value)
         box.value = ""
@@ -314,13 +332,14 @@ class RunPanel(Vertical):
         if not ws.can_launch:
             why = ws.config_error or ws.choice.reason
             self._finish(RunRecord(command, 2 if ws.config_error else 4, 0.0,
-                                   f"refused: {why}"))
+                                   f"refused: {why}", why))
             return
         result = gate(argv, ws.plan, session=self.session, decide=self._decide, tty=None,
                       audit=AuditLog(self.audit_path))
         if not result.allowed:
             self._post_lines(result.message.splitlines())
-            self._finish(RunRecord(command, EXIT_DENIED, 0.0, "denied before launch"))
+            lines = result.message.splitlines() or ["denied"]
+            self._finish(RunRecord(command, EXIT_DENIED, 0.0, "denied before launch", lines[-1]))
             return
         note = result.message if result.decision is not None else ""
         argv, command = result.argv, shlex.join(result.argv)
@@ -333,7 +352,7 @@ class RunPanel(Vertical):
             running = start(spec, capture=True, on_output=batch.feed)
         except LaunchError as exc:
             self._post_lines([f"sandboxtui: {exc.message}"])
-            self._finish(RunRecord(command, exc.exit_code, 0.0, exc.message))
+            self._finish(RunRecord(command, exc.exit_code, 0.0, exc.message, exc.message))
             return
         self.running = running
         self.post_message(self.Started(argv, spec))
@@ -342,7 +361,8 @@ class RunPanel(Vertical):
         if outcome.error:
             self._post_lines([f"sandboxtui: {outcome.error}"])
         note = "; ".join(n for n in (note, outcome.error or "") if n)
-        self._finish(RunRecord(command, outcome.exit_code, outcome.duration, note))
+        self._finish(RunRecord(command, outcome.exit_code, outcome.duration, note,
+                               outcome.error or _decode(batch.last_stderr)))
 
     def _pump(self, running: RunningCommand, batch: _Batcher) -> RunResult:
         """Move output to the UI in bounded batches until the command has ended."""
@@ -419,6 +439,14 @@ class RunPanel(Vertical):
         self.query_one("#run-history", DataTable).add_row(
             str(len(self.records)), record.command, Text(str(record.exit_code), style=style),
             f"{record.duration:.2f} s", record.note)
+        if self._scenario is not None:
+            for scenarios in self.query(DemoScenarios):
+                scenarios.record(self._scenario, Outcome(record.exit_code, record.last_stderr))
+            self._scenario = None
+
+    def on_demo_scenarios_run(self, message: DemoScenarios.Run) -> None:
+        message.stop()
+        self.submit(message.scenario.command, scenario=message.scenario.key)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

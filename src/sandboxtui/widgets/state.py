@@ -34,6 +34,7 @@ class Options:
     sandbox_mode: str | None = None
     overrides: tuple[str, ...] = ()
     mount_proc: bool = True
+    demo: bool = False  # opened by `sandboxtui demo`: the run panel offers canned scenarios
 
     @property
     def config_file(self) -> Path:
