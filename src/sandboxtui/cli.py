@@ -51,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="open the TUI on the workspace (the default)")
     _config_options(ui)
     demo = sub.add_parser("demo", help="create a scratch demo workspace and open it")
-    demo.add_argument("--print", action="store_true", help="print the demo plan, no TUI")
+    demo.add_argument("--print", action="store_true",
+                      help="print the demo plan, no TUI (the demo workspace is kept)")
+    demo.add_argument("--keep", action="store_true",
+                      help="keep the scratch demo workspace when the TUI quits")
 
     plan = sub.add_parser("plan", help="print the effective mount plan")
     _config_options(plan)
@@ -213,10 +216,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     ws, config = create_demo()
     if not args.print:
+        import shutil
+
         from sandboxtui.app import run_app  # Textual only on the TUI paths
         from sandboxtui.widgets.state import Options
 
-        return run_app(Options(cwd=str(ws), config_path=config, demo=True))
+        try:
+            return run_app(Options(cwd=str(ws), config_path=config, demo=True))
+        finally:
+            if not args.keep:
+                shutil.rmtree(config.parent, ignore_errors=True)  # the scratch demo
     plan = build_plan(resolve(config_path=config), str(ws))
     print(f"demo workspace: {ws}\nconfig: {config}\n")
     print(render_plan(plan))
