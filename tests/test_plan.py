@@ -226,17 +226,28 @@ def test_deny_glob_entries_use_the_same_walk(ws: Path) -> None:
     assert str(ex.rule.provenance).endswith(":3")
 
 
-def test_scan_bounds_are_reported(ws: Path) -> None:
+def test_scan_bounds_fail_closed(ws: Path) -> None:
     deep = ws
     for i in range(6):
         deep = deep / f"d{i}"
     deep.mkdir(parents=True)
     (deep / ".env").write_text("x")
+    (ws / "shallow").mkdir()
+    (ws / "shallow" / ".env").write_text("x")
     plan = plan_for(ws, bounds=ScanBounds(max_depth=3))
     assert plan.scan is not None and plan.scan.bound_hit == "depth"
-    assert any(d.code == "scan-bound" for d in plan.diagnostics)
+    # The too-deep directory is denied as a whole; the walk went on to its siblings.
+    too_deep = ws / "d0" / "d1" / "d2"
+    assert plan.scan.too_deep == (str(too_deep),)
+    assert plan.explain(str(deep / ".env")).access is Access.NONE
+    assert plan.explain(str(too_deep)).rule.path == str(too_deep)
+    assert plan.explain(str(ws / "shallow" / ".env")).access is Access.NONE
+    assert any(d.code == "scan-depth" for d in plan.diagnostics) and plan.enforceable
+    # Stopping early would leave files unmasked: the plan is refused.
     plan = plan_for(ws, bounds=ScanBounds(max_entries=2))
     assert plan.scan is not None and plan.scan.bound_hit == "entries"
+    assert not plan.enforceable
+    assert any(d.code == "scan-bound" and d.severity is Severity.ERROR for d in plan.diagnostics)
 
 
 def test_paths_with_newline_and_leading_dash(ws: Path) -> None:
@@ -281,3 +292,68 @@ def test_policy_is_plain_frozen_data() -> None:
     with pytest.raises(AttributeError):
         p.mode = SandboxMode.READ_ONLY  # type: ignore[misc]
     assert os.path.isabs(p.system_bwrap)
+
+
+def test_own_config_and_state_are_read_only_inside_a_writable_home(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    plan = plan_for(home, env={"HOME": str(home)})
+    for path in (home / ".config" / "sandboxtui" / "config.toml",
+                 home / ".local" / "state" / "sandboxtui" / "audit.jsonl"):
+        ex = plan.explain(str(path))
+        assert ex.access is Access.RO and "sandboxtui's own" in ex.rule.reason
+        assert ex.ops[-1].kind is OpKind.RO_BIND and os.path.isdir(ex.rule.path)
+    # An explicit config file inside the workspace is protected too.
+    cfg = home / "policy.toml"
+    cfg.write_text("")
+    policy = resolve(config_path=cfg, overrides=["sandbox_workspace_write.exclude_slash_tmp=true"])
+    ex = build_plan(policy, str(home), {}).explain(str(cfg))
+    assert ex.access is Access.RO
+    assert ex.rule.reason.startswith("sandboxtui's own configuration file")
+
+
+def test_a_workspace_inside_a_writable_root_is_pinned_by_mounts(tmp_path: Path) -> None:
+    outer = tmp_path / "outer"
+    ws = outer / "a" / "b" / "ws"
+    ws.mkdir(parents=True)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[sandbox_workspace_write]\nexclude_slash_tmp = true\n"
+                   f'writable_roots = ["{outer}"]\n')
+    plan = build_plan(resolve(config_path=cfg), str(ws), {})
+    binds = [op.dest for op in plan.ops if op.kind is OpKind.BIND]
+    # every directory from the enclosing mount down to the workspace is its own mount point
+    assert binds == [str(outer), str(outer / "a"), str(outer / "a" / "b"), str(ws)]
+
+
+def test_gitdir_and_commondir_are_only_ever_downgraded(tmp_path: Path) -> None:
+    main = tmp_path / "ws" / "main-repo" / ".git"
+    (main / "worktrees" / "wt").mkdir(parents=True)
+    (main / "worktrees" / "wt" / "commondir").write_text("../..\n")
+    ws = tmp_path / "ws" / "wt"
+    ws.mkdir()
+    (ws / ".git").write_text(f"gitdir: {main}/worktrees/wt\n")
+    roots = f'[sandbox_workspace_write]\nwritable_roots = ["{tmp_path / "ws"}"]\n'
+    plan = plan_for(ws, config=roots)
+    assert plan.explain(str(main / "worktrees" / "wt" / "HEAD")).access is Access.RO
+    ex = plan.explain(str(main / "config"))
+    assert ex.access is Access.RO and "commondir" in ex.rule.reason
+    # Under restricted read a gitdir line pointing at a secret must not make it readable.
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (ws / ".git").write_text(f"gitdir: {secret}\n")
+    restricted = plan_for(ws, config='read_access = { mode = "restricted" }\n')
+    assert restricted.explain(str(secret / "id_rsa")).access is Access.NONE
+
+
+def test_every_mount_comes_after_the_mounts_of_its_ancestors(tmp_path: Path) -> None:
+    """A parent bound after its child hides the child's carveout (verify caught exactly that
+    once: a pinned parent bound after a read-only config file inside it)."""
+    from sandboxtui.demo import create_demo
+
+    ws, cfg = create_demo(str(tmp_path))
+    for overrides in ([], ["sandbox_workspace_write.exclude_slash_tmp=true"]):
+        plan = build_plan(resolve(config_path=cfg, overrides=overrides), str(ws), {})
+        dests = [op.dest for op in plan.ops if op.kind is not OpKind.REMOUNT_RO]
+        for i, child in enumerate(dests):
+            for parent in dests[i + 1:]:
+                assert not child.startswith(parent.rstrip("/") + "/"), (parent, child)

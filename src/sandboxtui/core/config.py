@@ -10,7 +10,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -406,7 +406,10 @@ def resolve(
     merged: dict[Key, tuple[Any, Provenance]] = {}
     for layer in layers:
         merged.update(layer.values)
-    return build_policy(merged, profile)
+    policy = build_policy(merged, profile)
+    if explicit or path.exists():
+        policy = replace(policy, config_file=os.path.realpath(path))
+    return policy
 
 
 def build_policy(merged: Mapping[Key, tuple[Any, Provenance]], profile: str | None) -> Policy:

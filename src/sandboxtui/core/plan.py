@@ -112,8 +112,9 @@ class ScanReport:
     roots: tuple[str, ...]
     entries_seen: int
     matches: int
-    bound_hit: str | None  # which bound stopped the walk, if any
+    bound_hit: str | None  # "entries" / "time": the walk stopped; "depth": see too_deep
     seconds: float
+    too_deep: tuple[str, ...] = ()  # directories below the depth bound: denied, not searched
 
 
 @dataclass(frozen=True)
@@ -322,10 +323,25 @@ def build_plan(
                            entry.provenance, missing=not exists,
                            is_dir=not exists or os.path.isdir(real)))
 
+    # sandboxtui's own config and state must not be writable from inside, or a command could
+    # widen every later launch (e.g. write `sandbox_mode = "danger-full-access"`).
+    for path, what in _own_paths(policy, env):
+        if _access_at(rules.by_path, path) is not Access.RW:
+            continue
+        if not os.path.exists(path):
+            try:
+                os.makedirs(path, 0o700, exist_ok=True)
+            except OSError:
+                continue  # we cannot create it: neither can the sandboxed command
+        real = os.path.realpath(path)
+        rules.add(Rule(real, Access.RO, RuleKind.PROTECTED,
+                       f"sandboxtui's own {what}: read-only inside, so a command cannot change "
+                       "what later launches allow", BUILTIN, is_dir=os.path.isdir(real)))
+
     # Protected names beneath every root that ends up writable.
     for root in [r for r in list(rules.by_path.values()) if r.access is Access.RW
                  and r.kind in (RuleKind.WRITABLE, RuleKind.ENTRY) and not r.missing]:
-        for rule in _protected_rules(root.path, diags):
+        for rule in _protected_rules(root.path, diags, rules.by_path):
             rules.add(rule)
 
     patterns = [_Pattern(g, RuleKind.SENSITIVE, f"sensitive path {g}",
@@ -349,12 +365,24 @@ def build_plan(
             "sensitive files (" + ", ".join(p.glob for p in patterns) + ") that appear after "
             "the sandbox starts cannot be masked: the scan runs once, at launch",
             "create secrets before launching, or keep them outside the writable roots"))
-        if scan.bound_hit:
+        for path in scan.too_deep:
+            rules.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
+                           f"deeper than the sensitive-path scan's depth bound "
+                           f"({bounds.max_depth}): denied, since it could not be searched",
+                           policy.source("sensitive_paths")))
+        if scan.too_deep:
             diags.append(Diagnostic(
-                Severity.WARNING, "scan-bound",
-                f"sensitive-path scan stopped at its {scan.bound_hit} bound after "
-                f"{scan.entries_seen} entries: files beyond it are not masked",
-                "narrow the workspace, or add explicit [permissions] none entries"))
+                Severity.WARNING, "scan-depth",
+                f"{len(scan.too_deep)} directories lie deeper than the sensitive-path scan "
+                f"goes ({bounds.max_depth} levels) and are denied, e.g. {scan.too_deep[0]}",
+                "flatten them or move them outside the workspace"))
+        if scan.bound_hit in ("entries", "time"):
+            diags.append(Diagnostic(
+                Severity.ERROR, "scan-bound",
+                f"the sensitive-path scan stopped at its {scan.bound_hit} bound after "
+                f"{scan.entries_seen} entries: sensitive files beyond it could not be masked, "
+                "so launches are refused",
+                "run in a smaller workspace, or move bulk data outside the writable roots"))
 
     by_path = rules.by_path
     ordered = tuple(sorted(by_path.values(), key=lambda r: _sort_key(r.path)))
@@ -386,6 +414,38 @@ def _special_paths(policy: Policy, cwd: str, env: Mapping[str, str]) -> dict[str
     }
 
 
+def _commondir(git_dir: str | None) -> str | None:
+    if git_dir is None:
+        return None
+    try:
+        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as fh:
+            line = fh.readline(4096).strip()
+    except OSError:
+        return None
+    return os.path.realpath(os.path.join(git_dir, line)) if line else None
+
+
+def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str]]:
+    """sandboxtui's configuration and state (audit log) directories, and the config file."""
+    home = env.get("HOME")
+    config = env.get("XDG_CONFIG_HOME") or (home and os.path.join(home, ".config"))
+    state = env.get("XDG_STATE_HOME") or (home and os.path.join(home, ".local", "state"))
+    out = [(os.path.join(d, "sandboxtui"), what) for d, what in
+           ((config, "configuration directory"), (state, "state directory (audit log)"))
+           if d and os.path.isabs(d)]
+    if policy.config_file:
+        out.append((policy.config_file, "configuration file"))
+    return out
+
+
+def _access_at(by_path: Mapping[str, Rule], path: str) -> Access:
+    """The access the rules gathered so far give `path` (resolved on the host)."""
+    p = os.path.realpath(path)
+    while p not in by_path and p != "/":
+        p = os.path.dirname(p)
+    return by_path[p].access if p in by_path else Access.NONE
+
+
 def _gitdir_target(git_file: str) -> str | None:
     try:
         with open(git_file, encoding="utf-8", errors="replace") as fh:
@@ -400,7 +460,9 @@ def _gitdir_target(git_file: str) -> str | None:
     return os.path.realpath(os.path.join(os.path.dirname(git_file), target))
 
 
-def _protected_rules(root: str, diags: list[Diagnostic]) -> Iterable[Rule]:
+def _protected_rules(
+    root: str, diags: list[Diagnostic], by_path: Mapping[str, Rule]
+) -> Iterable[Rule]:
     for name in PROTECTED_NAMES:
         path = os.path.join(root, name)
         st = _lstat(path)
@@ -424,10 +486,15 @@ def _protected_rules(root: str, diags: list[Diagnostic]) -> Iterable[Rule]:
         yield Rule(path, Access.RO, RuleKind.PROTECTED, reason, BUILTIN,
                    is_dir=stat.S_ISDIR(st.st_mode))
         if name == ".git" and stat.S_ISREG(st.st_mode):
+            # A worktree's `.git` file names its git directory, which names (`commondir`) the
+            # shared one with the config and hooks. Each is only ever downgraded from rw to ro:
+            # a `gitdir:` line must never open up a path the policy does not already allow.
             target = _gitdir_target(path)
-            if target and os.path.isdir(target):
-                yield Rule(target, Access.RO, RuleKind.PROTECTED,
-                           f"gitdir: target of {path}", BUILTIN)
+            for git_dir, why in ((target, f"gitdir: target of {path}"),
+                                 (_commondir(target), f"commondir of the gitdir of {path}")):
+                if git_dir and os.path.isdir(git_dir) and _access_at(by_path, git_dir) \
+                        is Access.RW:
+                    yield Rule(git_dir, Access.RO, RuleKind.PROTECTED, why, BUILTIN)
 
 
 def _scan_roots(cwd: str, rules: _Rules) -> list[str]:
@@ -463,6 +530,7 @@ def _scan_sensitive(
               for p in patterns if "/" in p.glob]
     any_name = re.compile("|".join(r.pattern for r, _ in by_name) or r"(?!)")
     found: list[tuple[str, bool, bool, _Pattern]] = []  # (path, is_dir, is_symlink, pattern)
+    too_deep: list[str] = []
     seen = 0
     bound: str | None = None
     start = time.monotonic()
@@ -493,12 +561,14 @@ def _scan_sensitive(
                         if depth + 1 < bounds.max_depth:
                             stack.append((entry.path, depth + 1))
                         else:
-                            bound = bound or "depth"
+                            too_deep.append(entry.path)
             if seen >= bounds.max_entries:
                 bound = "entries"
             elif time.monotonic() - start > bounds.max_seconds:
                 bound = "time"
-    report = ScanReport(tuple(roots), seen, len(found), bound, time.monotonic() - start)
+    bound = bound or ("depth" if too_deep else None)
+    report = ScanReport(tuple(roots), seen, len(found), bound, time.monotonic() - start,
+                        tuple(too_deep))
     return found, report
 
 
@@ -536,6 +606,7 @@ def _ops_for(
                 p = os.path.dirname(p)
                 has_reopened_child.add(p)
 
+    mounted = {"/"}  # mount points so far: a rename of any of them fails with EBUSY
     for rule in rules:
         if rule.path == "/":
             kind = OpKind.EMPTY_ROOT if rule.access is Access.NONE else OpKind.RO_BIND_ROOT
@@ -562,7 +633,17 @@ def _ops_for(
                     "create it or drop the entry"))
             continue
         if rule.access is inherited:
-            continue  # already provided by the enclosing mount
+            if rule.access is Access.RW and rule.kind in (RuleKind.WRITABLE, RuleKind.ENTRY):
+                # Writable already, but a plain directory inside a writable mount can be
+                # renamed away (its carveouts move with it) and recreated: pin it, and every
+                # directory between it and that mount, as mount points (rename gives EBUSY).
+                chain = [rule.path]
+                while (up := os.path.dirname(chain[-1])) not in mounted and up != "/":
+                    chain.append(up)
+                for d in reversed(chain):
+                    ops.append(MountOp(OpKind.BIND, d, d, rule if d == rule.path else parent))
+                    mounted.add(d)
+            continue  # otherwise already provided by the enclosing mount
         if rule.access is Access.NONE:
             if rule.is_dir:
                 perms = 0o111 if rule.path in has_reopened_child else 0o000
@@ -570,7 +651,11 @@ def _ops_for(
                 remounts.append(MountOp(OpKind.REMOUNT_RO, rule.path, None, rule))
             else:
                 ops.append(MountOp(OpKind.DENY_FILE, rule.path, None, rule))
+            mounted.add(rule.path)
             continue
         kind = OpKind.BIND if rule.access is Access.RW else OpKind.RO_BIND
         ops.append(MountOp(kind, rule.path, rule.path, rule))
+        mounted.add(rule.path)
+    # A parent must be mounted before its children, or it hides them: pins are found late.
+    ops.sort(key=lambda op: _sort_key(op.dest))
     return tuple(ops + remounts)

@@ -117,6 +117,7 @@ class Policy:
     system_bwrap: str = "/usr/bin/bwrap"
     env_passthrough: tuple[str, ...] = ()
     profile: str | None = None
+    config_file: str | None = None  # the config file that was read, if any
     # Dotted config key -> where its value came from.
     provenance: dict[str, Provenance] = field(default_factory=dict, compare=False, hash=False)
 
