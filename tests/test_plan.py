@@ -357,3 +357,16 @@ def test_every_mount_comes_after_the_mounts_of_its_ancestors(tmp_path: Path) -> 
         for i, child in enumerate(dests):
             for parent in dests[i + 1:]:
                 assert not child.startswith(parent.rstrip("/") + "/"), (parent, child)
+
+
+def test_a_sensitive_symlink_to_the_system_or_the_workspace_masks_nothing(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / ".env.root").symlink_to("/")
+    (ws / ".env.usr").symlink_to("/usr/bin")
+    (ws / ".env.ws").symlink_to(ws)
+    plan = plan_for(ws)
+    assert plan.explain("/usr/bin/env").access is Access.RO
+    assert plan.explain(str(ws / "file")).access is Access.RW
+    warned = [d.cause for d in plan.diagnostics if d.code == "sensitive-symlink"]
+    assert len(warned) == 3 and plan.enforceable

@@ -353,10 +353,19 @@ def build_plan(
         for path, is_dir, is_link, pattern in found:
             reason = pattern.reason
             if is_link:
-                reason = f"{reason} (symlink {path}; its target is masked)"
-                path = os.path.realpath(path)
+                link, path = path, os.path.realpath(path)
+                reason = f"{reason} (symlink {link}; its target is masked)"
                 if not os.path.exists(path):
                     continue  # dangling: nothing to read
+                if _system_or_enclosing(path, cwd):
+                    # `.env -> /usr` would deny the system (or the workspace) to every launch:
+                    # a command could plant one to break later runs. Say so; mask nothing.
+                    diags.append(Diagnostic(
+                        Severity.WARNING, "sensitive-symlink",
+                        f"sensitive path {link} is a symlink to {path}, a system directory or "
+                        "one enclosing the workspace: it is not masked",
+                        f"remove the symlink {link}"))
+                    continue
                 is_dir = os.path.isdir(path)
             rules.add(Rule(path, Access.NONE, pattern.kind, reason, pattern.provenance,
                            is_dir=is_dir))
@@ -570,6 +579,15 @@ def _scan_sensitive(
     report = ScanReport(tuple(roots), seen, len(found), bound, time.monotonic() - start,
                         tuple(too_deep))
     return found, report
+
+
+_SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/nix/store")
+
+
+def _system_or_enclosing(path: str, cwd: str) -> bool:
+    """Is `path` the root, inside a system tree, or an ancestor of one or of the workspace?"""
+    return any(_is_within(p, path) for p in (cwd, *PLATFORM_DEFAULTS)) or any(
+        _is_within(path, t) for t in _SYSTEM_TREES)
 
 
 def _first_missing(path: str) -> str:
