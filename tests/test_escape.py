@@ -135,6 +135,14 @@ probe("unix_connect_host", lambda: socket.socket(socket.AF_UNIX).connect(cfg["ho
 probe("unix_connect_abstract",
       lambda: socket.socket(socket.AF_UNIX).connect("\0" + cfg["abstract"]))
 probe("io_uring_setup", lambda: syscall(425, 8, ctypes.create_string_buffer(120)))
+# A Unix datagram socket sends to any host socket path it can see (read-only mounts and
+# Landlock do not stop sendmsg with an address); AF_UNIX turns SOCK_RAW into SOCK_DGRAM.
+def send_to_host(make, kind):
+    make(socket.AF_UNIX, kind).sendmsg([b"escaped"], [], 0, cfg["host_dgram"])
+probe("unix_dgram", lambda: send_to_host(socket.socket, socket.SOCK_DGRAM))
+probe("unix_raw", lambda: send_to_host(socket.socket, socket.SOCK_RAW))
+probe("unix_dgram_pair", lambda: send_to_host(lambda *a: socket.socketpair(*a)[0],
+                                              socket.SOCK_DGRAM))
 def pair():
     a, b = socket.socketpair()
     a.sendmsg([b"ping"])
@@ -233,12 +241,18 @@ class Escape:
         self.abstract_listener = socket.socket(socket.AF_UNIX)
         self.abstract_listener.bind("\0" + self.abstract)
         self.abstract_listener.listen()
+        self.host_dgram = sock_dir / "dg.sock"
+        self.dgram_listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.dgram_listener.bind(str(self.host_dgram))
+        self.host_dgram.chmod(0o777)
+        self.dgram_listener.setblocking(False)
         self.before = self.snapshot()
 
     def launch(self, runner: Runner) -> None:
         cfg = {"ws": str(self.ws), "outside": str(self.outside), "host_socket":
                str(self.host_socket), "abstract": self.abstract,
-               "tmp_file": str(self.tmp_file), "marker": self.marker}
+               "host_dgram": str(self.host_dgram), "tmp_file": str(self.tmp_file),
+               "marker": self.marker}
         self.done = self._run_on_pty(
             runner, [python_for(runner.user), str(self.probe), json.dumps(cfg)])
         self.finished = time.monotonic()
@@ -260,6 +274,15 @@ class Escape:
                 self.typed = b""
             os.close(master)
 
+    def datagrams(self) -> list[bytes]:
+        """What reached the host's datagram socket (nothing may)."""
+        got = []
+        while True:
+            try:
+                got.append(self.dgram_listener.recv(1024))
+            except BlockingIOError:
+                return got
+
     def snapshot(self) -> dict[str, object]:
         ws = self.ws
         return {
@@ -279,6 +302,7 @@ class Escape:
     def close(self) -> None:
         self.listener.close()
         self.abstract_listener.close()
+        self.dgram_listener.close()
         self.tmp_file.unlink(missing_ok=True)
         subprocess.run(["rm", "-rf", str(self.outside)], check=False)
 
@@ -348,8 +372,10 @@ def test_env_content_is_never_readable(escape: Escape) -> None:
 def test_network_is_refused_but_socketpair_works(escape: Escape) -> None:
     r = escape.result
     for name in ("tcp4", "udp4", "tcp6", "udp6", "raw_icmp", "ping_dgram", "netlink", "packet",
-                 "unix_connect_host", "unix_connect_abstract", "io_uring_setup"):
+                 "unix_connect_host", "unix_connect_abstract", "io_uring_setup", "unix_dgram",
+                 "unix_raw", "unix_dgram_pair"):
         assert r[name] == "EPERM", name
+    assert escape.datagrams() == []
     assert r["unix_create"] == "ok"
     assert r["socketpair"] == "ok"
 

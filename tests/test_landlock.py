@@ -59,8 +59,10 @@ def test_what_landlock_cannot_enforce_is_named_not_silently_passed(legacy: Escap
 def test_network_is_refused_but_socketpair_works(legacy: Escape) -> None:
     r = legacy.result
     for name in ("tcp4", "udp4", "tcp6", "udp6", "raw_icmp", "ping_dgram", "netlink", "packet",
-                 "unix_connect_host", "unix_connect_abstract", "io_uring_setup"):
+                 "unix_connect_host", "unix_connect_abstract", "io_uring_setup", "unix_dgram",
+                 "unix_raw", "unix_dgram_pair"):
         assert r[name] == "EPERM", name
+    assert legacy.datagrams() == []
     assert r["unix_create"] == "ok" and r["socketpair"] == "ok"
 
 

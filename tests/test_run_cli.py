@@ -3,6 +3,7 @@ environment scrubbing, bwrap selection, dry runs."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -15,8 +16,17 @@ from pathlib import Path
 import pytest
 from conftest import ABSENT_BWRAP
 
+from sandboxtui.core.bwrap import data_fd
 from sandboxtui.core.config import resolve
-from sandboxtui.core.launch import LaunchError, OutputEvent, RunningCommand, prepare, start
+from sandboxtui.core.launch import (
+    STAGE_ARGV,
+    LaunchError,
+    OutputEvent,
+    RunningCommand,
+    prepare,
+    scrub_env,
+    start,
+)
 from sandboxtui.core.plan import MountPlan, build_plan
 
 CLI = [sys.executable, "-m", "sandboxtui"]
@@ -97,6 +107,37 @@ def test_unenforceable_plan_is_refused_with_4(tmp_path: Path) -> None:
     assert not (ws / "ran").exists()
 
 
+def test_address_space_limit_applies_to_the_command_not_to_the_stage(tmp_path: Path) -> None:
+    """The limits come after every import of the exec stage: 12 MB is plenty for `sh` (a
+    stage importing Landlock under the limit died of a MemoryError: traceback, exit 1)."""
+    done = sandboxtui(tmp_path, "-c", "features.use_legacy_landlock=true", "-c",
+                      "limits.address_space=12000000", "--", "sh", "-c", "ulimit -v")
+    assert (done.returncode, done.stdout) == (0, f"{12000000 // 1024}\n"), done.stderr
+
+
+def test_any_failure_before_the_exec_is_4_with_a_status_record(tmp_path: Path) -> None:
+    """Whatever goes wrong while the stage restricts itself (here a MemoryError: the seccomp
+    program is copied after the address-space limit is in force) means nothing ran: exit 4
+    and a record on the status fd, never a traceback and exit 1."""
+    status_r, status_w = os.pipe()
+    bpf_fd = data_fd(bytes(8 << 20), "test-bpf")
+    spec = {"argv": ["touch", str(tmp_path / "ran")], "limits": {"address_space": 1 << 20},
+            "seccomp_fd": bpf_fd, "status_fd": status_w}
+    spec_fd = data_fd(json.dumps(spec).encode(), "test-spec")
+    try:
+        done = subprocess.run([*STAGE_ARGV, str(spec_fd)], pass_fds=(spec_fd, bpf_fd, status_w),
+                              capture_output=True, text=True, timeout=30)
+        os.close(status_w)
+        with os.fdopen(status_r, "rb") as fh:
+            record = json.loads(fh.read())
+    finally:
+        for fd in (spec_fd, bpf_fd):
+            os.close(fd)
+    assert done.returncode == 4, done.stderr
+    assert record == {"exit-code": 4, "error": "cannot enforce the sandbox: MemoryError"}
+    assert not (tmp_path / "ran").exists()
+
+
 def test_unusable_bwrap_is_4_with_the_cause(tmp_path: Path) -> None:
     fake = tmp_path / "bwrap"
     fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\n"
@@ -152,6 +193,47 @@ def test_secret_looking_variables_are_not_passed_unless_configured(tmp_path: Pat
     names = {line.split("=", 1)[0] for line in allowed.stdout.splitlines()}
     assert {"GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY"} <= names
     assert "MY_API_KEY" not in names
+
+
+@pytest.mark.parametrize("staged_by", ["features.use_legacy_landlock=true",
+                                       "limits.open_files=64"])
+def test_the_exec_stage_never_imports_from_the_workspace(tmp_path: Path, staged_by: str) -> None:
+    """The exec stage runs unsandboxed with the workspace as its cwd: an empty PYTHONPATH entry
+    must not make it import a sitecustomize.py that an earlier sandboxed command planted."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    planted = tmp_path / "planted"
+    (ws / "sitecustomize.py").write_text(f"open({str(planted)!r}, 'w').close()\n")
+    env = {"PYTHONPATH": ":"}
+    # The plant works on an interpreter started the way the stage used to be (-P -s)...
+    subprocess.run([sys.executable, "-P", "-s", "-c", "pass"], cwd=ws, check=True,
+                   env={**os.environ, **env})
+    assert planted.exists()
+    planted.unlink()
+    # ...but not on the stage.
+    done = sandboxtui(ws, "-c", staged_by, "--", "true", env=env)
+    assert done.returncode == 0, done.stderr
+    assert not planted.exists()
+
+
+SECRETS = {"MYSQL_PWD": "p", "DB_PASS": "p", "SMTP_PASS": "p", "GH_PAT": "p",
+           "DOCKER_CREDS": "p", "NETRC": "machine x", "SENTRY_DSN": "https://k@sentry.example/1",
+           "DATABASE_URL": "postgres://app:hunter2@db.example:5432/app",
+           "REDIS_URL": "redis://:hunter2@cache.example:6379/0", "GITHUB_AUTH": "p",
+           "AUTH_HEADER": "p", "HTTP_PROXY": "http://user:pw@proxy.example:3128"}
+KEPT = {"GIT_AUTHOR_NAME": "A", "GIT_AUTHOR_EMAIL": "a@example.invalid", "PWD": "/w",
+        "OLDPWD": "/", "PATH": "/usr/bin:/bin", "HOME": "/root", "AUTHOR": "A",
+        "PLAIN_URL": "https://example.invalid/a:b", "REDIS_HOST_URL": "redis://cache:6379/0",
+        "MAILTO": "a@example.invalid"}
+
+
+def test_scrub_env_drops_secret_names_and_urls_with_credentials() -> None:
+    kept, dropped = scrub_env({**SECRETS, **KEPT}, passthrough=[])
+    assert kept == KEPT
+    assert dropped == tuple(sorted(SECRETS))
+    kept, dropped = scrub_env({**SECRETS, **KEPT}, passthrough=["DATABASE_URL", "*_PASS"])
+    assert {"DATABASE_URL", "DB_PASS", "SMTP_PASS"} <= kept.keys()
+    assert "REDIS_URL" in dropped
 
 
 # --- dry run ----------------------------------------------------------------------------------

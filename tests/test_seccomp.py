@@ -15,7 +15,9 @@ from sandboxtui.core.plan import build_plan
 from sandboxtui.core.policy import NetworkMode, Policy
 from sandboxtui.core.seccomp import (
     NETWORK_FILTER,
+    PROXY_FILTER,
     Action,
+    SeccompFilter,
     compile_bpf,
     filter_for,
     pseudo_filter,
@@ -35,7 +37,8 @@ def test_rule_table_lists_spec_rules_and_the_allowed_exceptions_with_reasons() -
         assert by_name[name] == {"syscall": name, "condition": "always", "action": "errno",
                                  "errno": "EPERM", "reason": by_name[name]["reason"]}
     for name in ("socket", "socketpair"):
-        assert by_name[name]["condition"] == "domain != AF_UNIX"
+        assert [(r["condition"], r["errno"]) for r in rows if r["syscall"] == name] == [
+            ("domain != AF_UNIX", "EPERM"), ("type in (SOCK_DGRAM, SOCK_RAW)", "EPERM")]
     for name in ("recvfrom", "sendmsg", "recvmsg"):
         assert by_name[name]["action"] == Action.ALLOW.value
         assert "already-connected" in by_name[name]["reason"]
@@ -91,3 +94,38 @@ def test_network_access_switches_the_filter(tmp_path: Path, network: str,
     assert running.wait().exit_code == 0
     assert out.strip() == expected
     assert ("--unshare-net" in spec.argv()) is (network == "false")
+
+
+UNIX_PROBE = """
+import errno, json, socket, sys
+from sandboxtui.core.exec_stage import apply_seccomp
+apply_seccomp(sys.stdin.buffer.read())
+A, S, D, R = socket.AF_UNIX, socket.SOCK_STREAM, socket.SOCK_DGRAM, socket.SOCK_RAW
+out = {}
+for name, make in (("socket-dgram", lambda: socket.socket(A, D)),
+                   ("socket-raw", lambda: socket.socket(A, R)),
+                   ("socket-dgram-cloexec", lambda: socket.socket(A, D | socket.SOCK_CLOEXEC)),
+                   ("pair-dgram", lambda: socket.socketpair(A, D)),
+                   ("pair-raw", lambda: socket.socketpair(A, R)),
+                   ("pair-dgram-nonblock", lambda: socket.socketpair(A, D | socket.SOCK_NONBLOCK)),
+                   ("pair-stream", lambda: socket.socketpair(A, S))):
+    try:
+        make()
+        out[name] = "ok"
+    except OSError as e:
+        out[name] = errno.errorcode[e.errno]
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("flt", [NETWORK_FILTER, PROXY_FILTER], ids=lambda f: f.name)
+def test_unix_datagram_sockets_are_refused_by_the_kernel(flt: SeccompFilter) -> None:
+    """A Unix datagram socket (SOCK_RAW is one too) reaches any host socket path with
+    sendmsg(msg_name): neither filter lets one be created; a stream pair still works."""
+    done = subprocess.run([sys.executable, "-c", UNIX_PROBE], input=compile_bpf(flt),
+                          capture_output=True, check=True)
+    out = json.loads(done.stdout)
+    # The proxy filter refuses AF_UNIX sockets altogether (domain < AF_INET).
+    assert out == {"socket-dgram": "EPERM", "socket-raw": "EPERM",
+                   "socket-dgram-cloexec": "EPERM", "pair-dgram": "EPERM", "pair-raw": "EPERM",
+                   "pair-dgram-nonblock": "EPERM", "pair-stream": "ok"}

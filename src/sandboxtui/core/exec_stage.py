@@ -1,14 +1,15 @@
 """The exec stage: a fresh, single-threaded process that restricts itself, then execs.
 
-Run as `python -P -s -m sandboxtui.core.exec_stage SPEC_FD`. The spec (JSON, read from SPEC_FD)
+Run as `python -I -c BOOT SPEC_FD` (launch.STAGE_ARGV: BOOT puts the absolute directories of
+`sandboxtui` and `landlock` on sys.path and calls `main()`). The spec (JSON, read from SPEC_FD)
 names resource limits, an optional Landlock ruleset, an optional fd holding a compiled seccomp
 BPF program, an optional close-on-exec status fd (a JSON record there means nothing ran), whether
 to supervise, and the argv to exec. Restrictions are applied here rather than in a `preexec_fn`
 because the parent (the TUI) is threaded. Imports are kept minimal: this runs on every launch
 that needs it.
 
-Exit codes before exec: 4 when a restriction cannot be applied (nothing runs), 126/127 when the
-command is not executable / not found.
+Exit codes before exec: 4 when a restriction cannot be applied, for whatever reason (nothing
+runs), 126/127 when the command is not executable / not found.
 """
 
 from __future__ import annotations
@@ -137,20 +138,25 @@ def _read_fd(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def restrict_and_exec(spec: dict[str, Any]) -> None:
-    """Apply every restriction of `spec` to this process, then exec its argv."""
-    apply_limits(spec.get("limits", {}))
+def restrict(spec: dict[str, Any]) -> None:
+    """Apply every restriction of `spec` to this process.
+
+    Everything that needs memory (imports, reading the fds) comes before the resource limits,
+    which may leave the stage too little address space to import anything; the limits come
+    after Landlock (whose ruleset is built in Python) and before seccomp and the exec.
+    """
     bpf = _read_fd(spec["seccomp_fd"]) if spec.get("seccomp_fd") is not None else None
     if spec.get("landlock") is not None:
+        import landlock  # noqa: F401  (apply_landlock's import, done before the limits)
+
         os.setsid()  # no controlling terminal: no TIOCSTI injection into the user's shell
         drop_capabilities()
         apply_landlock(spec["landlock"]["read"], spec["landlock"]["write"])
+    apply_limits(spec.get("limits", {}))
     if bpf is not None:
         apply_seccomp(bpf)
     if spec.get("no_new_privs", True):
         no_new_privs()
-    argv = spec["argv"]
-    os.execvp(argv[0], argv)
 
 
 def _fail(status_fd: int | None, code: int, message: str) -> int:
@@ -167,11 +173,18 @@ def exec_command(spec: dict[str, Any]) -> int:
     status_fd = spec.get("status_fd")
     if status_fd is not None:
         os.set_inheritable(status_fd, False)  # a successful exec closes it: "it ran"
-    name = spec["argv"][0]
+    argv = spec["argv"]
+    name = argv[0]
     try:
-        restrict_and_exec(spec)
-    except StageError as exc:
-        return _fail(status_fd, 4, f"cannot enforce the sandbox: {exc}")
+        restrict(spec)
+    except Exception as exc:  # noqa: BLE001  (whatever it is, nothing ran: never exit 1)
+        cause = str(exc) if isinstance(exc, StageError) else f"{type(exc).__name__} {exc}"
+        return _fail(status_fd, 4, f"cannot enforce the sandbox: {cause.strip()}")
+    try:
+        os.execvp(name, argv)
+    except MemoryError:
+        return _fail(status_fd, 4, "cannot enforce the sandbox: the resource limits leave "
+                     f"no memory to exec {name}")
     except FileNotFoundError:
         return _fail(status_fd, 127, f"{name}: command not found")
     except PermissionError:

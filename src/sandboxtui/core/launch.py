@@ -62,19 +62,42 @@ if TYPE_CHECKING:
     from sandboxtui.core.proxy import ProxyPlan
 
 EXIT_UNENFORCEABLE = 4
-# The exec stage runs under the interpreter running us. -P: never import from the cwd (the
-# workspace, writable by earlier sandboxed commands); -s: nor from the user's site directory.
-STAGE_ARGV = (sys.executable, "-P", "-s", "-m", "sandboxtui.core.exec_stage")
+
+
+def _stage_argv() -> tuple[str, ...]:
+    """The exec stage, run by the interpreter running us in isolated mode (-I): no PYTHON*
+    variable, no cwd, no user site. The stage's cwd is the workspace, writable by earlier
+    sandboxed commands: an empty or relative PYTHONPATH entry would import (say) a planted
+    sitecustomize.py there, unsandboxed. The stage imports from exactly the absolute
+    directories this process found `sandboxtui` and `landlock` in."""
+    import importlib.util
+
+    import sandboxtui
+
+    roots = [os.path.dirname(os.path.dirname(os.path.abspath(sandboxtui.__file__)))]
+    landlock = importlib.util.find_spec("landlock")
+    if landlock is not None and landlock.origin is not None:
+        roots.append(os.path.dirname(os.path.dirname(os.path.abspath(landlock.origin))))
+    boot = (f"import sys; sys.path[:0] = {list(dict.fromkeys(roots))!r}; "
+            "from sandboxtui.core.exec_stage import main; sys.exit(main())")
+    return (sys.executable, "-I", "-c", boot)
+
+
+STAGE_ARGV = _stage_argv()  # + SPEC_FD: the stage reads it from sys.argv[1]
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
-# Variable names that look like secrets: not passed into the sandbox unless env_passthrough
-# names them (exact name or glob).
+# Variable names that look like secrets, and values that are URLs with credentials
+# (DATABASE_URL=postgres://user:pw@host): not passed into the sandbox unless env_passthrough
+# names them (exact name or glob). AUTH only as a word (GIT_AUTHOR_NAME is no secret), _PWD
+# only as a suffix (PWD and OLDPWD are not).
 SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW(OR)?D|PASSPHRASE|API_?KEY|(^|_)KEY$|CREDENTIAL|PRIVATE|AUTH|COOKIE"
+    r"TOKEN|SECRET|PASSW(OR)?D|PASS(_|$)|PASSPHRASE|_PWD$|API_?KEY|(^|_)KEY$|CREDENTIAL"
+    r"|CREDS?(_|$)|PRIVATE|(^|_)AUTH(_|$)|COOKIE|_PAT$|DSN$|NETRC"
     r"|^AWS_|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$|^VAULT_",
     re.IGNORECASE,
 )
+SECRET_VALUE = re.compile(r"://[^/@\s]*:[^@\s]*@")
 
 
 class LaunchError(Exception):
@@ -164,12 +187,13 @@ class LaunchSpec:
 
 def scrub_env(env: Mapping[str, str], passthrough: Sequence[str]) -> tuple[dict[str, str],
                                                                            tuple[str, ...]]:
-    """Drop secret-looking variables unless `passthrough` names them (exactly or by glob)."""
+    """Drop secret-looking variables (by name or by value) unless `passthrough` names them
+    (exactly or by glob)."""
     kept: dict[str, str] = {}
     dropped: list[str] = []
     for name, value in env.items():
-        if SECRET_NAME.search(name) and not any(fnmatch.fnmatchcase(name, p)
-                                                for p in passthrough):
+        secret = SECRET_NAME.search(name) or SECRET_VALUE.search(value)
+        if secret and not any(fnmatch.fnmatchcase(name, p) for p in passthrough):
             dropped.append(name)
         else:
             kept[name] = value

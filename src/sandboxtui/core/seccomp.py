@@ -92,12 +92,18 @@ def _deny(syscall: str, reason: str, condition: ArgCondition | None = None) -> S
 
 
 _NOT_UNIX = ArgCondition(0, CmpOp.NE, AF_UNIX, "domain != AF_UNIX")
+# type & 0xF is the socket type (the rest are SOCK_CLOEXEC/SOCK_NONBLOCK); masking with 0xE
+# matches both SOCK_DGRAM (2) and SOCK_RAW (3), which AF_UNIX turns into SOCK_DGRAM.
+_DATAGRAM = ArgCondition(1, CmpOp.MASKED_EQ, 2, "type in (SOCK_DGRAM, SOCK_RAW)", mask=0xE)
+_DGRAM_REASON = "a Unix datagram socket can send to any host socket path"
 
 NETWORK_FILTER = SeccompFilter(
     name="network-off",
     rules=(
         _deny("socket", f"{_NET}: only AF_UNIX sockets may be created", _NOT_UNIX),
+        _deny("socket", f"{_NET}: {_DGRAM_REASON}", _DATAGRAM),
         _deny("socketpair", f"{_NET}: only AF_UNIX socket pairs", _NOT_UNIX),
+        _deny("socketpair", f"{_NET}: {_DGRAM_REASON}", _DATAGRAM),
         _deny("connect", f"{_NET}: no outgoing connections (host Unix sockets included)"),
         _deny("bind", f"{_NET}: no listening addresses"),
         _deny("listen", f"{_NET}: no servers"),
@@ -127,7 +133,7 @@ NETWORK_FILTER = SeccompFilter(
 )
 
 
-AF_INET, AF_INET6, SOCK_DGRAM = 2, 10, 2
+AF_INET, AF_INET6 = 2, 10
 _PROXY = "proxy mode"
 _ONLY_INET = f"{_PROXY}: only AF_INET/AF_INET6 sockets (only loopback exists in the namespace)"
 _ALL_BITS = 2**64 - 1
@@ -149,8 +155,7 @@ PROXY_FILTER = SeccompFilter(
               "vsock: vsock reaches the hypervisor from any namespace)",
               ArgCondition(0, CmpOp.GT, AF_INET6, "domain > AF_INET6")),
         _deny("socketpair", f"{_PROXY}: only AF_UNIX socket pairs", _NOT_UNIX),
-        _deny("socketpair", f"{_PROXY}: a datagram pair can send to any Unix socket path",
-              ArgCondition(1, CmpOp.MASKED_EQ, SOCK_DGRAM, "type == SOCK_DGRAM", mask=0xF)),
+        _deny("socketpair", f"{_PROXY}: {_DGRAM_REASON}", _DATAGRAM),
         _deny("io_uring_setup", "io_uring performs socket operations without these syscalls"),
         _deny("io_uring_enter", "io_uring performs socket operations without these syscalls"),
         _deny("io_uring_register", "io_uring performs socket operations without these syscalls"),
