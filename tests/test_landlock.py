@@ -230,3 +230,26 @@ def test_doctor_names_the_pipeline_limits_and_unenforced_paths(
     assert data["pipeline"] == "legacy-landlock" and data["limits"] == {"open_files": 64}
     causes = [d["cause"] for d in data["diagnostics"] if d["code"] == "landlock-unenforced"]
     assert any(f"{workspace}/.env " in c for c in causes)
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_the_command_cannot_signal_outside_its_domain(
+    user: str, shared_dir: Path, workspace: Path
+) -> None:
+    """Landlock ABI 6 scoping: no killing the supervising stage (which would orphan leftovers)
+    and, with the network on, no connecting to the host's abstract Unix sockets."""
+    import secrets
+    import socket
+
+    chown_tree(workspace, user)
+    runner = Runner(user, "system", shared_dir / "config.toml", pipeline="legacy")
+    name = f"sandboxtui-scope-{secrets.token_hex(4)}"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind("\0" + name)
+        listener.listen()
+        script = ("kill -9 $PPID; echo kill=$?; python3 -c 'import socket\n"
+                  "try:\n    socket.socket(socket.AF_UNIX).connect(\"\\0" + name + "\")\n"
+                  "    print(\"abstract=ok\")\nexcept OSError as e: print(\"abstract\", e.errno)'")
+        done = _run(runner, workspace, script, "sandbox_workspace_write.network_access=true")
+    assert "kill=1" in done.stdout, done.stdout + done.stderr
+    assert "abstract 1" in done.stdout  # EPERM

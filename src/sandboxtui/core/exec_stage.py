@@ -32,6 +32,9 @@ PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 SYS_CAPSET = {"x86_64": 126, "aarch64": 91}.get(os.uname().machine, 126)
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
+SYS_LANDLOCK_CREATE_RULESET = 444  # the same on every architecture
+LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
+LANDLOCK_SCOPE_SIGNAL = 1 << 1
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
@@ -66,24 +69,52 @@ def apply_limits(limits: dict[str, int]) -> None:
             raise StageError(f"setrlimit {name}={value}: {exc}") from None
 
 
+class _RulesetAttr(ctypes.Structure):
+    """struct landlock_ruleset_attr up to ABI 6 (the `landlock` package knows only the first
+    field; unknown trailing fields must be zero, so older kernels accept it too)."""
+
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
 def apply_landlock(read: list[str], write: list[str]) -> int:
-    """Read+execute beneath `read`, everything beneath `write`; returns the ABI used."""
-    from landlock import FSAccess, LandlockError, Ruleset, landlock_abi_version
+    """Read+execute beneath `read`, everything beneath `write`; returns the ABI used.
+
+    From ABI 6 the domain is also scoped: no signals to processes outside it (the supervising
+    stage, the user's shell) and no connecting to abstract Unix sockets outside it.
+    """
+    from landlock import FSAccess, LandlockError, landlock_abi_version
+    from landlock.plumbing import PathBeneathAttr, get_add_rule, get_restrict_self
 
     ctypes.set_errno(0)  # the landlock package reads errno even after a successful call
     try:
         abi = landlock_abi_version()
         everything = FSAccess.all()
         read_rights = FSAccess.EXECUTE | FSAccess.READ_FILE | FSAccess.READ_DIR
-        ruleset = Ruleset(restrict_rules=everything)
-        for paths, rights in ((read, read_rights), (write, everything)):
-            for path in paths:
-                if not os.path.exists(path):
-                    continue
-                # a file may only carry file rights
-                ruleset.allow(path, rules=rights if os.path.isdir(path)
-                              else rights & FSAccess.all_file())
-        ruleset.apply()  # sets no-new-privs first
+        scoped = LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET | LANDLOCK_SCOPE_SIGNAL if abi >= 6 else 0
+        attr = _RulesetAttr(int(everything), 0, scoped)
+        libc = _libc()
+        libc.syscall.restype = ctypes.c_long
+        ruleset = libc.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr),
+                               ctypes.c_size_t(ctypes.sizeof(attr)), ctypes.c_uint32(0))
+        if ruleset < 0:
+            raise StageError(f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}")
+        try:
+            for paths, rights in ((read, read_rights), (write, everything)):
+                for path in paths:
+                    if not os.path.exists(path):
+                        continue
+                    # a file may only carry file rights
+                    allowed = rights if os.path.isdir(path) else rights & FSAccess.all_file()
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                    try:
+                        get_add_rule()(ruleset, 1, ctypes.byref(PathBeneathAttr(allowed, fd)), 0)
+                    finally:
+                        os.close(fd)
+            no_new_privs()
+            get_restrict_self()(ruleset, 0)
+        finally:
+            os.close(ruleset)
     except (LandlockError, OSError) as exc:
         raise StageError(f"Landlock: {exc}") from None
     return abi
