@@ -147,6 +147,19 @@ def test_no_proxy_variable_is_an_error_naming_the_variables() -> None:
     assert info.severity == "info" and "127.0.0.1:3128" in info.cause
 
 
+def test_a_proxy_url_with_credentials_survives_secret_scrubbing(tmp_path: Path) -> None:
+    """Scrubbing drops URLs with credentials; the configured proxy's must still be routed."""
+    policy = resolve(overrides=[PROXY_ON], env={"XDG_CONFIG_HOME": str(tmp_path)})
+    plan = build_plan(policy, str(tmp_path), {})
+    env = {"PATH": "/usr/bin:/bin", "HTTPS_PROXY": "http://user:s3cret@127.0.0.1:3128",
+           "DATABASE_URL": "postgres://app:pw@db/app"}
+    spec = prepare(plan, ["true"], env=env)
+    assert spec.proxy is not None  # routed, credentials kept for the proxy itself
+    assert spec.env["HTTPS_PROXY"] == "http://user:s3cret@127.0.0.1:3128"  # inside listener
+    assert "DATABASE_URL" not in spec.env and "DATABASE_URL" in spec.dropped_env
+    assert "HTTPS_PROXY" not in spec.dropped_env
+
+
 def test_config_accepts_proxy_for_network_access(tmp_path: Path) -> None:
     policy = resolve(overrides=[PROXY_ON], env={"XDG_CONFIG_HOME": str(tmp_path)})
     assert policy.network is NetworkMode.PROXY

@@ -243,7 +243,8 @@ def prepare(
     if any("\0" in a for a in command):
         raise LaunchError(2, "the command contains a NUL byte")
     cwd = plan.cwd if cwd is None else os.path.realpath(cwd)
-    env, dropped = scrub_env(os.environ if env is None else env, plan.policy.env_passthrough)
+    source = os.environ if env is None else env
+    env, dropped = scrub_env(source, plan.policy.env_passthrough)
     if plan.unsandboxed:
         resolved = resolve_command(command, env, cwd)
         return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped,
@@ -253,10 +254,13 @@ def prepare(
         from sandboxtui.core.proxy import ProxyError, proxy_for
 
         try:
-            proxy = proxy_for(plan, env)
+            # from the unscrubbed environment: a proxy URL may carry the proxy's credentials,
+            # which the command needs (rewritten to the inside listener, userinfo kept)
+            proxy = proxy_for(plan, source)
         except ProxyError as exc:
             raise LaunchError(EXIT_UNENFORCEABLE, str(exc)) from exc
         env = proxy.env(env)
+        dropped = tuple(d for d in dropped if d not in env)
     if caps is None:
         from sandboxtui.core.diagnostics import probe
 
