@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from sandboxtui.core.bwrap import LaunchFiles, bwrap_options, encode_args, runtime_base
+from sandboxtui.core.bwrap import LaunchFiles, bwrap_options, encode_args
 from sandboxtui.core.config import resolve
 from sandboxtui.core.launch import LaunchError, LaunchSpec, RunResult, prepare, start
-from sandboxtui.core.plan import MountPlan, OpKind, build_plan
+from sandboxtui.core.plan import MountPlan, OpKind, build_plan, runtime_dir
+from sandboxtui.core.policy import Access
 
 FILES = LaunchFiles("/run/x", "/run/x/launch-1/empty", 7, 8)
 
@@ -69,11 +70,13 @@ def test_every_op_kind_maps_to_its_arguments(tmp_path: Path) -> None:
     assert f"{ws}/.env" in empties and f"{ws}/.agents" in empties and f"{ws}/.codex" in empties
     i = args.index(f"{ws}/secrets")
     assert args[i - 3:i] == ["--perms", "000", "--tmpfs"]
-    # Read-only remounts come after every mount, the runtime directory is hidden.
+    # Read-only remounts come after every mount; the runtime directory, a plan rule like any
+    # other denial, is hidden.
+    runtime = runtime_dir()
     tail = args[args.index("--remount-ro"):]
-    assert tail[:4] == ["--remount-ro", f"{ws}/secrets", "--remount-ro", FILES.runtime_dir]
-    assert args[args.index(FILES.runtime_dir) - 3:args.index(FILES.runtime_dir)] == [
-        "--perms", "000", "--tmpfs"]
+    assert sorted(tail[:4]) == sorted(["--remount-ro", f"{ws}/secrets", "--remount-ro", runtime])
+    assert args[args.index(runtime) - 3:args.index(runtime)] == ["--perms", "000", "--tmpfs"]
+    assert plan.explain(f"{runtime}/launch-x/empty").access is Access.NONE
 
 
 def test_dry_run_argv_is_the_launched_argv(tmp_path: Path) -> None:
@@ -133,7 +136,7 @@ def test_restricted_read_starts_from_an_empty_read_only_root(tmp_path: Path) -> 
 
 
 def test_runtime_directory_is_hidden_inside(tmp_path: Path) -> None:
-    spec = prepare(plan_for(tmp_path), ["sh", "-c", 'ls "$1"', "sh", runtime_base()])
+    spec = prepare(plan_for(tmp_path), ["sh", "-c", 'ls "$1"', "sh", runtime_dir()])
     result, _, err = run(spec)
     assert result.exit_code != 0 and "Permission denied" in err
 

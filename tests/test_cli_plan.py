@@ -34,7 +34,7 @@ def test_plan_json_lists_rules_ops_and_settings_with_provenance(ws: Path) -> Non
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["mode"] == "read-only"
-    denied = {r["path"] for r in data["rules"] if r["access"] == "none"}
+    denied = {r["path"] for r in data["rules"] if r["access"] == "none" and r["kind"] != "runtime"}
     assert denied == {str(ws / ".env"), str(ws / "sub" / ".env.local")}
     assert [o["op"] for o in data["ops"]][:3] == ["ro-bind-root", "dev", "proc"]
     settings = {s["key"]: s["provenance"] for s in data["settings"]}

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from conftest import Runner, chown_tree, python_for
 
-from sandboxtui.core.bwrap import runtime_base
 from sandboxtui.core.config import resolve, settings_table
 from sandboxtui.core.launch import LaunchError, prepare, start
-from sandboxtui.core.plan import build_plan
+from sandboxtui.core.plan import build_plan, runtime_dir
 from sandboxtui.core.policy import NetworkMode, Policy
 from sandboxtui.core.proxy import (
     PROXY_VARIABLES,
@@ -240,7 +239,7 @@ def test_relay_carries_both_directions_and_half_closes() -> None:
 def test_a_dead_launchers_bridge_directory_is_removed_by_the_next(proxy: Proxy) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()
-    base = runtime_base()
+    base = runtime_dir()
     os.makedirs(base, mode=0o700, exist_ok=True)
     stale = Path(base, f"proxy-{dead.pid}-0123456789ab")
     stale.mkdir(mode=0o700)
@@ -394,7 +393,7 @@ def test_bridges_live_while_the_command_runs_and_vanish_after(tmp_path: Path, pr
     script = f"touch {started}; while [ ! -e {stop} ]; do sleep 0.02; done"
     spec = prepare(plan, ["sh", "-c", script], env=env)
     assert spec.env["https_proxy"] == f"http://127.0.0.1:{proxy.port}"
-    base = runtime_base()
+    base = runtime_dir()
     before = {n for n in os.listdir(base) if n.startswith("proxy-")}
     running = start(spec, capture=True)
     try:

@@ -27,6 +27,10 @@ from sandboxtui.widgets.approval_modal import ApprovalModal
 @pytest.fixture
 def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SandboxApp]:
     monkeypatch.delenv("NO_COLOR", raising=False)
+    # The runtime directory is a plan rule (hidden in every sandbox): pin where it is.
+    run = Path("/tmp/sandboxtui-snapshot-run")
+    run.mkdir(mode=0o700, exist_ok=True)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
     with snapshot_demo() as (ws, config):
         yield make_app(ws, config, tmp_path,
                        overrides=("sandbox_workspace_write.exclude_slash_tmp=true",))

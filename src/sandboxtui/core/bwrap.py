@@ -35,7 +35,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sandboxtui.core.plan import MountPlan, OpKind
+from sandboxtui.core.plan import MountPlan, OpKind, runtime_dir
 from sandboxtui.core.policy import NetworkMode
 
 # bubblewrap refuses more arguments than this (its MAX_ARGS, `--args` contents included): with
@@ -59,7 +59,7 @@ class LaunchFiles:
 
 def dry_run_files() -> LaunchFiles:
     """What `run --dry-run` shows for the per-launch values (a real launch picks its own)."""
-    base = runtime_base()
+    base = runtime_dir()
     return LaunchFiles(base, f"{base}/launch-XXXX/empty", 3, 4)
 
 
@@ -97,8 +97,6 @@ def bwrap_options(plan: MountPlan, files: LaunchFiles, chdir: str) -> list[str]:
             args += ["--symlink", op.source or "", op.dest]
         else:
             raise AssertionError(f"unhandled mount op {op.kind}")
-    args += ["--perms", "000", "--tmpfs", files.runtime_dir]
-    tail += ["--remount-ro", files.runtime_dir]
     args += tail
     args += ["--chdir", chdir]
     if files.seccomp_fd is not None:
@@ -134,14 +132,6 @@ def data_fd(data: bytes, name: str) -> int:
 
 
 # --- per-user runtime directory, placeholders ------------------------------------------------
-
-
-def runtime_base() -> str:
-    """This process's per-user runtime directory (shared by all its launches)."""
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and os.path.isabs(xdg) and os.path.isdir(xdg):
-        return os.path.join(xdg, "sandboxtui")
-    return f"/tmp/sandboxtui-{os.getuid()}"
 
 
 def _private_dir(path: str) -> None:
@@ -299,7 +289,7 @@ def _remove_stale_launch_dirs(base: str) -> None:
 def launch_files(plan: MountPlan, *, seccomp_fd: int | None,
                  status_fd: int | None) -> Iterator[LaunchFiles]:
     """Prepare the per-launch host files; clean them (and placeholders) up afterwards."""
-    base = runtime_base()
+    base = runtime_dir()
     token = f"{os.getpid()}-{os.urandom(6).hex()}"
     launch_dir = os.path.join(base, f"launch-{token}")
     try:

@@ -17,7 +17,7 @@ from sandboxtui.core.plan import MountPlan, Rule, RuleKind
 from sandboxtui.core.policy import Access
 
 # Rule kinds whose subtraction the legacy model tolerates as "unenforced, with a warning".
-_BUILTIN_SUBTRACTIONS = (RuleKind.SENSITIVE, RuleKind.PROTECTED)
+_BUILTIN_SUBTRACTIONS = (RuleKind.SENSITIVE, RuleKind.PROTECTED, RuleKind.RUNTIME)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class RuleKind(StrEnum):
     DEVICE = "dev"
     PROC = "proc"
     UNSANDBOXED = "unsandboxed"
+    RUNTIME = "runtime"  # sandboxtui's own launch files: hidden in every sandbox
 
 
 @dataclass(frozen=True)
@@ -233,6 +234,15 @@ def _lstat(path: str) -> os.stat_result | None:
         return None
 
 
+def runtime_dir() -> str:
+    """This process's per-user runtime directory: every launch keeps its files there, and
+    every sandbox gets it hidden (an empty tmpfs with no permissions)."""
+    xdg = os.environ.get("XDG_RUNTIME_DIR")
+    if xdg and os.path.isabs(xdg) and os.path.isdir(xdg):
+        return os.path.join(xdg, "sandboxtui")
+    return f"/tmp/sandboxtui-{os.getuid()}"
+
+
 def build_plan(
     policy: Policy,
     cwd: str,
@@ -284,6 +294,9 @@ def build_plan(
     if mount_proc:
         rules.add(Rule("/proc", Access.RO, RuleKind.PROC,
                        "fresh procfs of the sandbox's PID namespace", BUILTIN))
+    rules.add(Rule(os.path.realpath(runtime_dir()), Access.NONE, RuleKind.RUNTIME,
+                   "sandboxtui's private runtime directory (launch files): hidden in every "
+                   "sandbox", BUILTIN))
 
     writable: list[tuple[str, str, Provenance]] = []  # (as configured, reason, provenance)
     if policy.mode is SandboxMode.WORKSPACE_WRITE:

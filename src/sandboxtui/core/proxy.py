@@ -35,9 +35,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from sandboxtui.core import exec_stage, proxy_inside
-from sandboxtui.core.bwrap import _private_dir, data_fd, runtime_base, stale_dirs
+from sandboxtui.core.bwrap import _private_dir, data_fd, stale_dirs
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
-from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.plan import MountPlan, runtime_dir
 from sandboxtui.core.policy import Access
 from sandboxtui.core.proxy_inside import Relay
 
@@ -260,7 +260,7 @@ class HostBridges:
     thread (daemon). `close()` stops and joins it and removes every file it made."""
 
     def __init__(self, plan: ProxyPlan) -> None:
-        base = runtime_base()
+        base = runtime_dir()
         _private_dir(base)
         _remove_stale_bridge_dirs(base)
         self.path = os.path.join(base, f"proxy-{os.getpid()}-{os.urandom(6).hex()}")

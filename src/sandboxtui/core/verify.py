@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 from sandboxtui.core import launch
-from sandboxtui.core.bwrap import runtime_base
 from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.pipeline import Pipeline
 from sandboxtui.core.plan import MountPlan, OpKind, Rule, RuleKind, build_plan
@@ -339,9 +338,6 @@ def skip_reason(plan: MountPlan, path: str) -> str | None:
     ex = plan.explain(path)
     if ex.rule.kind in (RuleKind.DEVICE, RuleKind.PROC):
         return "synthesized inside the sandbox (/dev, /proc): host permissions do not describe it"
-    base = runtime_base()
-    if ex.resolved == base or ex.resolved.startswith(base + "/"):
-        return "the launcher's private runtime directory (hidden inside every sandbox)"
     return None
 
 
