@@ -50,6 +50,17 @@ def _refuse(reason: str, remedy: str, *extra: Diagnostic) -> PipelineChoice:
                                          *extra))
 
 
+def _stay_on_bubblewrap(why: str, code: str, remedy: str, bwrap_reason: str | None
+                        ) -> PipelineChoice:
+    """Legacy Landlock was asked for a policy it cannot run: bubblewrap if it can, else no."""
+    if bwrap_reason is None:
+        return PipelineChoice(Pipeline.BWRAP, f"{why}: staying on bubblewrap", (
+            Diagnostic(Severity.WARNING, code, f"{why}; bubblewrap is used",
+                       f"{remedy} to use Landlock"),))
+    return _refuse(f"{why}, and bubblewrap cannot run: {bwrap_reason}",
+                   f"apt-get install bubblewrap (with user namespaces allowed), or {remedy}")
+
+
 def choose_pipeline(
     plan: MountPlan, caps: Capabilities, *, euid: int | None = None
 ) -> PipelineChoice:
@@ -81,22 +92,14 @@ def choose_pipeline(
             "the weaker legacy pipeline with features.use_legacy_landlock = true")
 
     if policy.network is NetworkMode.PROXY:
-        why = "managed proxy mode needs bubblewrap's own network namespace"
-        if bwrap_reason is None:
-            return PipelineChoice(Pipeline.BWRAP, f"{why}: staying on bubblewrap", (
-                Diagnostic(Severity.WARNING, "legacy-proxy", f"{why}; bubblewrap is used",
-                           "drop network_access = \"proxy\" to use Landlock"),))
-        return _refuse(f"{why}, and bubblewrap cannot run: {bwrap_reason}",
-                       "apt-get install bubblewrap and allow unprivileged user namespaces")
+        return _stay_on_bubblewrap(
+            "managed proxy mode needs bubblewrap's own network namespace", "legacy-proxy",
+            "drop network_access = \"proxy\"", bwrap_reason)
     if not model.expressible:
         paths = ", ".join(r.path for r in model.inexpressible)
-        why = f"legacy Landlock cannot express the split entries for {paths}"
-        if bwrap_reason is None:
-            return PipelineChoice(Pipeline.BWRAP, f"{why}: staying on bubblewrap", (
-                Diagnostic(Severity.WARNING, "legacy-inexpressible", f"{why}; bubblewrap is used",
-                           "drop the subtracting entries to use Landlock"),))
-        return _refuse(f"{why}, and bubblewrap cannot run: {bwrap_reason}",
-                       "apt-get install bubblewrap, or remove the subtracting entries")
+        return _stay_on_bubblewrap(
+            f"legacy Landlock cannot express the split entries for {paths}",
+            "legacy-inexpressible", "drop the subtracting entries", bwrap_reason)
     if caps.landlock_abi is None:
         if bwrap_reason is None:
             return PipelineChoice(Pipeline.BWRAP, "Landlock is absent: bubblewrap is used", (
