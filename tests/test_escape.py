@@ -42,13 +42,10 @@ def foreign_arch():
     return "i386=%d x32=%d/%d" % (i386, x32, ctypes.get_errno() if x32 < 0 else 0)
 '''
 
-PROBE = FOREIGN_ARCH + r'''
-import ctypes, errno, json, os, socket, subprocess, sys, time
-cfg = json.loads(sys.argv[1])
-ws, outside = cfg["ws"], cfg["outside"]
-victim = os.path.join(outside, "victim.txt")
-libc = ctypes.CDLL(None, use_errno=True)
-libc.syscall.restype = ctypes.c_long
+# The probe helpers every enforcement probe script starts with: each probe records "ok" (or
+# its value) or the errno name the kernel answered.
+PROBE_HELPERS = r'''
+import errno, json, os
 out = {}
 
 def probe(name, fn):
@@ -58,17 +55,26 @@ def probe(name, fn):
     except OSError as e:
         out[name] = errno.errorcode.get(e.errno, str(e.errno))
 
-def syscall(nr, *args):
-    if libc.syscall(nr, *args) == -1:
-        raise OSError(ctypes.get_errno(), "syscall")
+def read(path):
+    with open(path) as fh:
+        return "read:" + fh.read()
 
 def append(path):
     with open(path, "a") as fh:
         fh.write("pwned\n")
+'''
 
-def read(path):
-    with open(path) as fh:
-        return "read:" + fh.read()
+PROBE = FOREIGN_ARCH + PROBE_HELPERS + r'''
+import ctypes, socket, subprocess, sys, time
+cfg = json.loads(sys.argv[1])
+ws, outside = cfg["ws"], cfg["outside"]
+victim = os.path.join(outside, "victim.txt")
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+
+def syscall(nr, *args):
+    if libc.syscall(nr, *args) == -1:
+        raise OSError(ctypes.get_errno(), "syscall")
 
 # Before anything opens a file: which descriptors did we inherit?
 fds = []
@@ -283,6 +289,13 @@ class Escape:
             except BlockingIOError:
                 return got
 
+    def leftovers(self, within: float = 5.0) -> list[str]:
+        """Host processes still carrying this launch's marker, after waiting up to `within`."""
+        deadline = self.finished + within
+        while _host_processes_with(self.marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return _host_processes_with(self.marker)
+
     def snapshot(self) -> dict[str, object]:
         ws = self.ws
         return {
@@ -404,10 +417,7 @@ def test_process_is_confined(escape: Escape) -> None:
 
 
 def test_nothing_is_left_behind(escape: Escape) -> None:
-    deadline = escape.finished + 5
-    while _host_processes_with(escape.marker) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _host_processes_with(escape.marker) == []
+    assert escape.leftovers() == []
 
 
 def test_allowed_side_works(escape: Escape) -> None:

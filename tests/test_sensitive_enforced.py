@@ -16,29 +16,12 @@ from typing import Any
 
 import pytest
 from conftest import CANARY, RUNNERS, Runner, chown_tree, make_workspace, python_for
+from test_escape import PROBE_HELPERS
 
 from sandboxtui.core.approvals import Broker, Choice, Decision
 from sandboxtui.core.audit import read_audit
 
-PROBE = r"""
-import errno, json, os
-out = {}
-
-def probe(name, fn):
-    try:
-        value = fn()
-        out[name] = "ok" if value is None else value
-    except OSError as e:
-        out[name] = errno.errorcode.get(e.errno, str(e.errno))
-
-def read(path):
-    with open(path) as fh:
-        return "read:" + fh.read()
-
-def append(path):
-    with open(path, "a") as fh:
-        fh.write("pwned\n")
-
+PROBE = PROBE_HELPERS + r"""
 def create(path):
     with open(path, "x") as fh:
         fh.write("new\n")
