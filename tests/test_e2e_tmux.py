@@ -90,12 +90,16 @@ def _details_path(screen: str) -> str:
 
 def test_demo_env_is_denied_and_cat_is_refused_by_the_kernel(tmux: Tmux) -> None:
     tmux.wait_for(lambda s: "readme-link [rw]" in s, "the mount tree")
-    # Walk down the tree until the details pane shows .env.
+    # Walk down the tree until the details pane shows .env, one node at a time: each step
+    # waits for the details to follow the cursor, so a slow screen cannot make us overshoot.
+    shown = _details_path(tmux.screen())
     for _ in range(20):
-        if _details_path(tmux.screen()).endswith("/.env"):
+        if shown.endswith("/.env"):
             break
         tmux.keys("Down")
-        time.sleep(0.15)
+        before = shown
+        shown = _details_path(tmux.wait_for(lambda s, b=before: _details_path(s) not in ("", b),
+                                            "the details to follow the cursor"))
     screen = tmux.wait_for(lambda s: _details_path(s).endswith("/workspace/.env"),
                            "the details of .env")
     assert "none  denied" in screen

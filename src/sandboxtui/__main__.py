@@ -1,5 +1,3 @@
-import sys
+from sandboxtui.cli import entry
 
-from sandboxtui.cli import main
-
-sys.exit(main())
+entry()

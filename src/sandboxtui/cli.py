@@ -12,7 +12,6 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandboxtui.core.config import ConfigError, resolve, settings_table
@@ -33,7 +32,7 @@ class UsageError(Exception):
 
 
 def _config_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="config file (default: "
+    p.add_argument("--config", help="config file (default: "
                    "$XDG_CONFIG_HOME/sandboxtui/config.toml)")
     p.add_argument("--profile", help="profile from [profiles.NAME]")
     p.add_argument("-s", "--sandbox", dest="sandbox_mode",
@@ -476,5 +475,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def entry() -> None:
+    """The console script: exit without tearing the interpreter down module by module.
+
+    Everything that must reach disk or the terminal has been written and flushed by then (the
+    audit log is fsynced per line); interpreter finalization alone costs ~9 ms per `run`.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -12,7 +12,6 @@ import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from pathlib import Path
 from typing import Any
 
 from sandboxtui.core.policy import (
@@ -299,14 +298,15 @@ def _layer_from_tree(
     return Layer(top), {n: Layer(v) for n, v in profiles.items()}
 
 
-def default_config_path(env: Mapping[str, str]) -> Path:
+def default_config_path(env: Mapping[str, str]) -> str:
     base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "/"), ".config")
-    return Path(base) / "sandboxtui" / "config.toml"
+    return os.path.join(base, "sandboxtui", "config.toml")
 
 
-def _file_layer(path: Path) -> tuple[Layer, dict[str, Layer]]:
+def _file_layer(path: str) -> tuple[Layer, dict[str, Layer]]:
     try:
-        source = path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as fh:
+            source = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", origin=str(path)) from None
     except UnicodeDecodeError:
@@ -363,7 +363,7 @@ def _overrides_layer(overrides: Iterable[str]) -> tuple[Layer, dict[str, Layer]]
 
 def resolve(
     *,
-    config_path: Path | None = None,
+    config_path: str | os.PathLike[str] | None = None,
     profile: str | None = None,
     sandbox_mode: str | None = None,
     overrides: Iterable[str] = (),
@@ -372,8 +372,8 @@ def resolve(
     """Resolve the effective policy from the config file, profile, `-s` and `-c`."""
     env = os.environ if env is None else env
     explicit = config_path is not None
-    path = config_path or default_config_path(env)
-    if explicit or path.exists():
+    path = os.fspath(config_path) if config_path is not None else default_config_path(env)
+    if explicit or os.path.exists(path):
         file_layer, file_profiles = _file_layer(path)
     else:
         file_layer, file_profiles = Layer({}), {}
@@ -407,7 +407,7 @@ def resolve(
     for layer in layers:
         merged.update(layer.values)
     policy = build_policy(merged, profile)
-    if explicit or path.exists():
+    if explicit or os.path.exists(path):
         policy = replace(policy, config_file=os.path.realpath(path))
     return policy
 

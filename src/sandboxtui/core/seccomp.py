@@ -207,8 +207,22 @@ def _errno(name: str | None) -> int:
     return value
 
 
+def _import_pyseccomp() -> Any:
+    """pyseccomp locates libseccomp with `ctypes.util.find_library`, which runs `ldconfig -p`:
+    about 10 ms, most of a `sandboxtui run`. Name the soname the dynamic loader resolves."""
+    import ctypes.util
+
+    find = ctypes.util.find_library
+    ctypes.util.find_library = lambda name: "libseccomp.so.2" if name == "seccomp" else find(name)
+    try:
+        import pyseccomp
+    finally:
+        ctypes.util.find_library = find
+    return pyseccomp
+
+
 def _libseccomp_filter(flt: SeccompFilter) -> Any:
-    import pyseccomp as sc
+    sc = _import_pyseccomp()
 
     ops = {CmpOp.NE: sc.NE, CmpOp.EQ: sc.EQ, CmpOp.LT: sc.LT, CmpOp.GT: sc.GT}
     f = sc.SyscallFilter(sc.ALLOW)

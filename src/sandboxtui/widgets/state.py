@@ -29,7 +29,7 @@ class Options:
     """What the user asked for on the command line (and through the switchers)."""
 
     cwd: str
-    config_path: Path | None = None
+    config_path: str | os.PathLike[str] | None = None
     profile: str | None = None
     sandbox_mode: str | None = None
     overrides: tuple[str, ...] = ()
@@ -39,7 +39,7 @@ class Options:
     @property
     def config_file(self) -> Path:
         """The config file that is (or would be) read: watched for live reload."""
-        return self.config_path or default_config_path(os.environ)
+        return Path(self.config_path or default_config_path(os.environ))
 
     def with_legacy(self, on: bool) -> Options:
         """The same options with the pipeline override set (a `-c` the user can see)."""
