@@ -8,6 +8,7 @@ every attempt, then check that the host is unchanged.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import termios
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -289,6 +291,17 @@ class Escape:
             except BlockingIOError:
                 return got
 
+    @classmethod
+    @contextlib.contextmanager
+    def launched(cls, runner: Runner, shared_dir: Path) -> Iterator[Escape]:
+        """One probe launch by `runner`, closed (listeners, scratch files) afterwards."""
+        e = cls(runner, shared_dir)
+        try:
+            e.launch(runner)
+            yield e
+        finally:
+            e.close()
+
     def leftovers(self, within: float = 5.0) -> list[str]:
         """Host processes still carrying this launch's marker, after waiting up to `within`."""
         deadline = self.finished + within
@@ -324,13 +337,8 @@ class Escape:
 def escape(request: pytest.FixtureRequest, shared_dir: Path) -> Any:
     """One probe launch per (user, bwrap), shared by the assertions below."""
     user, bwrap = request.param
-    runner = Runner(user, bwrap, shared_dir / "config.toml")
-    e = Escape(runner, shared_dir)
-    try:
-        e.launch(runner)
+    with Escape.launched(Runner(user, bwrap, shared_dir / "config.toml"), shared_dir) as e:
         yield e
-    finally:
-        e.close()
 
 
 def test_writes_outside_the_roots_are_refused_and_the_host_is_unchanged(escape: Escape) -> None:

@@ -24,12 +24,8 @@ USERS = ["root", "nobody"]
 @pytest.fixture(scope="module", params=USERS)
 def legacy(request: pytest.FixtureRequest, shared_dir: Path) -> Any:
     runner = Runner(request.param, "system", shared_dir / "config.toml", pipeline="legacy")
-    e = Escape(runner, shared_dir)
-    try:
-        e.launch(runner)
+    with Escape.launched(runner, shared_dir) as e:
         yield e
-    finally:
-        e.close()
 
 
 def test_writes_outside_the_roots_are_refused(legacy: Escape) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from sandboxtui.app import SandboxApp
 from sandboxtui.core.diagnostics import Capabilities, probe
 from sandboxtui.demo import create_demo
@@ -62,7 +64,11 @@ def workspace_for(ws: Path, config: Path, caps: Capabilities | None = None,
 
 
 def real_caps() -> Capabilities:
-    return probe()
+    """This machine's capabilities, for tests that launch for real: they need a working bwrap."""
+    found = probe()
+    if not found.bwrap_usable:
+        pytest.fail(f"these tests need a working bwrap: {found.bwrap_error}")
+    return found
 
 
 def make_app(ws: Path, config: Path, tmp: Path, *, caps: Capabilities | None = None,
