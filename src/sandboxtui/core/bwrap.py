@@ -22,7 +22,9 @@ Host side effects (`LaunchFiles`), documented for the threat model:
   launch, of any user, still binds over it: unlinking a mount point would detach that mount
   inside the running sandbox and make the path creatable there) and only while each is still an
   empty regular file. A placeholder left by an overlapping or crashed launch is listed in a
-  record in the runtime directory and removed by a later launch of the same user.
+  record in the runtime directory (locked by its launch while that lives) and removed by a
+  later launch of the same user. A launch directory is swept only once the process that made
+  it is gone (so a fresh one is never removed before its launch locks it).
 """
 
 from __future__ import annotations
@@ -67,7 +69,9 @@ def bwrap_options(plan: MountPlan, files: LaunchFiles, chdir: str) -> list[str]:
     """The bwrap options (everything before `--`) that realise `plan`, in order."""
     if plan.unsandboxed:
         raise ValueError("an unsandboxed plan has no bwrap arguments")
-    args = ["--new-session", "--die-with-parent", "--unshare-user", "--unshare-pid"]
+    # A private IPC namespace: the host's SysV shared memory, queues and semaphores stay out.
+    args = ["--new-session", "--die-with-parent", "--unshare-user", "--unshare-pid",
+            "--unshare-ipc"]
     if plan.policy.network is not NetworkMode.ON:
         args.append("--unshare-net")
     # bwrap started by root keeps every capability inside the sandbox unless told otherwise.
@@ -83,6 +87,10 @@ def bwrap_options(plan: MountPlan, files: LaunchFiles, chdir: str) -> list[str]:
             args += ["--dev", op.dest]
         elif op.kind is OpKind.PROC:
             args += ["--proc", op.dest]
+        elif op.kind is OpKind.KERNEL_RO:
+            # The host's procfs entry, read-only, over the fresh one: sysctls show the values
+            # of the opener's namespaces (network, IPC) whichever procfs the file lives in.
+            args += ["--ro-bind", op.source or op.dest, op.dest]
         elif op.kind is OpKind.BIND:
             args += ["--bind", op.source or op.dest, op.dest]
         elif op.kind is OpKind.RO_BIND:
@@ -157,13 +165,16 @@ class _Placeholders:
     would detach the mount inside a running sandbox), and only while it is an empty regular
     file of ours with the placeholder mode. Placeholders this user created are listed in a
     record file, so that a later launch removes the ones a crashed or overlapping launch had to
-    leave. (A record is only as trustworthy as the runtime directory: bwrap sandboxes cannot see
-    it, but a pipeline that leaves `/tmp` writable must not share a `/tmp` runtime directory.)
+    leave; each launch holds an exclusive flock on its own record while it lives, so no other
+    launch judges (and deletes) a record whose placeholders are not created yet. (A record
+    is only as trustworthy as the runtime directory: bwrap sandboxes cannot see it, but a
+    pipeline that leaves `/tmp` writable must not share a `/tmp` runtime directory.)
     """
 
     def __init__(self, records_dir: str, token: str) -> None:
         self.records_dir = records_dir
         self.record = os.path.join(records_dir, f"{token}.json")
+        self.record_fd: int | None = None  # exclusively locked while this launch lives
         self.held: list[int] = []
 
     def hold(self, plan: MountPlan) -> None:
@@ -183,8 +194,11 @@ class _Placeholders:
             self._write_record(created)
 
     def _write_record(self, paths: list[str]) -> None:
-        with open(self.record, "w", encoding="utf-8") as fh:
-            json.dump(paths, fh)
+        if self.record_fd is None:
+            self.record_fd = _locked_record(self.record)
+        data = json.dumps(paths).encode()
+        os.ftruncate(self.record_fd, 0)
+        os.pwrite(self.record_fd, data, 0)
 
     def _open(self, path: str) -> tuple[int | None, bool]:
         """Open (creating if missing) and share-lock the placeholder at `path`."""
@@ -216,14 +230,46 @@ class _Placeholders:
         self.held = []
         for name in os.listdir(self.records_dir):
             record = os.path.join(self.records_dir, name)
+            if record == self.record and self.record_fd is not None:
+                fd = self.record_fd
+            else:
+                try:
+                    fd = os.open(record, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+                except OSError:
+                    continue
+                try:
+                    # A record whose launch still lives (or is being written) is not ours to
+                    # judge: its placeholders may not exist yet.
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
             try:
-                with open(record, encoding="utf-8") as fh:
-                    paths = json.load(fh)
-            except (OSError, ValueError):
-                paths = []
-            if all([_remove_if_unused(p) for p in paths]):
-                with contextlib.suppress(OSError):
-                    os.unlink(record)
+                try:
+                    paths = json.loads(os.pread(fd, 1 << 20, 0) or b"[]")
+                except (OSError, ValueError):
+                    paths = []
+                if not isinstance(paths, list):
+                    paths = []
+                if all([_remove_if_unused(p) for p in paths if isinstance(p, str)]):
+                    with contextlib.suppress(OSError):
+                        os.unlink(record)
+            finally:
+                os.close(fd)
+        self.record_fd = None
+
+
+def _locked_record(path: str) -> int:
+    """Create and exclusively lock this launch's record (retrying if another launch's cleanup
+    removed the name between our open and our lock)."""
+    for _ in range(5):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        st, now = os.fstat(fd), _lstat(path)
+        if now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+            return fd
+        os.close(fd)
+    raise SandboxSetupError(f"the placeholder record {path} keeps vanishing; retry the launch")
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -277,8 +323,23 @@ def stale_dirs(base: str, abandoned: Callable[[str], bool]) -> Iterator[str]:
             os.close(fd)
 
 
+def pid_gone(name: str, prefix: str) -> bool:
+    """Is `name` (`PREFIX-PID-...`) a per-launch entry whose creating process has died? A live
+    creator's directory is never swept, so one that exists but is not locked yet is safe."""
+    pid = name[len(prefix):].split("-", 1)[0] if name.startswith(prefix) else ""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # another user's live process
+    return False
+
+
 def _remove_stale_launch_dirs(base: str) -> None:
-    for path in stale_dirs(base, lambda name: name.startswith("launch-")):
+    for path in stale_dirs(base, lambda name: pid_gone(name, "launch-")):
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(path, "empty"))
         with contextlib.suppress(OSError):
