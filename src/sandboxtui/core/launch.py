@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from sandboxtui.core import terminal
 from sandboxtui.core.bwrap import (
     BWRAP_MAX_ARGS,
     LaunchFiles,
@@ -357,6 +358,8 @@ class RunningCommand:
         self._result: RunResult | None = None
         self.timed_out = False
         self.cancelled = False
+        if not capture:  # the command shares our terminal: `wait()` undoes what it did to it
+            self._cleanup.enter_context(terminal.preserved())
         self.started = time.monotonic()
         self._proc = self._spawn()
         self.pid = self._proc.pid
