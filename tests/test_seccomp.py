@@ -14,6 +14,8 @@ from sandboxtui.core.launch import prepare, start
 from sandboxtui.core.plan import build_plan
 from sandboxtui.core.policy import NetworkMode, Policy
 from sandboxtui.core.seccomp import (
+    HOST_FILTER,
+    HOST_SAFETY,
     NETWORK_FILTER,
     PROXY_FILTER,
     Action,
@@ -59,9 +61,31 @@ def test_the_compiled_program_comes_from_the_same_rules() -> None:
     assert "# invalid architecture action\naction ERRNO(1);" in pfc
 
 
-def test_filter_only_when_network_is_off() -> None:
+def test_every_network_mode_has_a_filter_with_the_host_safety_rules() -> None:
     assert filter_for(Policy(network=NetworkMode.OFF)) is NETWORK_FILTER
-    assert filter_for(Policy(network=NetworkMode.ON)) is None
+    assert filter_for(Policy(network=NetworkMode.ON)) is HOST_FILTER
+    assert filter_for(Policy(network=NetworkMode.PROXY)) is PROXY_FILTER
+    for flt in (NETWORK_FILTER, PROXY_FILTER, HOST_FILTER):
+        rules = [r for r in flt.rules if r in HOST_SAFETY]
+        assert tuple(rules) == HOST_SAFETY, flt.name
+    rows = rule_table(HOST_FILTER)
+    assert not {r["syscall"] for r in rows} & {"socket", "connect", "bind", "sendto"}
+    setid = {(r["syscall"], r["condition"]) for r in rows if "set-id" in r["reason"]}
+    for name in ("chmod", "fchmod", "fchmodat", "fchmodat2", "open", "openat", "creat",
+                 "mknod", "mknodat"):
+        assert {(name, "mode has S_ISUID (04000)"), (name, "mode has S_ISGID (02000)")} <= setid
+    by_name = {r["syscall"]: r for r in rows}
+    assert by_name["openat2"]["errno"] == "ENOSYS" and "struct" in by_name["openat2"]["reason"]
+    for name in ("keyctl", "add_key", "request_key"):
+        assert (by_name[name]["errno"], by_name[name]["condition"]) == ("EPERM", "always")
+        assert "keyring" in by_name[name]["reason"]
+
+
+def test_setid_conditions_match_exactly_the_modes_carrying_a_set_id_bit() -> None:
+    conds = [r.condition for r in HOST_SAFETY if r.syscall == "fchmodat" and r.condition]
+    refused = {m for m in range(0o10000) if any(c.matches(m) for c in conds)}
+    assert refused == {m for m in range(0o10000) if m & 0o6000}
+    assert any(c.matches(0o4755 | 1 << 40) for c in conds)  # garbage high bits change nothing
 
 
 def test_seccomp_cli_prints_the_table_and_json() -> None:

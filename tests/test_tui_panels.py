@@ -11,7 +11,7 @@ from textual.widgets import DataTable, Label, Static, TabbedContent, TextArea
 from tui_support import SIZE, demo_at, make_app
 
 from sandboxtui.core.diagnostics import Capabilities
-from sandboxtui.core.seccomp import NETWORK_FILTER, pseudo_filter, rule_table
+from sandboxtui.core.seccomp import HOST_FILTER, NETWORK_FILTER, pseudo_filter, rule_table
 from sandboxtui.widgets.help_screen import HelpScreen
 from sandboxtui.widgets.mount_tree import Category, MountTree
 from sandboxtui.widgets.node_details import NodeDetails
@@ -204,8 +204,11 @@ async def test_seccomp_with_network_on(demo: tuple[Path, Path], tmp_path: Path) 
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         summary = app.query_one("#seccomp-summary", Label)
-        assert "network is on" in str(summary.content)
-        assert not app.query_one("#seccomp-table").display
+        assert "host-safety" in str(summary.content)
+        table = app.query_one("#seccomp-table", DataTable)
+        assert table.display
+        assert [r[0] for r in _rows(table)] == [r["syscall"] for r in rule_table(HOST_FILTER)]
+        assert "keyctl" in [r[0] for r in _rows(table)]
 
 
 async def test_warnings_name_the_missing_system_bwrap(demo: tuple[Path, Path],

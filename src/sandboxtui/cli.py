@@ -380,12 +380,7 @@ def cmd_seccomp(args: argparse.Namespace) -> int:
     from sandboxtui.core.seccomp import filter_for, pseudo_filter, render_table, rule_table
 
     flt = filter_for(load_policy(args))
-    if flt is None:
-        if args.json:
-            _print_json({"name": None, "rules": []})
-        else:
-            print("seccomp: no filter (network access is on)")
-    elif args.json:
+    if args.json:
         _print_json({"name": flt.name, "rules": rule_table(flt)})
     elif args.pfc:
         print(pseudo_filter(flt), end="")

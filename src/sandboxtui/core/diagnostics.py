@@ -16,7 +16,6 @@ from typing import Any
 
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.plan import MountPlan
-from sandboxtui.core.policy import NetworkMode
 
 _SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
 _LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -140,12 +139,11 @@ def diagnose(caps: Capabilities, plan: MountPlan | None = None) -> list[Diagnost
             Severity.INFO, "landlock-abi", f"Landlock ABI {caps.landlock_abi} is available",
             "nothing to do"))
     if not caps.seccomp:
-        severity = Severity.WARNING
-        if plan is not None and plan.policy.network is not NetworkMode.ON and not plan.unsandboxed:
-            severity = Severity.ERROR
+        severity = Severity.WARNING if plan is None or plan.unsandboxed else Severity.ERROR
         out.append(Diagnostic(
             severity, "seccomp-unavailable",
-            f"seccomp filters are unavailable ({caps.seccomp_error}): network cannot be cut",
+            f"seccomp filters are unavailable ({caps.seccomp_error}): no sandbox can run (the "
+            "network cannot be cut, set-id files and the keyring cannot be refused)",
             "apt-get install libseccomp2; use a kernel with CONFIG_SECCOMP_FILTER"))
     if plan is not None:
         out += plan.diagnostics

