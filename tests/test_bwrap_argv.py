@@ -40,16 +40,20 @@ def pairs(args: list[str], flag: str) -> list[str]:
 
 def test_always_on_flags_and_network(tmp_path: Path) -> None:
     args = bwrap_options(plan_for(tmp_path), FILES, str(tmp_path))
-    assert args[:6] == ["--new-session", "--die-with-parent", "--unshare-user",
-                        "--unshare-pid", "--unshare-net", "--cap-drop"]
-    assert args[6] == "ALL"
-    assert args[10:12] == ["--dev", "/dev"] and args[12:14] == ["--proc", "/proc"]
+    assert args[:7] == ["--new-session", "--die-with-parent", "--unshare-user",
+                        "--unshare-pid", "--unshare-ipc", "--unshare-net", "--cap-drop"]
+    assert args[7] == "ALL"
+    assert args[11:13] == ["--dev", "/dev"] and args[13:15] == ["--proc", "/proc"]
+    at = args.index("/proc/sys")
+    assert args[at - 1:at + 2] == ["--ro-bind", "/proc/sys", "/proc/sys"] and at > 13
     assert args[-4:] == ["--seccomp", "7", "--json-status-fd", "8"]
     on = bwrap_options(plan_for(tmp_path, "sandbox_workspace_write.network_access=true"),
                        FILES, str(tmp_path))
     assert "--unshare-net" not in on
     no_proc = bwrap_options(plan_for(tmp_path, mount_proc=False), FILES, str(tmp_path))
-    assert "--proc" not in no_proc
+    assert "--proc" not in no_proc and "/proc/sys" not in no_proc
+    assert no_proc[no_proc.index("/proc") - 3:no_proc.index("/proc")] == ["--perms", "000",
+                                                                          "--tmpfs"]
 
 
 def test_every_op_kind_maps_to_its_arguments(tmp_path: Path) -> None:

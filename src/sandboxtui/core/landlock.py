@@ -17,7 +17,8 @@ from sandboxtui.core.plan import MountPlan, Rule, RuleKind
 from sandboxtui.core.policy import Access
 
 # Rule kinds whose subtraction the legacy model tolerates as "unenforced, with a warning".
-_BUILTIN_SUBTRACTIONS = (RuleKind.SENSITIVE, RuleKind.PROTECTED, RuleKind.RUNTIME)
+_BUILTIN_SUBTRACTIONS = (RuleKind.SENSITIVE, RuleKind.PROTECTED, RuleKind.RUNTIME,
+                         RuleKind.PROC)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class LandlockModel:
             Diagnostic(
                 Severity.WARNING, "landlock-unenforced",
                 f"legacy Landlock cannot enforce {r.access.value} on {r.path} ({r.reason}): "
-                "the command CAN " + ("read it" if r.access is Access.NONE else "write it"),
+                "the command CAN " + ("create it" if r.missing else "read it"
+                                      if r.access is Access.NONE else "write it"),
                 "use the bubblewrap pipeline (features.use_legacy_landlock = false)")
             for r in self.unenforced
         ]
@@ -48,7 +50,10 @@ def landlock_model(plan: MountPlan) -> LandlockModel:
     unenforced: list[Rule] = []
     inexpressible: list[Rule] = []
     for rule in plan.rules:
-        if rule.kind in (RuleKind.DEVICE, RuleKind.PROC):
+        # Read-only beneath / already covers the host-global /proc files; a hidden /proc
+        # (--no-proc) is a subtraction Landlock cannot make.
+        if rule.kind in (RuleKind.DEVICE, RuleKind.KERNEL) or (
+                rule.kind is RuleKind.PROC and rule.access is not Access.NONE):
             continue
         # What Landlock grants here is what the nearest ancestor rule grants.
         granted = Access.NONE if rule.path == "/" else plan.rule_for(

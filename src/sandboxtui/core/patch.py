@@ -12,7 +12,8 @@ Three phases, so nothing is ever partially applied:
    them all into place, restoring the originals if any rename fails.
 
 Supported: modify, create and delete (`/dev/null`), git headers (`diff --git`, `a/` `b/`
-prefixes, `rename from/to`, `new file mode`, `deleted file mode`, `old/new mode`), `\\ No newline
+prefixes, `rename from/to`, `new file mode`, `deleted file mode`, `old/new mode`; a set-id mode
+in any of them -> `PatchDenied`, exit 3), `\\ No newline
 at end of file`, hunks at an offset from their stated line. Not supported (malformed): binary
 patches, copies, fuzz (context must match exactly).
 """
@@ -149,7 +150,9 @@ def _parse_section(lines: list[str], i: int, out: list[FilePatch], *, git: bool)
                 rename_from = _unquote(head[len("rename from "):], i)
             elif head.startswith("rename to "):
                 rename_to = _unquote(head[len("rename to "):], i)
-            elif head.startswith(("new file mode ", "new mode ")):
+            if head.startswith(("old mode ", "new mode ", "new file mode ", "deleted file mode ")):
+                _refuse_setid(head.rsplit(" ", 1)[1], i)
+            if head.startswith(("new file mode ", "new mode ")):
                 new_mode = _mode(head.rsplit(" ", 1)[1], i)
                 created = created or head.startswith("new file")
             elif head.startswith("deleted file mode "):
@@ -266,6 +269,21 @@ def _strip_prefixes(old: str | None, new: str | None) -> tuple[str | None, str |
     if (old is None or old.startswith("a/")) and (new is None or new.startswith("b/")):
         return (None if old is None else old[2:]), (None if new is None else new[2:])
     return old, new
+
+
+_SETID = stat.S_ISUID | stat.S_ISGID
+
+
+def _refuse_setid(text: str, i: int) -> None:
+    """A set-id mode in a diff (git itself never writes one) is refused: written by root, it
+    would leave a binary that runs with its owner's or group's rights for any local user."""
+    try:
+        setid = int(text, 8) & _SETID
+    except ValueError:
+        return  # a malformed mode is reported by _mode, where the mode is used
+    if setid:
+        raise PatchDenied(f"line {i + 1}: mode {text} has the set-uid or set-gid bit; patches "
+                          "never create set-id files", sensitive=False)
 
 
 def _mode(text: str, i: int) -> int:
@@ -398,6 +416,7 @@ def plan_patch(patches: tuple[FilePatch, ...], plan: MountPlan) -> PatchResult:
         text = _apply_hunks(content.decode("utf-8", "surrogateescape"), fp)
         if fp.new_mode is not None:
             mode = fp.new_mode
+        mode &= ~_SETID  # a rewritten file loses its set-id bits, as a write without CAP_FSETID
         if new is None:
             if text:
                 raise PatchConflict(f"{fp.old_path}: deleting it, but its content differs "

@@ -13,7 +13,7 @@ import re
 import stat
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -31,6 +31,10 @@ from sandboxtui.core.policy import (
 _ACCESS_RANK = {Access.RO: 0, Access.RW: 1, Access.NONE: 2}
 
 
+SKELETON_REASON = ("a directory of the empty root that holds mount points: read-only, it "
+                   "lists only those")
+
+
 class RuleKind(StrEnum):
     BASE = "base"  # the root: full read, or nothing for restricted read
     READABLE = "readable-root"
@@ -40,6 +44,7 @@ class RuleKind(StrEnum):
     SENSITIVE = "sensitive"
     DEVICE = "dev"
     PROC = "proc"
+    KERNEL = "host-kernel"  # host-global kernel interfaces under /proc: read-only everywhere
     UNSANDBOXED = "unsandboxed"
     RUNTIME = "runtime"  # sandboxtui's own launch files: hidden in every sandbox
 
@@ -69,6 +74,7 @@ class OpKind(StrEnum):
     BLOCK_MISSING = "block-missing"  # --ro-bind EMPTY DEST on a missing protected path
     REMOUNT_RO = "remount-ro"  # --remount-ro DEST
     SYMLINK = "symlink"  # --symlink SOURCE DEST (a readable root that is a symlink, e.g. /lib64)
+    KERNEL_RO = "kernel-ro"  # --ro-bind /proc/X /proc/X: a host-global proc file, read-only
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,8 @@ class MountOp:
             return "--dev /dev"
         if self.kind is OpKind.PROC:
             return "--proc /proc"
+        if self.kind is OpKind.KERNEL_RO:
+            return f"--ro-bind {self.dest} {self.dest} (host procfs, read-only)"
         if self.kind is OpKind.DENY_DIR:
             return f"--perms {self.perms:03o} --tmpfs {self.dest}"
         if self.kind is OpKind.REMOUNT_RO:
@@ -165,8 +173,24 @@ class MountPlan:
     def explain(self, path: str) -> Explanation:
         resolved = resolve_host_path(path, self.cwd)
         rule = self.rule_for(resolved)
+        if rule.kind is RuleKind.DEVICE and resolved != rule.path:
+            name = resolved[len(rule.path) + 1:].split("/")[0]
+            if name not in DEV_ENTRIES:
+                rule = Rule(f"{rule.path}/{name}", Access.NONE, RuleKind.DEVICE,
+                            "absent from the sandbox's private /dev (bwrap's --dev creates "
+                            "only " + ", ".join(DEV_ENTRIES) + ")", BUILTIN, is_dir=False)
+        elif self.skeleton(resolved, rule):
+            rule = Rule(resolved, Access.RO, RuleKind.BASE, SKELETON_REASON, rule.provenance)
         ops = tuple(op for op in self.ops if _is_within(resolved, op.dest))
         return Explanation(path, resolved, rule.access, rule, ops)
+
+    def skeleton(self, path: str, rule: Rule | None = None) -> bool:
+        """Restricted read: does the empty root have `path` only because a mount lies beneath
+        it? (bwrap creates such directories, read-only, listing only those mount points.)"""
+        rule = self.rule_for(path) if rule is None else rule
+        return rule.kind is RuleKind.BASE and rule.access is Access.NONE and any(
+            op.dest != path and _is_within(op.dest, path) for op in self.ops
+            if op.kind not in (OpKind.EMPTY_ROOT, OpKind.REMOUNT_RO))
 
     def denied_paths(self) -> list[Rule]:
         return [r for r in self.rules if r.access is Access.NONE and r.kind is not RuleKind.BASE]
@@ -290,10 +314,9 @@ def build_plan(
         rules.add(Rule("/", Access.RO, RuleKind.BASE, "read access: full (read-only bind of /)",
                        policy.source("read_access.mode")))
     rules.add(Rule("/dev", Access.RW, RuleKind.DEVICE,
-                   "minimal private /dev (null, zero, tty, urandom...)", BUILTIN))
-    if mount_proc:
-        rules.add(Rule("/proc", Access.RO, RuleKind.PROC,
-                       "fresh procfs of the sandbox's PID namespace", BUILTIN))
+                   "minimal private /dev: a tmpfs with only " + ", ".join(DEV_ENTRIES)
+                   + " (console on a terminal); host devices are absent", BUILTIN))
+    _proc_rules(rules, diags, mount_proc)
     rules.add(Rule(os.path.realpath(runtime_dir()), Access.NONE, RuleKind.RUNTIME,
                    "sandboxtui's private runtime directory (launch files): hidden in every "
                    "sandbox", BUILTIN))
@@ -407,6 +430,7 @@ def build_plan(
                 "run in a smaller workspace, or move bulk data outside the writable roots"))
 
     by_path = rules.by_path
+    _blocked_missing(by_path)
     ordered = tuple(sorted(by_path.values(), key=lambda r: _sort_key(r.path)))
     ops = _ops_for(ordered, by_path, diags)
     if links:
@@ -417,6 +441,51 @@ def build_plan(
             for path, target, prov in links if path not in by_path)
         ops = ops[:1] + link_ops + ops[1:]
     return MountPlan(policy, cwd, ordered, ops, tuple(diags), scan, False, by_path)
+
+
+# What bwrap's `--dev` creates (besides console, bound to the terminal when there is one):
+# every other name under /dev is absent inside.
+DEV_ENTRIES = ("null", "zero", "full", "random", "urandom", "tty", "console", "pts", "ptmx",
+               "shm", "fd", "stdin", "stdout", "stderr", "core")
+# Host-global kernel interfaces in procfs (Docker's read-only paths): a sandbox started by root
+# runs as the global root uid, and sysctls (e.g. kernel.core_pattern, which runs a helper as
+# host root) and the sysrq trigger check nothing else. bwrap covers them only when access(W_OK)
+# succeeds, which it never does on /proc/sys. Other writable procfs files are per-process.
+KERNEL_PATHS = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs")
+
+
+def _proc_rules(rules: _Rules, diags: list[Diagnostic], mount_proc: bool) -> None:
+    """A fresh procfs with the host-global kernel files read-only, or (--no-proc) none."""
+    if not mount_proc:
+        rules.add(Rule("/proc", Access.NONE, RuleKind.PROC,
+                       "--no-proc: no procfs; the host's /proc is hidden (empty directory "
+                       "without permissions)", BUILTIN))
+        diags.append(Diagnostic(
+            Severity.WARNING, "no-proc",
+            "--no-proc: the sandbox has no /proc (the host's, with every host command line, is "
+            "hidden): programs that read /proc (ps, many runtimes) fail",
+            "drop --no-proc unless the command must run without a procfs"))
+        return
+    rules.add(Rule("/proc", Access.RO, RuleKind.PROC,
+                   "fresh procfs of the sandbox's PID namespace", BUILTIN))
+    for path in KERNEL_PATHS:
+        if os.path.lexists(path):
+            rules.add(Rule(path, Access.RO, RuleKind.KERNEL,
+                           "host-global kernel interface: read-only, since a sandbox started "
+                           "by root runs as the global root uid, which is all sysctls check",
+                           BUILTIN, is_dir=os.path.isdir(path)))
+
+
+def _blocked_missing(by_path: dict[str, Rule]) -> None:
+    """A missing path kept from being created inside a writable parent gets an empty,
+    mode-000 file bound over it: inside it can be neither created nor read, so it is none."""
+    for path, rule in list(by_path.items()):
+        parent = _parent_rule(path, by_path)
+        if rule.missing and rule.access is Access.RO and parent is not None \
+                and parent.access is Access.RW:
+            by_path[path] = replace(rule, access=Access.NONE, reason=(
+                f"{rule.reason}; inside, an empty file without permissions stands there, so "
+                "it can be neither created nor read"))
 
 
 def _missing_root(path: str, reason: str) -> Diagnostic:
@@ -648,8 +717,12 @@ def _ops_for(
         if rule.kind is RuleKind.DEVICE:
             ops.append(MountOp(OpKind.DEV, rule.path, None, rule))
             continue
-        if rule.kind is RuleKind.PROC:
+        if rule.kind is RuleKind.PROC and rule.access is not Access.NONE:
             ops.append(MountOp(OpKind.PROC, rule.path, None, rule))
+            continue
+        if rule.kind is RuleKind.KERNEL:
+            ops.append(MountOp(OpKind.KERNEL_RO, rule.path, rule.path, rule))
+            mounted.add(rule.path)
             continue
         parent = parents[rule.path]
         inherited = parent.access if parent is not None else Access.NONE

@@ -21,7 +21,8 @@ _STYLE = dict(_GROUPS)
 
 def carveout_group(rule: Rule) -> str | None:
     """Which carveout table group a plan rule belongs to (None: not a carveout)."""
-    if rule.kind in (RuleKind.BASE, RuleKind.DEVICE, RuleKind.PROC, RuleKind.UNSANDBOXED):
+    if rule.kind in (RuleKind.BASE, RuleKind.DEVICE, RuleKind.PROC, RuleKind.KERNEL,
+                     RuleKind.UNSANDBOXED):
         return None
     if rule.kind is RuleKind.PROTECTED:
         return "protected ro"
