@@ -6,8 +6,9 @@ in-process decider (the TUI's own run panel), a running console (the TUI's broke
 socket), the terminal, or — with none of these — denies. Every request and decision is appended
 to the audit log; if that fails, the command is denied (an approval must leave a trace).
 
-The broker socket lives in `$XDG_RUNTIME_DIR/sandboxtui/` (fallback `/run/user/UID`, then
-`$TMPDIR/sandboxtui-UID`): directory 0700 and socket 0600, both must be owned by the current
+The broker socket lives in the per-user runtime directory (`plan.runtime_dir()`:
+`$XDG_RUNTIME_DIR/sandboxtui/`, else `/tmp/sandboxtui-UID`, never `$TMPDIR`), which every
+sandbox gets hidden: directory 0700 and socket 0600, both must be owned by the current
 user and not be symlinks, and each side checks the other's uid with `SO_PEERCRED`. The protocol
 is JSON lines: the client sends `{"type": "request", "request": {...}}` and gets back
 `{"type": "decision", "decision": {...}}` or `{"type": "error", "error": "..."}`. A console that
@@ -26,7 +27,6 @@ import shlex
 import socket
 import stat
 import struct
-import tempfile
 import threading
 import time
 import uuid
@@ -38,7 +38,7 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from sandboxtui.core.audit import AuditError, AuditLog, default_audit_path
-from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.plan import MountPlan, runtime_dir
 from sandboxtui.core.policy import PrecheckMode
 from sandboxtui.core.precheck import PrecheckHit, PrecheckResult, precheck, printable
 
@@ -175,13 +175,9 @@ class ApprovalSession:
 
 
 def default_socket_dir(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    runtime = env.get("XDG_RUNTIME_DIR")
-    if not runtime and os.path.isdir(f"/run/user/{os.geteuid()}"):
-        runtime = f"/run/user/{os.geteuid()}"
-    if runtime:
-        return os.path.join(runtime, "sandboxtui")
-    return os.path.join(tempfile.gettempdir(), f"sandboxtui-{os.geteuid()}")
+    """The per-user runtime directory, which every sandbox gets hidden: a sandboxed command can
+    neither inject nor intercept approval requests there."""
+    return runtime_dir(env)
 
 
 def _check_private_dir(path: str) -> None:

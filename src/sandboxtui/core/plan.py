@@ -258,10 +258,11 @@ def _lstat(path: str) -> os.stat_result | None:
         return None
 
 
-def runtime_dir() -> str:
-    """This process's per-user runtime directory: every launch keeps its files there, and
-    every sandbox gets it hidden (an empty tmpfs with no permissions)."""
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
+def runtime_dir(env: Mapping[str, str] | None = None) -> str:
+    """The per-user runtime directory, the one definition: launch files, proxy bridges and the
+    approvals socket live there, and every sandbox gets it hidden (an empty tmpfs with no
+    permissions). Never `$TMPDIR`, which a sandbox may write."""
+    xdg = (os.environ if env is None else env).get("XDG_RUNTIME_DIR")
     if xdg and os.path.isabs(xdg) and os.path.isdir(xdg):
         return os.path.join(xdg, "sandboxtui")
     return f"/tmp/sandboxtui-{os.getuid()}"
