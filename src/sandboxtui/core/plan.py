@@ -231,8 +231,32 @@ def _is_within(path: str, root: str) -> bool:
 
 
 def resolve_host_path(path: str, cwd: str) -> str:
-    """Absolute, symlink-free spelling of `path` as the kernel would resolve it on the host."""
-    return os.path.realpath(os.path.join(cwd, os.path.expanduser(path)))
+    """Absolute, symlink-free spelling of `path` as the kernel would resolve it on the host.
+
+    Like `os.path.realpath`, but any path gets an answer: a link this process may not read
+    (`/proc/1/root`, another user's `/proc/PID/cwd`) is kept as written, like a missing
+    component, and a link loop stops after the kernel's 40 hops."""
+    todo = os.path.join(cwd, os.path.expanduser(path)).split("/")[::-1]
+    done, hops = "", 0
+    while todo:
+        name = todo.pop()
+        if name in ("", "."):
+            continue
+        if name == "..":
+            done = done.rsplit("/", 1)[0]
+            continue
+        candidate = f"{done}/{name}"
+        try:
+            target = os.readlink(candidate) if hops < 40 else ""
+        except OSError:  # not a link, missing, too long, or not ours to read
+            target = ""
+        if not target:
+            done = candidate
+            continue
+        hops += 1
+        done = "" if target.startswith("/") else done
+        todo += target.split("/")[::-1]
+    return done or "/"
 
 
 # --- building ---------------------------------------------------------------------------------

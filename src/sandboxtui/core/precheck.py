@@ -35,7 +35,7 @@ import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sandboxtui.core.plan import MountPlan, RuleKind
+from sandboxtui.core.plan import MountPlan, RuleKind, resolve_host_path
 from sandboxtui.core.policy import Access, PrecheckMode
 
 # Pieces of a word that can each be a path: `--file=.env`, `host:.env`, `a,.env`, `x;.env`.
@@ -160,7 +160,7 @@ def match_path(word: str, plan: MountPlan, cwd: str | None = None) -> PrecheckHi
         return None
     expanded = _expand(word, cwd)
     lexical = os.path.normpath(os.path.join(cwd, expanded))
-    resolved = os.path.realpath(lexical)
+    resolved = resolve_host_path(lexical, cwd)  # never raises: /proc/1/root, loops
     globs = plan.policy.sensitive_paths
     prov = str(plan.policy.source("sensitive_paths"))
     rule = plan.rule_for(resolved)
