@@ -88,17 +88,28 @@ STAGE_ARGV = _stage_argv()  # + SPEC_FD: the stage reads it from sys.argv[1]
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 
-# Variable names that look like secrets, and values that are URLs with credentials
-# (DATABASE_URL=postgres://user:pw@host): not passed into the sandbox unless env_passthrough
-# names them (exact name or glob). AUTH only as a word (GIT_AUTHOR_NAME is no secret), _PWD
-# only as a suffix (PWD and OLDPWD are not).
+# Variable names that look like secrets, and values that carry credentials: not passed into
+# the sandbox unless env_passthrough names them (exact name or glob). AUTH and PW only as words
+# (GIT_AUTHOR_NAME, PWD and OLDPWD are no secrets), _PWD only as a suffix, TOKEN but not
+# TOKENIZER (TOKENIZERS_PARALLELISM).
 SECRET_NAME = re.compile(
-    r"TOKEN|SECRET|PASSW(OR)?D|PASS(_|$)|PASSPHRASE|_PWD$|API_?KEY|(^|_)KEY$|CREDENTIAL"
-    r"|CREDS?(_|$)|PRIVATE|(^|_)AUTH(_|$)|COOKIE|_PAT$|DSN$|NETRC"
-    r"|^AWS_|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$|^VAULT_",
+    r"TOKEN(?!IZER)|SECRET|PASSW(OR)?D|PASS(_|$)|PASSPHRASE|_PWD$|(^|_)PW(_|$)|API_?KEY"
+    r"|(^|_)KEY$|WRITE_?KEY|JWT|BEARER|WEBHOOK|CREDENTIAL|CREDS?(_|$)|PRIVATE|(^|_)AUTH(_|$)"
+    r"|COOKIE|_PAT$|DSN$|NETRC|^AWS_|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$|^VAULT_",
     re.IGNORECASE,
 )
-SECRET_VALUE = re.compile(r"://[^/@\s]*:[^@\s]*@")
+SECRET_VALUE = re.compile(
+    r"://[^/@\s]*:[^@\s]*@"  # user:password@host
+    r"|(?<!ssh)://[^/?#@\s]+@"  # https://TOKEN@host (ssh://git@host names a user, no secret)
+    # the URL is the secret: Slack, Discord, Teams/Office 365, Zapier webhooks, Telegram bots
+    r"|hooks\.slack\.com/|discord(app)?\.com/api/webhooks/|webhook\.office\.com/"
+    r"|outlook\.office(365)?\.com/webhook|hooks\.zapier\.com/hooks/|api\.telegram\.org/bot"
+    r"|[?&]([\w-]*[_-])?(token|api_?key|apikey|key|sig|signature|secret|password|auth)="
+    # well-known token formats, wherever they appear: a JWT, GitHub, GitLab, Slack, AWS keys
+    r"|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.|(?-i:\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,}"
+    r"|glpat-[\w-]{20,}|xox[abposr]-[\w-]{10,}|(AKIA|ASIA)[0-9A-Z]{16})\b)",
+    re.IGNORECASE,
+)
 
 
 class LaunchError(Exception):
