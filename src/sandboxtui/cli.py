@@ -84,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     _config_options(patch)
     patch.add_argument("diff", metavar="FILE.diff", help="the unified diff ('-': stdin)")
 
-    seccomp = sub.add_parser("seccomp", help="print the seccomp network filter's rule table "
-                             "(the policy's: network off, or proxy mode)")
+    seccomp = sub.add_parser("seccomp", help="print the rule table of the seccomp filter the "
+                             "policy loads (network off, on, or proxy mode)")
     _config_options(seccomp)
     seccomp.add_argument("--json", action="store_true")
     seccomp.add_argument("--pfc", action="store_true", help="libseccomp pseudo-filter code")
@@ -294,14 +294,12 @@ def render_launch(spec: LaunchSpec) -> str:
         lines += ["", "Landlock read+execute beneath:"]
         lines += [f"  {p!r}" for p in spec.landlock.read_roots]
         lines += ["Landlock full access beneath:"] + [f"  {p!r}" for p in spec.landlock.write_roots]
-        lines += ["", render_table(spec.seccomp) if spec.seccomp else
-                  "seccomp: no filter (network access is on)"]
+        lines += ["", render_table(spec.seccomp) if spec.seccomp else "seccomp: none"]
     else:
         lines = ["bwrap argv (options go to bwrap through --args FD; the launch-XXXX directory "
                  "and the fd numbers are allocated per launch):"]
         lines += [f"  {a!r}" for a in spec.argv()]
-        lines += ["", render_table(spec.seccomp) if spec.seccomp else
-                  "seccomp: no filter (network access is on)"]
+        lines += ["", render_table(spec.seccomp) if spec.seccomp else "seccomp: none"]
         if spec.proxy is not None:
             lines += ["", *spec.proxy.describe(),
                       "  (the filter above is applied by the inside program once its bridge "
