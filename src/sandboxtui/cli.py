@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sandboxtui.core.config import ConfigError, resolve, settings_table
 from sandboxtui.core.plan import MountPlan, build_plan
 from sandboxtui.core.policy import Policy
+from sandboxtui.core.terminal import inert
 
 if TYPE_CHECKING:
     from sandboxtui.core.launch import LaunchSpec
@@ -123,6 +124,12 @@ def load_plan(args: argparse.Namespace) -> MountPlan:
     return build_plan(load_policy(args), workspace(args), mount_proc=not args.no_proc)
 
 
+def _say(line: str, *, err: bool = False) -> None:
+    """Print one line that may quote untrusted text (a path, an argv, a message naming them):
+    inert, so a file name cannot retitle or repaint the terminal, nor forge a line."""
+    print(inert(line), file=sys.stderr if err else sys.stdout)
+
+
 def _print_json(data: Any) -> None:
     json.dump(data, sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -162,7 +169,7 @@ def render_plan(plan: MountPlan) -> str:
                       f"{s.seconds * 1000:.0f} ms{bound}"]
     if plan.diagnostics:
         lines += ["", "warnings:"] + [f"  {d.line()}" for d in plan.diagnostics]
-    return "\n".join(lines)
+    return "\n".join(map(inert, lines))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -173,14 +180,14 @@ def cmd_explain(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(ex.to_json())
         return 0
-    print(f"path:     {ex.path!r}")
+    _say(f"path:     {ex.path!r}")
     if ex.resolved != ex.path:
-        print(f"resolved: {ex.resolved!r}")
-    print(f"access:   {ex.access.value}")
-    print(f"rule:     {ex.rule.reason} on {ex.rule.path!r} [{ex.rule.provenance}]")
-    print("mounts:")
+        _say(f"resolved: {ex.resolved!r}")
+    _say(f"access:   {ex.access.value}")
+    _say(f"rule:     {ex.rule.reason} on {ex.rule.path!r} [{ex.rule.provenance}]")
+    _say("mounts:")
     for op in ex.ops:
-        print(f"  {op.describe()!r}")
+        _say(f"  {op.describe()!r}")
     return 0
 
 
@@ -198,15 +205,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                      "pipeline_reason": choice.reason, "limits": limits,
                      "diagnostics": [{**vars(d), "severity": d.severity.value} for d in diags]})
         return 0
-    print(f"bwrap:    {caps.bwrap or 'none'}"
+    _say(f"bwrap:    {caps.bwrap or 'none'}"
           f" ({'system' if caps.system_bwrap else 'vendored'})")
     print(f"landlock: {'ABI ' + str(caps.landlock_abi) if caps.landlock_abi else 'absent'}")
     print(f"seccomp:  {'available' if caps.seccomp else 'unavailable'}")
     pipeline = choice.pipeline.value if choice.pipeline else "REFUSED (exit 4)"
-    print(f"pipeline: {pipeline} — {choice.reason}")
+    _say(f"pipeline: {pipeline} — {choice.reason}")
     print("limits:   " + (", ".join(f"{k}={v}" for k, v in limits.items()) or "none"))
     for d in diags:
-        print(f"{d.severity.value.upper():<8} {d.cause}\n         remedy: {d.remedy}")
+        _say(f"{d.severity.value.upper():<8} {d.cause}")
+        _say(f"         remedy: {d.remedy}")
     return 0
 
 
@@ -256,7 +264,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         verdict = gate(command, plan)
         if not verdict.allowed:
-            print(f"sandboxtui: {verdict.message}", file=sys.stderr)
+            print(f"sandboxtui: {inert(verdict.message, lines=True)}", file=sys.stderr)
             return EXIT_DENIED
         command = list(verdict.argv)
     try:
@@ -265,10 +273,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(render_launch(spec))
             return 0
         for d in spec.warnings:
-            print(f"sandboxtui: {d.line()}", file=sys.stderr)
+            _say(f"sandboxtui: {d.line()}", err=True)
         running = launch.start(spec, timeout=args.timeout)
     except launch.LaunchError as exc:
-        print(f"sandboxtui: {exc.message}", file=sys.stderr)
+        _say(f"sandboxtui: {exc.message}", err=True)
         return exc.exit_code
     try:
         result = running.wait()
@@ -277,7 +285,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         running.wait()
         return 128 + 2
     if result.error:
-        print(f"sandboxtui: {result.error}", file=sys.stderr)
+        _say(f"sandboxtui: {result.error}", err=True)
     return result.exit_code
 
 
@@ -307,7 +315,7 @@ def render_launch(spec: LaunchSpec) -> str:
     if spec.dropped_env:
         lines += ["", "environment not passed (looks secret): " + ", ".join(spec.dropped_env)]
     lines += [f"warning: {d.line()}" for d in spec.warnings]
-    return "\n".join(lines)
+    return "\n".join(map(inert, lines))
 
 
 def cmd_approvals(args: argparse.Namespace) -> int:
@@ -316,18 +324,18 @@ def cmd_approvals(args: argparse.Namespace) -> int:
     try:
         log = read_audit(default_audit_path())
     except AuditError as exc:
-        print(f"sandboxtui: {exc}", file=sys.stderr)
+        _say(f"sandboxtui: {exc}", err=True)
         return EXIT_USAGE
     if args.json:
         _print_json({"path": log.path, "records": list(log.records),
                      "skipped": list(log.skipped)})
         return 0
     for note in log.skipped:
-        print(f"sandboxtui: note: {note}", file=sys.stderr)
+        _say(f"sandboxtui: note: {note}", err=True)
     if not log.records:
-        print(f"no approvals recorded yet ({log.path})")
+        _say(f"no approvals recorded yet ({log.path})")
     for rec in log.records:
-        print(render_audit_record(rec))
+        _say(render_audit_record(rec))
     return 0
 
 
@@ -360,17 +368,17 @@ def cmd_patch(args: argparse.Namespace) -> int:
         text = sys.stdin.read() if args.diff == "-" else read_diff(args.diff)
         result = patch_workspace(text, load_plan(args))
     except PatchError as exc:
-        print(f"sandboxtui: malformed patch: {exc}", file=sys.stderr)
+        _say(f"sandboxtui: malformed patch: {exc}", err=True)
         return EXIT_USAGE
     except PatchDenied as exc:
         kind = "sensitive path" if exc.sensitive else "denied"
-        print(f"sandboxtui: patch rejected ({kind}), nothing written: {exc}", file=sys.stderr)
+        _say(f"sandboxtui: patch rejected ({kind}), nothing written: {exc}", err=True)
         return EXIT_DENIED
     except PatchConflict as exc:
-        print(f"sandboxtui: patch does not apply, nothing written: {exc}", file=sys.stderr)
+        _say(f"sandboxtui: patch does not apply, nothing written: {exc}", err=True)
         return 1
     for line in result.summary():
-        print(line)
+        _say(line)
     return 0
 
 
@@ -404,10 +412,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         report = verify.verify(plan, args.paths or None, sample=args.sample,
                                rng=random.Random(seed))
     except verify.VerifyError as exc:
-        print(f"sandboxtui: verify: {exc.message}", file=sys.stderr)
+        _say(f"sandboxtui: verify: {exc.message}", err=True)
         return exc.exit_code
     for w in report.warnings:
-        print(f"sandboxtui: {w}", file=sys.stderr)
+        _say(f"sandboxtui: {w}", err=True)
     if args.json:
         _print_json({**report.to_json(), "seed": seed})
     else:
@@ -417,10 +425,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def render_verify(report: VerifyReport, seed: int) -> str:
     """The table (path, op, predicted, observed, result), then the summary."""
-    def cell(text: str) -> str:
-        return text if text.isprintable() else repr(text)[1:-1]
-
-    rows = [(cell(r.probe.path), r.probe.op,
+    rows = [(inert(r.probe.path), r.probe.op,
              "allowed" if r.predicted.allowed else "denied",
              "allowed" if r.observed else f"denied ({r.errno})", r.status)
             for r in report.results]
@@ -430,16 +435,16 @@ def render_verify(report: VerifyReport, seed: int) -> str:
     for r in report.results:
         if not r.ok and not r.expected_mismatch:  # expected ones: see "unenforced" below
             why = f"leftover on the host: {r.leftover}" if r.leftover else r.predicted.why
-            lines.append(f"{r.status}: {r.probe.op} {cell(r.probe.path)}: {why}")
-    lines += [f"skipped {cell(p)}: {why}" for p, why in report.skipped]
+            lines.append(f"{r.status}: {r.probe.op} {r.probe.path}: {why}")
+    lines += [f"skipped {p}: {why}" for p, why in report.skipped]
     lines += [f"unenforced by the {report.pipeline.value} pipeline (documented): "
-              f"{r.access.value} on {cell(r.path)}" for r in report.unenforced]
+              f"{r.access.value} on {r.path}" for r in report.unenforced]
     lines.append(
         f"{len(report.results)} probes in {report.launches} launch(es) on the "
         f"{report.pipeline.value} pipeline, {report.seconds:.2f} s: "
         f"{len(report.mismatches)} mismatch(es), {len(report.expected_mismatches)} expected "
         f"(documented unenforced paths), seed {seed}")
-    return "\n".join(lines)
+    return "\n".join(map(inert, lines))
 
 
 COMMANDS = {"plan": cmd_plan, "explain": cmd_explain, "doctor": cmd_doctor, "demo": cmd_demo,
@@ -458,10 +463,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
-        print(f"sandboxtui: config error: {exc}", file=sys.stderr)
+        _say(f"sandboxtui: config error: {exc}", err=True)
         return EXIT_USAGE
     except UsageError as exc:
-        print(f"sandboxtui: {exc}", file=sys.stderr)
+        _say(f"sandboxtui: {exc}", err=True)
         return EXIT_USAGE
     except BrokenPipeError:  # `sandboxtui plan | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -6,6 +6,7 @@ untrusted string the CLI prints (`plan`, `explain`, `approvals`)."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import select
 import struct
@@ -88,3 +89,77 @@ def test_terminal_state_is_restored_after_the_command(any_runner: Runner, ws: Pa
     finally:
         os.close(master)
         os.close(slave)
+
+
+# --- untrusted strings the CLI prints --------------------------------------------------------
+
+ESC = "\x1b"
+TITLE = "\x1b]0;pwned\x07"  # OSC 0: set the window title
+HOSTILE_FILE = f".env.{TITLE}\nforged line"
+HOSTILE_DIR = "d\x1b[2J\x9b31m\u202e"  # clear screen, a one-byte CSI, a bidi override
+
+
+def _cli(runner: Runner, ws: Path, *args: str,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command, rest = args[0], args[1:]
+    options = [] if command == "approvals" else ["--config", str(runner.config), "--cwd",
+                                                 str(ws), *runner.bwrap_options()]
+    argv = [*runner.prefix(), command, *options, *rest]
+    base = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                          env={**base, **(env or {})})
+
+
+def _assert_inert(out: str) -> None:
+    assert ESC not in out and "\x07" not in out and "\x9b" not in out and "\u202e" not in out
+
+
+def test_plan_explain_and_precheck_print_hostile_names_inert(runner: Runner,
+                                                            workspace: Path) -> None:
+    """A workspace file named with an OSC sequence and a newline (a sensitive name, so the plan
+    lists it), and a directory named with a clear-screen sequence: `plan`, `explain`, `verify`
+    and the precheck's refusal show them escaped, on one line each."""
+    (workspace / HOSTILE_FILE).write_text("secret\n")
+    (workspace / HOSTILE_DIR).mkdir()
+    (workspace / HOSTILE_DIR / ".env").write_text("secret\n")
+    chown_tree(workspace, runner.user)
+    plan = _cli(runner, workspace, "plan")
+    assert plan.returncode == 0, plan.stderr
+    _assert_inert(plan.stdout + plan.stderr)
+    assert "\\x1b]0;pwned\\x07\\nforged line" in plan.stdout
+    assert not any(line.startswith("forged line") for line in plan.stdout.splitlines())
+    assert "d\\x1b[2J\\x9b31m\\u202e" in plan.stdout
+    for path in (HOSTILE_FILE, f"{HOSTILE_DIR}/.env"):
+        explain = _cli(runner, workspace, "explain", path)
+        assert explain.returncode == 0, explain.stderr
+        _assert_inert(explain.stdout + explain.stderr)
+        assert "access:   none" in explain.stdout
+    block = _cli(runner, workspace, "run", "-c", 'sensitive_path_precheck_mode="block"', "--",
+                 "cat", HOSTILE_FILE, f"{TITLE}[bold]x")
+    assert block.returncode == 3
+    _assert_inert(block.stdout + block.stderr)
+    assert "\\x1b]0;pwned" in block.stderr
+    missing = _cli(runner, workspace, "run", "--", f"no-such-command{TITLE}")
+    assert missing.returncode == 127
+    _assert_inert(missing.stdout + missing.stderr)
+
+
+def test_approvals_prints_a_planted_audit_entry_inert(runner: Runner, workspace: Path) -> None:
+    """The audit log holds whatever a command line contained; `sandboxtui approvals` must not
+    replay it to the terminal."""
+    state = workspace.parent / "state"
+    (state / "sandboxtui").mkdir(parents=True)
+    request = {"id": "abc", "argv": ["cat", f"{TITLE}.env", "a\nforged"],
+               "cwd": f"/tmp/{HOSTILE_DIR}", "matched": [f"{ESC}[31m.env"]}
+    decision = {"choice": "edit", "who": f"tui{ESC}[2J", "argv": ["cat", f"x{TITLE}"],
+                "reason": f"ok{ESC}]52;c;Y2F0IC5lbnY=\x07"}  # OSC 52: write the clipboard
+    records = [{"kind": "request", "time": 1.0, "id": "abc", "request": request},
+               {"kind": "decision", "time": 2.0, "id": "abc", "decision": decision}]
+    (state / "sandboxtui" / "audit.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records))
+    chown_tree(state, runner.user)
+    shown = _cli(runner, workspace, "approvals", env={"XDG_STATE_HOME": str(state)})
+    assert shown.returncode == 0, shown.stderr
+    _assert_inert(shown.stdout + shown.stderr)
+    assert "\\x1b]0;pwned\\x07.env" in shown.stdout and "\\x1b]52;c;" in shown.stdout
+    assert len(shown.stdout.splitlines()) == 2

@@ -40,7 +40,8 @@ from typing import Any, TextIO
 from sandboxtui.core.audit import AuditError, AuditLog, default_audit_path
 from sandboxtui.core.plan import MountPlan, runtime_dir
 from sandboxtui.core.policy import PrecheckMode
-from sandboxtui.core.precheck import PrecheckHit, PrecheckResult, precheck, printable
+from sandboxtui.core.precheck import PrecheckHit, PrecheckResult, precheck
+from sandboxtui.core.terminal import inert
 
 SOCKET_NAME = "console.sock"
 MAX_LINE = 1 << 20  # a request or decision line longer than this is refused
@@ -491,9 +492,9 @@ def ask_terminal(request: ApprovalRequest, tty: str = "/dev/tty") -> Decision | 
 
 def _prompt(request: ApprovalRequest, inp: TextIO, term: TextIO) -> Decision:
     term.write(f"\nsandboxtui: this command mentions sensitive paths:\n"
-               f"  {printable(request.command())}\n  cwd: {printable(request.cwd)}\n")
+               f"  {inert(request.command())}\n  cwd: {inert(request.cwd)}\n")
     for path, rule in dict((h.path, f"{h.rule} [{h.provenance}]") for h in request.hits).items():
-        term.write(f"  - {printable(path)}: {printable(rule)}\n")
+        term.write(f"  - {inert(path)}: {inert(rule)}\n")
     for _ in range(5):
         term.write(f"Run it? {PROMPT}")
         term.flush()

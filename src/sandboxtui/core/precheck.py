@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from sandboxtui.core.plan import MountPlan, RuleKind, resolve_host_path
 from sandboxtui.core.policy import Access, PrecheckMode
+from sandboxtui.core.terminal import inert
 
 # Pieces of a word that can each be a path: `--file=.env`, `host:.env`, `a,.env`, `x;.env`.
 _PIECE_SPLIT = re.compile(r"""[=:,;`'"()<>|&\s]+""")
@@ -90,14 +91,9 @@ class PrecheckResult:
         for h in self.hits:
             seen.setdefault(h.path, h)
         return "\n".join(
-            printable(f"{h.path} (written {h.word!r}): {h.rule} [{h.provenance}]")
+            inert(f"{h.path} (written {h.word!r}): {h.rule} [{h.provenance}]")
             + ("" if h.enforced else "; outside the sandbox's masked set")
             for h in seen.values())
-
-
-def printable(text: str) -> str:
-    """`text` with control characters escaped: a command line must not repaint the screen."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def precheck(argv: Sequence[str], plan: MountPlan, cwd: str | None = None) -> PrecheckResult:
