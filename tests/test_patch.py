@@ -277,14 +277,14 @@ def test_a_failing_rename_rolls_back_every_file(ws: Path, monkeypatch: pytest.Mo
     real_replace = os.replace
     calls: list[str] = []
 
-    def flaky_replace(src: str, dst: str) -> None:
+    def flaky_replace(src: str, dst: str, **kwargs: int) -> None:
         calls.append(dst)
         if str(dst).endswith("NEWREADME.md"):
             raise OSError(28, "No space left on device")
-        real_replace(src, dst)
+        real_replace(src, dst, **kwargs)
 
     monkeypatch.setattr(patch_mod.os, "replace", flaky_replace)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(PatchConflict, match="No space left"):
         patch_workspace(MODIFY + CREATE_DELETE_RENAME, plan_for(ws))
     monkeypatch.undo()
     assert any(c.endswith("app.py") for c in calls)  # something was in place, then undone

@@ -9,7 +9,11 @@ Three phases, so nothing is ever partially applied:
    writable per `plan.explain` -> `PatchDenied`, exit 3;
 3. compute every new file content in memory against the current content (a hunk that does not
    match -> `PatchConflict`, exit 1), write each to a temp file beside its target, then rename
-   them all into place, restoring the originals if any rename fails.
+   them all into place, restoring the originals if any rename fails. Reads and writes go
+   through held directory descriptors, one O_NOFOLLOW component at a time, so a directory a
+   running sandbox swaps for a symlink cannot redirect them outside the workspace; an OS
+   error on the way (a race, a full disk) is `PatchDenied` (exit 3) or `PatchConflict` (exit
+   1), never a traceback. Nothing is ever written inside a `.git` directory, at any depth.
 
 Supported: modify, create and delete (`/dev/null`), git headers (`diff --git`, `a/` `b/`
 prefixes, `rename from/to`, `new file mode`, `deleted file mode`, `old/new mode`; a set-id mode
@@ -21,10 +25,10 @@ patches, copies, fuzz (context must match exactly).
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import stat
-import tempfile
 import uuid
 from dataclasses import dataclass
 
@@ -33,6 +37,7 @@ from sandboxtui.core.policy import Access
 from sandboxtui.core.precheck import match_path
 
 DEV_NULL = "/dev/null"
+GIT_DIR = ".git"
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _MAX_DIFF = 64 << 20
 
@@ -362,6 +367,10 @@ def check_path(name: str, plan: MountPlan) -> str:
     if not _within(resolved, ws):
         raise PatchDenied(f"{name}: resolves to {resolved}, outside the workspace {ws} "
                           "(through a symlink)", sensitive=False)
+    if GIT_DIR in (lexical.split("/") + resolved.split("/")):
+        raise PatchDenied(f"{name}: inside a git directory ({GIT_DIR}); patches never write "
+                          "there, since git runs code from its config and hooks",
+                          sensitive=False)
     ex = plan.explain(resolved)
     if ex.access is not Access.RW:
         raise PatchDenied(f"{name}: not writable in the sandbox ({ex.access.value}: "
@@ -386,14 +395,15 @@ def _within(path: str, root: str) -> bool:
     return root == "/" or path == root or path.startswith(root + "/")
 
 
-def plan_patch(patches: tuple[FilePatch, ...], plan: MountPlan) -> PatchResult:
-    """Validate every path, then compute every new content; raises before anything is written."""
+def plan_patch(patches: tuple[FilePatch, ...], plan: MountPlan, tree: _Tree) -> PatchResult:
+    """Validate every path, then compute every new content; raises before anything is written.
+    Contents are read through `tree` (the workspace's held directory descriptors)."""
     targets: list[tuple[FilePatch, str | None, str | None]] = []
     for fp in patches:  # all paths first: no sensitive file is read if any hunk targets one
         old = None if fp.old_path is None else check_path(fp.old_path, plan)
         new = None if fp.new_path is None else check_path(fp.new_path, plan)
         if not fp.git and old is not None and new is not None and old != new:
-            old = new = new if os.path.lexists(new) else old  # patch the one that exists
+            old = new = new if tree.lexists(new) else old  # patch the one that exists
         targets.append((fp, old, new))
     changes: list[Change] = []
     touched: set[str] = set()
@@ -408,10 +418,10 @@ def plan_patch(patches: tuple[FilePatch, ...], plan: MountPlan) -> PatchResult:
             touched.add(path)
         content, mode, owner = b"", 0o666 & ~_umask(), None
         if old is not None:
-            content, mode, owner = _read(old, fp.old_path or "")
-        elif new is not None and os.path.lexists(new):
+            content, mode, owner = tree.read(old, fp.old_path or "")
+        elif new is not None and tree.lexists(new):
             raise PatchConflict(f"{fp.new_path}: already exists, cannot create it")
-        if fp.renamed and new is not None and os.path.lexists(new):
+        if fp.renamed and new is not None and tree.lexists(new):
             raise PatchConflict(f"{fp.new_path}: already exists, cannot rename onto it")
         text = _apply_hunks(content.decode("utf-8", "surrogateescape"), fp)
         if fp.new_mode is not None:
@@ -437,19 +447,6 @@ def _umask() -> int:
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
     return 0o022
-
-
-def _read(path: str, name: str) -> tuple[bytes, int, tuple[int, int]]:
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise PatchConflict(f"{name}: not a regular file")
-        with open(path, "rb") as fh:
-            return fh.read(), stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
-    except FileNotFoundError:
-        raise PatchConflict(f"{name}: does not exist") from None
-    except OSError as exc:
-        raise PatchConflict(f"{name}: cannot read it: {exc.strerror}") from exc
 
 
 def _apply_hunks(text: str, fp: FilePatch) -> str:
@@ -484,19 +481,97 @@ def _find(lines: list[str], old: tuple[str, ...], want: int, lo: int) -> int | N
     return None
 
 
-def apply_patch(result: PatchResult) -> None:
+class _Tree:
+    """The workspace, reached only through held directory descriptors.
+
+    A path is opened one component at a time, each with O_NOFOLLOW relative to its parent's
+    descriptor, from the workspace's own: a directory swapped for a symlink while the patch
+    runs (a running sandbox can RENAME_EXCHANGE them at will) makes the step fail (ELOOP,
+    ENOTDIR) instead of leading outside. Each directory is resolved once and its descriptor
+    kept, so the checks, the temp file, the rename and the rollback all act on one directory.
+    """
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.fd = os.open(root, _DIR_FLAGS)
+        self._dirs: dict[tuple[str, ...], int] = {(): self.fd}
+
+    def close(self) -> None:
+        for fd in self._dirs.values():
+            os.close(fd)
+        self._dirs = {}
+
+    def parent(self, path: str, made: list[tuple[int, str]] | None = None) -> tuple[int, str]:
+        """(descriptor of the directory holding `path`, its last name); missing directories
+        are created (and listed in `made`) only when `made` is given."""
+        rel = os.path.relpath(path, self.root)
+        parts = tuple(rel.split("/"))
+        if rel == "." or any(p in ("", ".", "..") for p in parts):
+            raise PatchDenied(f"{path}: not a file inside the workspace {self.root}",
+                              sensitive=False)
+        for i in range(1, len(parts)):
+            if parts[:i] in self._dirs:
+                continue
+            up = self._dirs[parts[:i - 1]]
+            try:
+                fd = os.open(parts[i - 1], _DIR_FLAGS, dir_fd=up)
+            except FileNotFoundError:
+                if made is None:
+                    raise
+                os.mkdir(parts[i - 1], 0o777, dir_fd=up)
+                made.append((up, parts[i - 1]))
+                fd = os.open(parts[i - 1], _DIR_FLAGS, dir_fd=up)
+            self._dirs[parts[:i]] = fd
+        return self._dirs[parts[:-1]], parts[-1]
+
+    def lexists(self, path: str) -> bool:
+        try:
+            fd, name = self.parent(path)
+            os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def read(self, path: str, name: str) -> tuple[bytes, int, tuple[int, int]]:
+        try:
+            dfd, last = self.parent(path)
+            # O_NONBLOCK: a FIFO planted under the name must not hang the patch
+            fd = os.open(last, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                         dir_fd=dfd)
+        except FileNotFoundError:
+            raise PatchConflict(f"{name}: does not exist") from None
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise PatchConflict(f"{name}: not a regular file")
+            return fh.read(), stat.S_IMODE(st.st_mode), (st.st_uid, st.st_gid)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _exists_at(dfd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def apply_patch(result: PatchResult, tree: _Tree) -> None:
     """Write every change or none: temp files first, then renames, rolled back on failure."""
-    staged: list[tuple[Change, str | None]] = []
-    made_dirs: list[str] = []
+    staged: list[tuple[Change, int, str, str | None]] = []  # change, dir fd, name, temp name
+    made: list[tuple[int, str]] = []
     try:
         for change in result.changes:
+            dfd, name = tree.parent(change.path, None if change.content is None else made)
             if change.content is None:
-                staged.append((change, None))
+                staged.append((change, dfd, name, None))
                 continue
-            parent = os.path.dirname(change.path)
-            made_dirs += _makedirs(parent)
-            fd, tmp = tempfile.mkstemp(prefix=".sandboxtui-patch-", dir=parent)
-            staged.append((change, tmp))
+            tmp = f".sandboxtui-patch-{uuid.uuid4().hex}"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                         | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+            staged.append((change, dfd, name, tmp))
             with os.fdopen(fd, "wb") as fh:
                 fh.write(change.content)
                 fh.flush()
@@ -506,65 +581,76 @@ def apply_patch(result: PatchResult) -> None:
                 os.fsync(fh.fileno())
         _commit(staged)
     except BaseException:
-        for _change, tmp in staged:
+        for _change, dfd, _name, tmp in staged:
             if tmp is not None:
                 with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-        for d in reversed(made_dirs):
+                    os.unlink(tmp, dir_fd=dfd)
+        for dfd, d in reversed(made):
             with contextlib.suppress(OSError):
-                os.rmdir(d)
+                os.rmdir(d, dir_fd=dfd)
         raise
 
 
-def _makedirs(path: str) -> list[str]:
-    missing: list[str] = []
-    p = path
-    while not os.path.lexists(p):
-        missing.append(p)
-        p = os.path.dirname(p)
-    for d in reversed(missing):
-        os.mkdir(d)
-    return list(reversed(missing))
-
-
-def _commit(staged: list[tuple[Change, str | None]]) -> None:
+def _commit(staged: list[tuple[Change, int, str, str | None]]) -> None:
     """Move originals aside, move new contents in; on any failure undo what was done."""
-    backups: list[tuple[str, str]] = []  # (original path, backup path)
-    placed: list[str] = []
+    backups: list[tuple[int, str, str]] = []  # (dir fd, original name, backup name)
+    placed: list[tuple[int, str]] = []
     try:
-        for change, tmp in staged:
-            if os.path.lexists(change.path):
-                backup = os.path.join(os.path.dirname(change.path),
-                                      f".sandboxtui-backup-{uuid.uuid4().hex}")
-                os.link(change.path, backup)  # fails rather than follows if the name exists
-                backups.append((change.path, backup))
+        for _change, dfd, name, tmp in staged:
+            if _exists_at(dfd, name):
+                backup = f".sandboxtui-backup-{uuid.uuid4().hex}"
+                # fails rather than follows if the name exists
+                os.link(name, backup, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+                backups.append((dfd, name, backup))
             if tmp is None:
-                os.unlink(change.path)
+                os.unlink(name, dir_fd=dfd)
             else:
-                os.replace(tmp, change.path)
-                placed.append(change.path)
+                os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+                placed.append((dfd, name))
     except BaseException:
-        for path in reversed(placed):
+        for dfd, name in reversed(placed):
             with contextlib.suppress(OSError):
-                os.unlink(path)
-        for path, backup in reversed(backups):
+                os.unlink(name, dir_fd=dfd)
+        for dfd, name, backup in reversed(backups):
             with contextlib.suppress(OSError):
-                os.replace(backup, path)
+                os.replace(backup, name, src_dir_fd=dfd, dst_dir_fd=dfd)
         raise
-    for _path, backup in backups:
+    for dfd, _name, backup in backups:
         with contextlib.suppress(OSError):
-            os.unlink(backup)
-    for d in {os.path.dirname(c.path) for c, _ in staged}:
+            os.unlink(backup, dir_fd=dfd)
+    for dfd in {dfd for _c, dfd, _n, _t in staged}:
         with contextlib.suppress(OSError):
-            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            os.fsync(dfd)
+
+
+def _raced(exc: OSError) -> PatchDenied | PatchConflict:
+    """An OS error while reading or writing through the held descriptors: the workspace
+    changed under the patch (or the disk refused); either way nothing is left written."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EXDEV):
+        return PatchDenied(f"a path of the patch{where} is now reached through a symlink or a "
+                           "non-directory: the workspace changed under the patch; refused",
+                           sensitive=False)
+    return PatchConflict(f"{exc.strerror}{where}: the patch could not be written (did the "
+                         "workspace change during it?)")
 
 
 def patch_workspace(diff_text: str, plan: MountPlan) -> PatchResult:
-    """Parse, validate and apply `diff_text` in `plan.cwd`; raises before writing on any error."""
-    result = plan_patch(parse_diff(diff_text), plan)
-    apply_patch(result)
+    """Parse, validate and apply `diff_text` in `plan.cwd`; raises before writing on any error.
+
+    Every read and write goes through held directory descriptors of the workspace (`_Tree`),
+    so a concurrent rename cannot redirect it outside; any OS error on the way ends in
+    PatchDenied (exit 3) or PatchConflict (exit 1) with everything rolled back."""
+    patches = parse_diff(diff_text)
+    try:
+        tree = _Tree(plan.cwd)
+    except OSError as exc:
+        raise PatchConflict(f"cannot open the workspace {plan.cwd}: {exc.strerror}") from exc
+    try:
+        result = plan_patch(patches, plan, tree)
+        apply_patch(result, tree)
+    except OSError as exc:
+        raise _raced(exc) from exc
+    finally:
+        tree.close()
     return result
