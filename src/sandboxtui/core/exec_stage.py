@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import resource
+import select
 import signal
 import sys
 from typing import Any
@@ -37,6 +38,8 @@ LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET = 1 << 0
 LANDLOCK_SCOPE_SIGNAL = 1 << 1
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 
 RLIMITS = {
     "cpu_seconds": resource.RLIMIT_CPU,
@@ -161,6 +164,36 @@ def apply_seccomp(bpf: bytes) -> None:
         raise StageError(f"prctl(SECCOMP): {os.strerror(ctypes.get_errno())}")
 
 
+def _write_file(path: str, data: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data.encode())
+    finally:
+        os.close(fd)
+
+
+def private_ipc() -> str | None:
+    """Leave the host's IPC namespace (SysV shared memory, message queues, semaphores): as
+    root directly, otherwise inside a new user namespace that maps only our own ids. Returns
+    why it could not, or None."""
+    libc = _libc()
+    if libc.unshare(CLONE_NEWIPC) == 0:
+        return None
+    direct = os.strerror(ctypes.get_errno())
+    uid, gid = os.getuid(), os.getgid()
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWIPC) != 0:
+        return (f"unshare(CLONE_NEWIPC): {direct}; with a user namespace: "
+                f"{os.strerror(ctypes.get_errno())}")
+    try:
+        _write_file("/proc/self/setgroups", "deny")
+        _write_file("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write_file("/proc/self/gid_map", f"{gid} {gid} 1")
+    except OSError as exc:
+        # Half made: our ids are unmapped. Nothing may run like this.
+        raise StageError(f"cannot map ids in the IPC namespace's user namespace: {exc}") from None
+    return None
+
+
 def _read_fd(fd: int) -> bytes:
     chunks = []
     while chunk := os.read(fd, 65536):
@@ -181,6 +214,12 @@ def restrict(spec: dict[str, Any]) -> None:
         import landlock  # noqa: F401  (apply_landlock's import, done before the limits)
 
         os.setsid()  # no controlling terminal: no TIOCSTI injection into the user's shell
+        why = private_ipc()
+        if why is not None:
+            print("sandboxtui: warning: legacy pipeline: no private IPC namespace (" + why
+                  + "): the command can reach the host's SysV shared memory and message "
+                  "queues — use the bubblewrap pipeline, or allow unprivileged user "
+                  "namespaces", file=sys.stderr)
         drop_capabilities()
         apply_landlock(spec["landlock"]["read"], spec["landlock"]["write"])
     apply_limits(spec.get("limits", {}))
@@ -254,37 +293,87 @@ def _kill_descendants() -> None:
                 break
 
 
-def supervise(spec: dict[str, Any]) -> int:
-    """Run the command as our child and leave no process behind when it ends.
+def _close_spec_fds(spec: dict[str, Any]) -> None:
+    for key in ("status_fd", "seccomp_fd"):
+        if spec.get(key) is not None:
+            os.close(spec[key])
 
-    Without a PID namespace (the legacy pipeline) this stage stays as the command's parent, a
-    child subreaper: when the command exits, is cancelled (SIGTERM to us) or we lose our own
-    parent, every process it left behind, daemonised or not, is killed.
-    """
+
+def _watch(spec: dict[str, Any], lifeline: int, report: int) -> int:
+    """The watchdog: outside the launcher's session and process group, so neither a closed
+    terminal (SIGHUP) nor a SIGKILL of that group reaches it. It is the command's parent and
+    subreaper; when the command ends, or the supervisor dies (its end of `lifeline` closes),
+    it kills every process left below it, then reports the command's wait status."""
+    os.setsid()
     libc = _libc()
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-
-    def stop(_sig: int, _frame: object) -> None:
-        _kill_descendants()
-        os._exit(128 + signal.SIGKILL)
-
-    signal.signal(signal.SIGTERM, stop)  # before fork: no window where a cancel is lost
+    watchdog = os.getpid()
     child = os.fork()
     if child == 0:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.close(lifeline)
+        os.close(report)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the watchdog is gone: so are we
+        if os.getppid() != watchdog:
+            os._exit(128 + signal.SIGKILL)  # it died before the signal was armed
         os._exit(exec_command(spec))
-    if spec.get("status_fd") is not None:
-        os.close(spec["status_fd"])
-    if spec.get("seccomp_fd") is not None:
-        os.close(spec["seccomp_fd"])
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C reaches the command; we clean up after
-    while True:
-        pid, status = os.waitpid(-1, 0)
-        if pid == child:
+    _close_spec_fds(spec)
+    pidfd = os.pidfd_open(child)
+    status = None
+    while status is None:
+        ready, _, _ = select.select([pidfd, lifeline], [], [])
+        if pidfd in ready:
+            status = os.waitpid(child, 0)[1]
+        elif not os.read(lifeline, 64):  # the supervisor is gone
             break
     _kill_descendants()
-    code = os.waitstatus_to_exitcode(status)
+    if status is not None:
+        with contextlib.suppress(OSError):
+            os.write(report, status.to_bytes(4, "little", signed=True))
+    return 0
+
+
+def supervise(spec: dict[str, Any]) -> int:
+    """Run the command under a watchdog and leave no process behind, whatever ends us.
+
+    Without a PID namespace (the legacy pipeline) processes outlive their parent, so the
+    command runs below a watchdog (`_watch`) in its own session. This supervisor stays in the
+    launcher's process group and relays the exit status. A cancel (SIGTERM), a closed terminal
+    (SIGHUP) or the launcher's death (parent-death signal) makes it stop the watchdog, which
+    kills everything first; a SIGKILL of the supervisor closes the lifeline, with the same
+    effect.
+    """
+    libc = _libc()
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # should the watchdog itself be killed
+    life_r, life_w = os.pipe2(os.O_CLOEXEC)
+    report_r, report_w = os.pipe2(os.O_CLOEXEC)
+    watchdog = 0
+
+    def stop(_sig: int, _frame: object) -> None:
+        os.close(life_w)  # the watchdog kills the command and everything below it
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(watchdog, 0)
+        os._exit(128 + signal.SIGKILL)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # before fork: no window where one is lost
+        signal.signal(sig, stop)
+    watchdog = os.fork()
+    if watchdog == 0:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        os.close(life_w)
+        os.close(report_r)
+        os._exit(_watch(spec, life_r, report_w))
+    os.close(life_r)
+    os.close(report_w)
+    _close_spec_fds(spec)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C reaches the command; we clean up after
+    reported = _read_fd(report_r)
+    os.waitpid(watchdog, 0)
+    _kill_descendants()  # orphans of a killed watchdog come to us
+    if len(reported) != 4:
+        return 128 + signal.SIGKILL  # the watchdog was killed: so was the command
+    code = os.waitstatus_to_exitcode(int.from_bytes(reported, "little", signed=True))
     return 128 - code if code < 0 else code
 
 
