@@ -9,14 +9,21 @@ import fcntl
 import json
 import os
 import select
+import shlex
 import struct
 import subprocess
 import tempfile
 import termios
+import time
 from pathlib import Path
 
 import pytest
 from conftest import RUNNERS, Runner, chown_tree, make_workspace
+from textual.widget import Widget
+from textual.widgets import Input, Log
+from tui_support import SIZE, demo_at, make_app, real_caps
+
+from sandboxtui.widgets.run_panel import RunPanel
 
 
 def _legacy_and_bwrap(user: str, bwrap: str) -> list[tuple[str, str, str]]:
@@ -163,3 +170,46 @@ def test_approvals_prints_a_planted_audit_entry_inert(runner: Runner, workspace:
     _assert_inert(shown.stdout + shown.stderr)
     assert "\\x1b]0;pwned\\x07.env" in shown.stdout and "\\x1b]52;c;" in shown.stdout
     assert len(shown.stdout.splitlines()) == 2
+
+
+# --- the TUI ---------------------------------------------------------------------------------
+
+
+def _painted(widget: Widget) -> str:
+    """What the widget sends to the terminal: the text of every segment it renders."""
+    return "\n".join("".join(seg.text for seg in widget.render_line(y))
+                     for y in range(widget.size.height))
+
+
+async def _wait_for(pilot, condition, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the UI"
+        await pilot.pause(0.05)
+
+
+@pytest.mark.anyio
+async def test_run_panel_renders_command_output_and_argv_inert(tmp_path: Path) -> None:
+    """The command prints an OSC title change, a clear-screen CSI and Rich markup; its argv
+    holds them too. Output view, status line and history show them as visible text: no ESC
+    reaches the terminal and `[bold]` stays literal."""
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, caps=real_caps(),
+                   overrides=("sandbox_workspace_write.exclude_slash_tmp=true",))
+    payload = f"{TITLE}\x1b[2J\x9b1m[bold]x[/bold]"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        app.query_one("#run-input", Input).value = shlex.join(
+            ["sh", "-c", 'printf "%s\\n\\t%s\\n" "$1" "$1"', "sh", payload])
+        await pilot.press("enter")
+        panel = app.query_one(RunPanel)
+        await _wait_for(pilot, lambda: panel.records)
+        await pilot.pause(0.2)
+        assert panel.records[-1].exit_code == 0
+        log = app.query_one("#run-output", Log)
+        shown = "\n".join(log.lines)
+        assert "\\x1b]0;pwned\\x07\\x1b[2J\\x9b1m[bold]x[/bold]" in shown
+        for widget in (log, app.query_one("#run-status"), app.query_one("#run-history")):
+            painted = _painted(widget)
+            _assert_inert(painted)
+            assert "[bold]x" in painted, type(widget).__name__

@@ -38,6 +38,7 @@ from sandboxtui.core.launch import (
     prepare,
     start,
 )
+from sandboxtui.core.terminal import inert
 from sandboxtui.widgets.demo_scenarios import DemoScenarios, Outcome
 from sandboxtui.widgets.state import PlanChanged, Workspace, reload_workspace
 
@@ -127,7 +128,9 @@ class _Batcher:
 
 
 def _decode(line: bytes) -> str:
-    text = line[:MAX_LINE_BYTES].decode("utf-8", errors="replace")
+    """One output line as shown: inert (an escape sequence from the command is shown, never
+    sent to the host terminal; markup is never parsed: the views take plain text)."""
+    text = inert(line[:MAX_LINE_BYTES].decode("utf-8", errors="replace"), lines=True)
     return text + (" [line cut]" if len(line) > MAX_LINE_BYTES else "")
 
 
@@ -274,8 +277,8 @@ class RunPanel(Vertical):
         self._started = time.monotonic()
         self._bytes = 0
         self.dropped_lines = 0
-        self.query_one(Log).write_line(f"$ {shlex.join(argv)}")
-        self._status(Text(f"checking {shlex.join(argv)} ...", style="yellow"))
+        self.query_one(Log).write_line(inert(f"$ {shlex.join(argv)}"))
+        self._status(Text(inert(f"checking {shlex.join(argv)} ..."), style="yellow"))
         self._execute(argv, interactive)
 
     def action_run_interactive(self) -> None:
@@ -300,10 +303,11 @@ class RunPanel(Vertical):
         try:
             spec = prepare(self.workspace.plan, argv, caps=self.workspace.caps)
         except LaunchError as exc:
-            log.write_line(f"dry run: exit {exc.exit_code}: {exc.message}")
+            log.write_line(inert(f"dry run: exit {exc.exit_code}: {exc.message}"))
             return
-        log.write_line(f"dry run of {shlex.join(argv)}: the exact argv (one argument per line)")
-        log.write_lines(f"  {a}" for a in spec.argv())
+        log.write_line(inert(f"dry run of {shlex.join(argv)}: the exact argv (one argument per "
+                             "line)"))
+        log.write_lines(inert(f"  {a}") for a in spec.argv())
 
     # --- the worker ----------------------------------------------------------------------------
 
@@ -383,7 +387,7 @@ class RunPanel(Vertical):
                 streamed = True
 
     def _post_lines(self, lines: list[str]) -> None:
-        self.post_message(self.Output(lines, 0, 0))
+        self.post_message(self.Output([inert(line) for line in lines], 0, 0))
 
     def _finish(self, record: RunRecord) -> None:
         self.post_message(self.Finished(record))
@@ -403,8 +407,8 @@ class RunPanel(Vertical):
     # --- UI side -------------------------------------------------------------------------------
 
     def on_run_panel_started(self, message: Started) -> None:
-        self._command = shlex.join(message.argv)
-        self._status(Text(f"running {shlex.join(message.argv)} (escape kills the sandbox)",
+        self._command = inert(shlex.join(message.argv))
+        self._status(Text(f"running {self._command} (escape kills the sandbox)",
                           style="bold yellow"))
 
     def on_run_panel_output(self, message: Output) -> None:
@@ -428,17 +432,18 @@ class RunPanel(Vertical):
     def on_run_panel_finished(self, message: Finished) -> None:
         record = message.record
         self.records.append(record)
+        command, note = inert(record.command), inert(record.note)
         ok = record.exit_code == 0
         style = "bold green" if ok else "bold red"
         self._status(Text.assemble(
             (f"exit {record.exit_code}", style), f"  ·  {record.duration:.2f} s  ·  ",
-            record.command, (f"  ·  {record.note}" if record.note else "", "dim"),
+            command, (f"  ·  {note}" if note else "", "dim"),
             (f"  ·  {self.dropped_lines} earlier output lines not kept" if self.dropped_lines
              else "", "dim")))
         self.query_one(Log).write_line(f"[exit {record.exit_code}, {record.duration:.2f} s]")
         self.query_one("#run-history", DataTable).add_row(
-            str(len(self.records)), record.command, Text(str(record.exit_code), style=style),
-            f"{record.duration:.2f} s", record.note)
+            str(len(self.records)), Text(command), Text(str(record.exit_code), style=style),
+            f"{record.duration:.2f} s", Text(note))
         if self._scenario is not None:
             for scenarios in self.query(DemoScenarios):
                 scenarios.record(self._scenario, Outcome(record.exit_code, record.last_stderr))
