@@ -131,3 +131,12 @@ def test_startup_diagnostics_name_the_proxy_mode_and_the_pipeline(tmp_path: Path
     assert order == sorted(order, key=["error", "warning", "info"].index)
     _, no_vars = startup_diagnostics(plan, FULL, {})
     assert any(d.severity.value == "error" and "proxy" in d.code for d in no_vars)
+
+
+def test_without_seccomp_doctor_reports_an_error_whatever_the_network(tmp_path: Path) -> None:
+    for overrides in ([], [NET_ON], [PROXY]):
+        choice, diags = startup_diagnostics(plan_of(tmp_path, *overrides), NO_SECCOMP,
+                                            {"HTTPS_PROXY": "http://127.0.0.1:3128"})
+        assert choice.refused
+        (missing,) = [d for d in diags if d.code == "seccomp-unavailable"]
+        assert missing.severity.value == "error" and "set-id" in missing.cause

@@ -110,6 +110,9 @@ attempt("openat2 O_CREAT 4755", lambda: sys_call(437, AT_FDCWD, p("openat2"), ho
 caps = b"\x00\x00\x00\x02" + b"\x80\x00\x00\x00" + b"\x00" * 12  # v2: CAP_SETUID permitted
 attempt("setxattr security.capability",
         lambda: os.setxattr(target, "security.capability", caps))
+pre = os.path.join(d, "preexisting")  # set-uid on the host already; chown must clear it
+attempt("chown keeps set-id", lambda: os.chown(pre, os.getuid(), os.getgid()))
+out["chown keeps set-id"] = oct(os.stat(pre).st_mode & 0o6000)
 print(json.dumps(out))
 """
 
@@ -122,20 +125,25 @@ def test_no_set_id_file_can_be_made(case: tuple[Runner, str], workspace: Path) -
     work.mkdir()
     (work / "target").write_text("#!/bin/sh\nid\n")
     (work / "target").chmod(0o755)
+    (work / "preexisting").write_text("not executable\n")
     chown_tree(workspace, runner.user)
+    (work / "preexisting").chmod(0o4644)  # set-uid but not executable: harmless meanwhile
     out = _json(_launch(runner, network, workspace,
                         [python_for(runner.user), "-c", SETID_PROBE, str(work)]))
     tools = {k: v for k, v in out.items() if k.startswith("chmod(1)")}
     assert all(REFUSED in str(v) for v in tools.values()), tools
-    calls = {k: v for k, v in out.items() if not k.startswith(("chmod(1)", "openat2", "setx"))}
+    calls = {k: v for k, v in out.items()
+             if not k.startswith(("chmod(1)", "openat2", "setx", "chown"))}
     assert calls == dict.fromkeys(calls, "EPERM")
     assert out["openat2 O_CREAT 4755"] == "ENOSYS"  # callers fall back to openat
     # Not the filter's: no capability is left inside, so CAP_SETFCAP is missing too.
     assert out["setxattr security.capability"] == "EPERM"
+    assert out["chown keeps set-id"] == "0o0"  # the kernel clears set-id bits on chown
     assert stat.S_IMODE((work / "target").stat().st_mode) == 0o755
     assert stat.S_IMODE(work.stat().st_mode) & 0o6000 == 0
+    assert stat.S_IMODE((work / "preexisting").stat().st_mode) == 0o644
     made = sorted(p.name for p in work.iterdir())
-    assert made == ["target"], made  # no file was created by a refused call
+    assert made == ["preexisting", "target"], made  # no file was created by a refused call
     assert "security.capability" not in os.listxattr(work / "target")
 
 
