@@ -110,6 +110,10 @@ attempt("openat2 O_CREAT 4755", lambda: sys_call(437, AT_FDCWD, p("openat2"), ho
 caps = b"\x00\x00\x00\x02" + b"\x80\x00\x00\x00" + b"\x00" * 12  # v2: CAP_SETUID permitted
 attempt("setxattr security.capability",
         lambda: os.setxattr(target, "security.capability", caps))
+setuid = [b for b in ("/usr/bin/su", "/usr/bin/passwd", "/bin/su")
+          if os.path.exists(b) and os.stat(b).st_mode & stat.S_ISUID]
+if setuid:  # a hard link would keep today's binary once an update fixes its bug
+    attempt("link a set-uid binary", lambda: os.link(setuid[0], os.path.join(d, "link")))
 pre = os.path.join(d, "preexisting")  # set-uid on the host already; chown must clear it
 attempt("chown keeps set-id", lambda: os.chown(pre, os.getuid(), os.getgid()))
 out["chown keeps set-id"] = oct(os.stat(pre).st_mode & 0o6000)
@@ -133,12 +137,14 @@ def test_no_set_id_file_can_be_made(case: tuple[Runner, str], workspace: Path) -
     tools = {k: v for k, v in out.items() if k.startswith("chmod(1)")}
     assert all(REFUSED in str(v) for v in tools.values()), tools
     calls = {k: v for k, v in out.items()
-             if not k.startswith(("chmod(1)", "openat2", "setx", "chown"))}
+             if not k.startswith(("chmod(1)", "openat2", "setx", "chown", "link"))}
     assert calls == dict.fromkeys(calls, "EPERM")
     assert out["openat2 O_CREAT 4755"] == "ENOSYS"  # callers fall back to openat
     # Not the filter's: no capability is left inside, so CAP_SETFCAP is missing too.
     assert out["setxattr security.capability"] == "EPERM"
     assert out["chown keeps set-id"] == "0o0"  # the kernel clears set-id bits on chown
+    # Not the filter's either: another mount (bwrap), Landlock's refer rule, protected_hardlinks.
+    assert out.get("link a set-uid binary", "EXDEV") in ("EXDEV", "EPERM")
     assert stat.S_IMODE((work / "target").stat().st_mode) == 0o755
     assert stat.S_IMODE(work.stat().st_mode) & 0o6000 == 0
     assert stat.S_IMODE((work / "preexisting").stat().st_mode) == 0o644
