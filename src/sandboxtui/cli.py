@@ -286,6 +286,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 128 + 2
     if result.error:
         _say(f"sandboxtui: {result.error}", err=True)
+    for line in result.git_neutralised:
+        _say(f"sandboxtui: git repository left by the command: {line}", err=True)
     return result.exit_code
 
 
@@ -345,6 +347,9 @@ def render_audit_record(rec: dict[str, Any]) -> str:
     import time
 
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(rec.get("time", 0))))
+    if rec.get("kind") == "git-neutralised":
+        return (f"{when}  git      {shlex.join(map(str, rec.get('argv', [])))}: "
+                + "; ".join(map(str, rec.get("actions", []))))
     if rec.get("kind") == "request":
         req = rec.get("request", {})
         return (f"{when}  request  {req.get('id')}  {shlex.join(map(str, req.get('argv', [])))}"

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from sandboxtui.core import terminal
+from sandboxtui.core import gitguard, terminal
 from sandboxtui.core.bwrap import (
     BWRAP_MAX_ARGS,
     LaunchFiles,
@@ -55,7 +55,7 @@ from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.landlock import LandlockModel
 from sandboxtui.core.pipeline import Pipeline, choose_pipeline
-from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.plan import MountPlan, RuleKind
 from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import SeccompFilter, compile_bpf, filter_for
 
@@ -135,6 +135,8 @@ class RunResult:
     timed_out: bool = False
     cancelled: bool = False
     error: str | None = None  # why nothing (or not the command) ran: exit 4 / 126 / 127
+    # what was done to repositories the command created or changed (gitguard), one line each
+    git_neutralised: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -371,6 +373,8 @@ class RunningCommand:
         self.cancelled = False
         if not capture:  # the command shares our terminal: `wait()` undoes what it did to it
             self._cleanup.enter_context(terminal.preserved())
+        self._git_roots = _git_roots(spec)
+        self._git_before = gitguard.snapshot(self._git_roots)
         self.started = time.monotonic()
         self._proc = self._spawn()
         self.pid = self._proc.pid
@@ -568,10 +572,28 @@ class RunningCommand:
                 while self._read_status(0):  # everything bwrap wrote, up to its end
                     pass
                 self._cleanup.close()
-                self._result = self._outcome(code, duration)
+                git = self._neutralise_git()
+                self._result = replace(self._outcome(code, duration), git_neutralised=git)
             if self._callback_error is not None:
                 raise self._callback_error
             return self._result
+
+    def _neutralise_git(self) -> tuple[str, ...]:
+        """After the sandbox is gone: strip code-running settings from the repositories the
+        command created or changed, and record what was done in the audit log."""
+        if not self._git_roots:
+            return ()
+        done = gitguard.neutralise(self._git_before, self._git_roots)
+        if done:
+            from sandboxtui.core.audit import AuditError, AuditLog, default_audit_path
+
+            try:
+                AuditLog(default_audit_path()).append({
+                    "kind": "git-neutralised", "time": time.time(), "cwd": self.spec.cwd,
+                    "argv": list(self.spec.command), "actions": list(done)})
+            except AuditError as exc:
+                done += (f"could not record this in the audit log: {exc}",)
+        return done
 
     def _outcome(self, code: int, duration: float) -> RunResult:
         extra = {"timed_out": self.timed_out, "cancelled": self.cancelled}
@@ -612,6 +634,17 @@ class RunningCommand:
         cause = last or f"bwrap exited {code} before starting the command (see its message)"
         return RunResult(EXIT_UNENFORCEABLE, duration, None, **extra,
                          error=f"the sandbox could not be set up: {cause}")
+
+
+def _git_roots(spec: LaunchSpec) -> list[str]:
+    """Where the repositories a command creates are neutralised: the writable roots but the
+    shared `/tmp` and `$TMPDIR`, whose repositories other processes change at the same time
+    (they are not searched: a known limit)."""
+    if not spec.sandboxed:
+        return []
+    shared = {os.path.realpath(p) for p in ("/tmp", spec.env.get("TMPDIR") or "/tmp")}
+    return [r.path for r in spec.plan.rules if r.access is Access.RW and not r.missing
+            and r.kind in (RuleKind.WRITABLE, RuleKind.ENTRY) and r.path not in shared]
 
 
 @contextlib.contextmanager
