@@ -296,7 +296,12 @@ def test_sample_paths_cover_the_interesting_rules(shared_dir: Path) -> None:
                  "secrets/id_demo"):
         assert str(ws / name) in paths
     assert str(ws.parent / "extra-root") in paths and str(ws.parent) in paths
-    assert not any(p.startswith(("/dev/", "/proc/")) for p in paths)
+    # /dev and /proc: only the host-global kernel files and side-effect-free device nodes
+    kernel = {p for p in v.KERNEL_PROBES if os.path.exists(p)}
+    devices = {f"/dev/{d}" for d in v.SAFE_DEVICES if os.path.exists(f"/dev/{d}")}
+    assert kernel and kernel | devices <= set(paths)
+    assert {p for p in paths if p.startswith(("/dev/", "/proc/sys/", "/proc/sysrq"))} \
+        == kernel | devices
     assert len(paths) == len(set(paths))
 
 
@@ -327,3 +332,78 @@ def test_sample_is_validated() -> None:
         proc = subprocess.run([*Runner("root", "system", Path(d)).prefix(), "verify",
                                "--cwd", d, "--sample", "-1"], capture_output=True, text=True)
     assert proc.returncode == 2 and "--sample" in proc.stderr
+
+
+# --- the picture stays true: /proc/sys, absent /dev entries, placeholders, skeletons -----------
+
+PICTURE = ["/proc/sys/kernel/domainname", "/proc/sys/kernel/core_pattern", "/dev/kmsg",
+           "/dev/vda", ".agents", "/proc/sys"]
+
+
+@pytest.mark.parametrize("pipeline", ["bwrap", "legacy"])
+def test_kernel_files_devices_and_placeholders_agree_with_the_kernel(
+        runner: Runner, pipeline: str, shared_dir: Path) -> None:
+    """explain says ro for /proc/sys, none for /dev entries bwrap does not create and for a
+    blocked missing protected name; verify probes each, and the kernel agrees."""
+    if pipeline == "legacy" and runner.bwrap == "vendored":
+        pytest.skip("the legacy pipeline runs no bwrap")
+    ws, config = demo_in(shared_dir, runner.user)
+    runner = replace(runner, config=legacy_config(ws, config) if pipeline == "legacy"
+                     else config, pipeline=pipeline)
+    present = [p for p in PICTURE if os.path.lexists(p) or not p.startswith("/")]
+    code, report = verify_cli(runner, ws, runner.config, "--pipeline", pipeline,
+                              "-c", "sandbox_workspace_write.exclude_slash_tmp=true", *present)
+    assert code == 0 and report["mismatches"] == 0, [r for r in report["results"]
+                                                     if r["status"] == "MISMATCH"]
+    got = by_probe(report)
+    for sysctl in ("/proc/sys/kernel/domainname", "/proc/sys/kernel/core_pattern"):
+        assert got[("write", sysctl)]["access"] == "ro"
+        assert got[("write", sysctl)]["predicted"] == "denied"
+        assert got[("read", sysctl)]["observed"] == "allowed"
+    assert got[("list", "/proc/sys")]["observed"] == "allowed"
+    agents = str(ws / ".agents")
+    assert got[("read", agents)]["access"] == got[("create-missing", agents)]["access"] == "none"
+    for dev in ("/dev/kmsg", "/dev/vda"):
+        if dev in present:
+            assert got[("read", dev)]["access"] == "none"
+            assert got[("write", dev)]["predicted"] == "denied"
+    if pipeline == "bwrap":
+        expect = "EROFS" if runner.user == "root" else "EACCES"
+        assert got[("write", "/proc/sys/kernel/domainname")]["errno"] == expect
+        assert got[("read", "/dev/kmsg")]["errno"] == "ENOENT"  # absent inside
+        assert got[("read", agents)]["errno"] == "EACCES"  # the mode-000 placeholder
+    else:
+        assert got[("read", agents)]["status"] in ("ok", "expected (unenforced)")
+
+
+def test_skeleton_directories_are_explained_as_they_are(shared_dir: Path) -> None:
+    """Restricted read: bwrap creates the parents of mount points in its empty root; explain
+    says ro (listing shows only those), and a verify of them matches the kernel."""
+    ws, config = demo_in(shared_dir, "root")
+    plan = build_plan(replace(resolve(config_path=config, overrides=[
+        'read_access.mode="restricted"']), fs_entries=(), exclude_slash_tmp=True,
+        exclude_tmpdir_env_var=True), str(ws))
+    skeleton = str(shared_dir)  # in /tmp, itself not writable here
+    ex = plan.explain(skeleton)
+    assert ex.access.value == "ro" and "holds mount points" in ex.rule.reason
+    assert plan.explain("/root").access.value == "none"  # no mount beneath it
+    report = v.verify(plan, [skeleton, "/", "/root"])
+    assert report.ok, [r.to_json() for r in report.mismatches]
+    got = {(r.probe.op, r.probe.path): r for r in report.results}
+    assert got[("list", skeleton)].observed and not got[("create", skeleton)].observed
+
+
+def test_a_writable_proc_sys_is_caught(shared_dir: Path) -> None:
+    """Proof the check can fail: the argv loses the read-only /proc/sys, the plan keeps it."""
+    ws, config = demo_in(shared_dir, "root")
+    plan = demo_plan(ws, config)
+    broken = replace(plan, ops=tuple(op for op in plan.ops if op.kind is not OpKind.KERNEL_RO))
+    probes = v.probes_for_path(plan, "/proc/sys/kernel/domainname")[0]
+    who = v.sandbox_identity(sandboxed=True)
+    python = v.probe_interpreter(plan, who)
+    predictions = [v.predict(plan, p, who) for p in probes]
+    for spec, ok in ((v.prepare_probes(plan, probes, python), True),
+                     (v.prepare_probes(broken, probes, python), False)):
+        results = v.compare(probes, predictions, v.run_probes(spec, len(probes)))
+        write = next(r for r in results if r.probe.op == "write")
+        assert write.ok is ok, write.to_json()

@@ -33,7 +33,13 @@ class LandlockModel:
         return not self.inexpressible
 
     def warnings(self) -> list[Diagnostic]:
-        return [
+        host_dev = Diagnostic(
+            Severity.WARNING, "landlock-host-dev",
+            "legacy Landlock shows the host's /dev: device nodes are readable as their "
+            "permissions allow (for root, raw disks and with them every masked file), where "
+            "bubblewrap's private /dev has none of them", "use the bubblewrap pipeline "
+            "(features.use_legacy_landlock = false), above all when launching as root")
+        return [host_dev] + [
             Diagnostic(
                 Severity.WARNING, "landlock-unenforced",
                 f"legacy Landlock cannot enforce {r.access.value} on {r.path} ({r.reason}): "

@@ -37,8 +37,9 @@ from typing import Any
 
 from sandboxtui.core import launch
 from sandboxtui.core.diagnostics import Capabilities
+from sandboxtui.core.landlock import landlock_model
 from sandboxtui.core.pipeline import Pipeline
-from sandboxtui.core.plan import MountPlan, OpKind, Rule, RuleKind, build_plan
+from sandboxtui.core.plan import MountPlan, Rule, RuleKind, build_plan
 from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import AF_UNIX, Action, filter_for
 
@@ -201,19 +202,35 @@ def _sticky_denial(parent: str, path: str, who: Identity) -> str | None:
     return None
 
 
+def _syslog_denial(path: str) -> str | None:
+    """/dev/kmsg needs CAP_SYSLOG (which no sandbox keeps) when dmesg_restrict is set."""
+    if path != "/dev/kmsg":
+        return None
+    try:
+        with open("/proc/sys/kernel/dmesg_restrict", encoding="ascii") as fh:
+            restricted = fh.read().strip() != "0"
+    except OSError:
+        restricted = True
+    return "kernel.dmesg_restrict: reading the kernel log needs CAP_SYSLOG" if restricted \
+        else None
+
+
+def _device_denial(path: str) -> str | None:
+    """What the host says to opening a (side-effect free) device node: a device cgroup or
+    an LSM may refuse what the permission bits allow."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY))
+    except OSError as exc:
+        return f"host: {exc.strerror} opening {path}"
+    return None
+
+
 def _mount_denial(path: str, flag: int, what: str) -> str | None:
     try:
         flags = os.statvfs(path).f_flag
     except OSError as exc:
         return f"host: {exc.strerror} ({path})"
     return f"the host mounts {path} {what}" if flags & flag else None
-
-
-def _skeleton_dir(plan: MountPlan, path: str, rule: Rule) -> bool:
-    """Restricted read: the empty root has `path` only because a mount lies beneath it."""
-    return rule.kind is RuleKind.BASE and rule.access is Access.NONE and any(
-        op.dest != path and _within(op.dest, path) for op in plan.ops
-        if op.kind not in (OpKind.EMPTY_ROOT, OpKind.REMOUNT_RO))
 
 
 def predict(plan: MountPlan, probe: Probe, who: Identity,
@@ -228,7 +245,8 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
     op = probe.op
 
     def verdict(need_rw: bool, *host_checks: Callable[[], str | None]) -> Prediction:
-        if ex.access is Access.NONE or need_rw and ex.access is not Access.RW:
+        legacy_dev = pipeline is not Pipeline.BWRAP and ex.rule.kind is RuleKind.DEVICE
+        if ex.access is Access.NONE and not legacy_dev or need_rw and ex.access is not Access.RW:
             return Prediction(False, ex.access.value, rule, ex.rule.path)
         for check in host_checks:
             why = check()
@@ -236,9 +254,25 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
                 return Prediction(False, ex.access.value, f"{why}; plan: {rule}", ex.rule.path)
         return Prediction(True, ex.access.value, rule, ex.rule.path)
 
-    if op == "list" and pipeline is Pipeline.BWRAP and _skeleton_dir(plan, path, ex.rule):
-        return Prediction(True, ex.access.value, "a directory of the empty root that holds "
-                          f"mount points: it lists only those; plan: {rule}", ex.rule.path)
+    if plan.skeleton(path):
+        if pipeline is not Pipeline.BWRAP:
+            return Prediction(False, Access.NONE.value, "legacy Landlock grants nothing "
+                              "outside the readable roots (there is no empty root with "
+                              f"directories for mount points); plan: {rule}", ex.rule.path)
+        if op == "list":  # bwrap made it (mode 0755), whatever the host's bits say
+            return Prediction(True, ex.access.value, rule, ex.rule.path)
+    if ex.rule.kind in (RuleKind.DEVICE, RuleKind.KERNEL) and pipeline is not Pipeline.BWRAP \
+            and not any(_within(path, r) for r in landlock_model(plan).read_roots):
+        return Prediction(False, Access.NONE.value, "legacy Landlock: outside every readable "
+                          f"root (the host's /dev and /proc); plan: {rule}", ex.rule.path)
+    if ex.rule.kind is RuleKind.DEVICE and ex.access is Access.NONE \
+            and pipeline is not Pipeline.BWRAP:
+        # Legacy: the host's /dev, read as the host's bits allow; Landlock writes /dev/null only.
+        if op == "read":
+            return verdict(False, lambda: _host_denial(path, _R, who),
+                           lambda: _syslog_denial(path), lambda: _device_denial(path))
+        return Prediction(False, ex.access.value, "legacy Landlock: only /dev/null is "
+                          f"writable; plan: {rule}", ex.rule.path)
     if op in ("read", "list"):
         return verdict(False, lambda: _host_denial(path, _R, who))
     if op == "execute":
@@ -333,11 +367,21 @@ def _safe_to_execute(path: str, st: os.stat_result) -> bool:
     return bool(words) and _glibc_dynamic_elf(os.fsdecode(words[0]))
 
 
+# Host-global kernel files the probes open (for writing: nothing is written), and device
+# names under /dev whose opening has no side effect (never a watchdog, which arms on open).
+KERNEL_PROBES = ("/proc/sys/kernel/domainname", "/proc/sys/kernel/core_pattern",
+                 "/proc/sys/vm/overcommit_ratio", "/proc/sysrq-trigger")
+SAFE_DEVICES = ("kmsg", "vda", "vdb", "sda", "xvda", "nvme0n1", "loop0")
+
+
 def skip_reason(plan: MountPlan, path: str) -> str | None:
     """Why a path gets no probes, or None."""
     ex = plan.explain(path)
-    if ex.rule.kind in (RuleKind.DEVICE, RuleKind.PROC):
+    if ex.rule.kind is RuleKind.PROC or ex.rule.kind is RuleKind.DEVICE \
+            and ex.access is not Access.NONE:
         return "synthesized inside the sandbox (/dev, /proc): host permissions do not describe it"
+    if ex.rule.kind is RuleKind.DEVICE and os.path.basename(ex.rule.path) not in SAFE_DEVICES:
+        return "a host device node whose opening may have side effects: not probed"
     return None
 
 
@@ -349,7 +393,12 @@ def probes_for_path(plan: MountPlan, path: str) -> tuple[list[Probe], str | None
     ex = plan.explain(path)
     if ex.rule.missing and ex.rule.path == ex.resolved:
         # The plan's view wins: a placeholder another launch put there since does not count.
-        return [Probe("create-missing", path)], None
+        # Where one is bound inside (access none), it must not be readable either.
+        extra = [Probe("read", path)] if ex.access is Access.NONE else []
+        return [Probe("create-missing", path), *extra], None
+    if ex.rule.kind in (RuleKind.KERNEL, RuleKind.DEVICE):  # only ever opened
+        ops = ("list",) if os.path.isdir(path) else ("read", "write")
+        return [Probe(op, path) for op in ops], None
     try:
         lst = os.lstat(path)
     except OSError:
@@ -405,6 +454,10 @@ def sample_paths(plan: MountPlan, n: int, rng: random.Random) -> list[str]:
             # Not in /tmp and the like: their entries belong to other programs.
             picked += _children(rule.path, 1)
     picked += SYSTEM_PATHS
+    if any(r.kind is RuleKind.KERNEL for r in plan.rules):
+        picked += [p for p in KERNEL_PROBES if os.path.exists(p)]
+    if any(r.kind is RuleKind.DEVICE for r in plan.rules):
+        picked += [f"/dev/{d}" for d in SAFE_DEVICES if os.path.exists(f"/dev/{d}")]
     picked += _random_paths(plan.cwd, n - n // 2, rng)
     picked += _random_paths(rng.choice(("/usr", "/etc")), n // 2, rng)
     seen: set[str] = set()
