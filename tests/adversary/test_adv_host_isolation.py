@@ -284,3 +284,25 @@ def test_nothing_survives_the_launcher(any_runner: Runner, ws: Path, end: str) -
         os.waitpid(pid, 0)
         if master >= 0:
             os.close(master)
+
+
+def test_legacy_without_user_namespaces_names_the_ipc_limit(shared_dir: Path) -> None:
+    """A normal user on a machine without unprivileged user namespaces (simulated: the
+    launcher runs inside `bwrap --disable-userns`) gets no private IPC namespace on the
+    legacy pipeline: the launch says so, and the limit it names is real. Root always can."""
+    runner = Runner("nobody", "system", shared_dir / "config.toml", pipeline="legacy")
+    base = Path(tempfile.mkdtemp(dir=shared_dir))
+    base.chmod(0o755)
+    workspace = make_workspace(base)
+    chown_tree(workspace, "nobody")
+    prefix = runner.prefix()
+    at = prefix.index("--") + 1
+    argv = [*prefix[:at], "/usr/bin/bwrap", "--dev-bind", "/", "/", "--unshare-user",
+            "--disable-userns", "--die-with-parent", "--", *prefix[at:],
+            *sandboxtui_argv(runner, workspace)[len(prefix):], "/usr/bin/python3", "-c", LOOKUP]
+    with host_ipc_objects() as key:
+        done = subprocess.run([*argv, str(key)], capture_output=True, text=True, timeout=60,
+                              env=launcher_env())
+    assert done.returncode == 0, done.stderr
+    assert "legacy pipeline: no private IPC namespace" in done.stderr
+    assert json.loads(done.stdout) == {"shm": "found", "msg": "found"}
