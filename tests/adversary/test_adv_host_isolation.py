@@ -68,7 +68,7 @@ def run_json(runner: Runner, ws: Path, script: str, *args: str, options: tuple[s
 
 # Writes back exactly what it read, so the host cannot change even where the write succeeds.
 WRITE_BACK = r"""
-import errno, json, os
+import errno, json, os, sys
 out = {}
 for path in ("/proc/sys/kernel/domainname", "/proc/sys/kernel/core_pattern",
              "/proc/sys/vm/overcommit_ratio", "/proc/irq/default_smp_affinity",
@@ -86,6 +86,16 @@ for path in ("/proc/sys/kernel/domainname", "/proc/sys/kernel/core_pattern",
         out[path] = "written"
     except OSError as exc:
         out[path] = errno.errorcode[exc.errno]
+# A host process's OOM score (the launcher's): absent from a PID namespace; read-only under
+# Landlock. Written back unchanged, like the rest.
+path = f"/proc/{sys.argv[1]}/oom_score_adj"
+try:
+    value = open(path, "rb").read()
+    with open(path, "wb", buffering=0) as fh:
+        fh.write(value)
+    out["host_oom_score_adj"] = "written"
+except OSError as exc:
+    out["host_oom_score_adj"] = errno.errorcode[exc.errno]
 print(json.dumps(out))
 """
 SYSCTLS = ("/proc/sys/kernel/domainname", "/proc/sys/kernel/core_pattern")
@@ -97,6 +107,8 @@ def host_sysctls() -> dict[str, bytes]:
 
 def assert_refused(results: dict[str, object], runner: Runner) -> None:
     assert set(SYSCTLS) <= set(results)
+    oom = results.pop("host_oom_score_adj")
+    assert oom == ("ENOENT" if runner.pipeline == "bwrap" else "EACCES"), oom
     for path, outcome in results.items():
         assert outcome in ("EROFS", "EACCES"), (path, outcome)
         if runner.user == "root" and runner.pipeline == "bwrap":
@@ -106,7 +118,7 @@ def assert_refused(results: dict[str, object], runner: Runner) -> None:
 
 def test_host_kernel_settings_are_read_only(any_runner: Runner, ws: Path) -> None:
     before = host_sysctls()
-    results, _ = run_json(any_runner, ws, WRITE_BACK)
+    results, _ = run_json(any_runner, ws, WRITE_BACK, str(os.getpid()))
     assert_refused(results, any_runner)
     assert host_sysctls() == before
 
@@ -123,7 +135,7 @@ def test_host_kernel_settings_are_read_only_in_proxy_mode(user: str, shared_dir:
         proxy.bind(("127.0.0.1", 0))
         proxy.listen()
         env = launcher_env(HTTP_PROXY=f"http://127.0.0.1:{proxy.getsockname()[1]}")
-        results, _ = run_json(runner, workspace, WRITE_BACK, env=env,
+        results, _ = run_json(runner, workspace, WRITE_BACK, str(os.getpid()), env=env,
                               options=("-c", 'sandbox_workspace_write.network_access="proxy"'))
     assert_refused(results, runner)
     assert host_sysctls() == before
