@@ -371,3 +371,116 @@ def test_every_mount_comes_after_the_mounts_of_its_ancestors(tmp_path: Path) -> 
         for i, child in enumerate(dests):
             for parent in dests[i + 1:]:
                 assert not child.startswith(parent.rstrip("/") + "/"), (parent, child)
+
+
+def test_deny_globs_have_gitignore_semantics_and_absolute_ones_work(tmp_path: Path,
+                                                                     ws: Path) -> None:
+    (ws / "key.pem").write_text("k")
+    (ws / "docs" / "deep").mkdir(parents=True)
+    (ws / "docs" / "a.md").write_text("x")
+    (ws / "docs" / "deep" / "b.md").write_text("x")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "id.pem").write_text("k")
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text("k")
+    (home / ".ssh" / "known_hosts").write_text("k")
+    entries = ["**/*.pem", "docs/*.md", f"{keys}/*.pem", "~/.ssh/id_*"]
+    config = 'default_permissions = "p"\n[permissions.p.filesystem]\n' + "".join(
+        f'"{g}" = "none"\n' for g in entries)
+    plan = plan_for(ws, config=config, env={"HOME": str(home)})
+    for denied in (ws / "key.pem", ws / "docs" / "a.md", keys / "id.pem", home / ".ssh" / "id_rsa"):
+        assert plan.explain(str(denied)).access is Access.NONE, denied
+    for kept in (ws / "docs" / "deep" / "b.md", home / ".ssh" / "known_hosts"):
+        assert plan.explain(str(kept)).access is not Access.NONE, kept
+
+
+@pytest.mark.parametrize("glob", ["/*.pem", "/**/x", "a/../b", "a**b", "~nosuchuser0/x"])
+def test_a_glob_without_a_meaning_is_a_config_error(ws: Path, glob: str) -> None:
+    from sandboxtui.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="glob"):
+        plan_for(ws, config=f'default_permissions = "p"\n[permissions.p.filesystem]\n'
+                            f'"{glob}" = "none"\n')
+    with pytest.raises(ConfigError, match="config.toml:1"):
+        plan_for(ws, config=f'sensitive_paths = ["{glob}"]\n')
+
+
+@pytest.mark.parametrize("path", [":root", "/"])
+def test_a_writable_slash_is_a_config_error_not_a_traceback(ws: Path, path: str) -> None:
+    from sandboxtui.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match="danger-full-access"):
+        plan_for(ws, config=f'default_permissions = "p"\n[permissions.p.filesystem]\n'
+                            f'"{path}" = "write"\n')
+
+
+def test_carveouts_pin_every_ancestor_up_to_their_writable_mount(ws: Path) -> None:
+    (ws / "docs" / "api").mkdir(parents=True)
+    (ws / "a" / "b" / "c").mkdir(parents=True)
+    (ws / "a" / "b" / "c" / ".env").write_text("x")
+    plan = plan_for(ws, config='default_permissions = "p"\n[permissions.p.filesystem]\n'
+                               f'"{ws}/docs/api" = "read"\n"{ws}/x/y/z" = "read"\n')
+    binds = {op.dest for op in plan.ops if op.kind is OpKind.BIND}
+    assert {str(ws / "docs"), str(ws / "a"), str(ws / "a" / "b"), str(ws / "a" / "b" / "c"),
+            } <= binds
+    # a missing carveout is blocked at its first missing component, right below the mount
+    assert ops_by_dest(plan)[str(ws / "x")] == [OpKind.BLOCK_MISSING]
+
+
+def test_hard_links_of_sensitive_files_are_masked_and_outside_names_reported(
+        tmp_path: Path, ws: Path) -> None:
+    (ws / ".env").write_text("x")
+    os.link(ws / ".env", ws / "src" / "notes.txt")
+    os.link(ws / ".env", tmp_path / "outside.txt")
+    (ws / ".env.d").mkdir()
+    (ws / ".env.d" / "key").write_text("x")
+    os.link(ws / ".env.d" / "key", ws / "key-copy")
+    plan = plan_for(ws)
+    for name in ("src/notes.txt", "key-copy"):
+        ex = plan.explain(str(ws / name))
+        assert ex.access is Access.NONE and "hard link" in ex.rule.reason
+        assert ops_by_dest(plan)[str(ws / name)] == [OpKind.DENY_FILE]
+    warned = [d.cause for d in plan.diagnostics if d.code == "sensitive-hardlink"]
+    assert warned == [f"sensitive file {ws}/.env has 3 names (hard links) but only 2 lie in the "
+                      "scanned roots: the others show its content unmasked"]
+
+
+def test_install_and_relative_xdg(tmp_path: Path) -> None:
+    """sandboxtui's own install inside a writable root is read-only; a relative XDG_* value
+    is ignored (the default under HOME is used)."""
+    import sys
+
+    import sandboxtui
+
+    home = tmp_path / "home"
+    home.mkdir()
+    plan = plan_for(home, env={"HOME": str(home), "XDG_CONFIG_HOME": "rel",
+                               "XDG_STATE_HOME": "rel"})
+    assert plan.explain(str(home / ".config" / "sandboxtui")).access is Access.RO
+    assert plan.explain(str(home / ".local" / "state" / "sandboxtui")).access is Access.RO
+    assert not (home / "rel").exists()
+    # the checkout or site-packages this very process imports sandboxtui from
+    root = Path(sandboxtui.__file__).resolve().parent.parent
+    plan = plan_for(home, overrides=[f'sandbox_workspace_write.writable_roots=["{root}"]'])
+    assert plan.explain(str(root / "sandboxtui" / "core" / "plan.py")).access is Access.RO
+    assert plan.explain(sys.prefix + "/x").access is not Access.RW
+
+
+def test_a_configured_root_through_a_link_in_a_writable_root_is_refused(tmp_path: Path,
+                                                                        ws: Path) -> None:
+    target = tmp_path / "target"
+    target.mkdir()
+    (ws / "build").symlink_to(target)
+    for config in (f'[sandbox_workspace_write]\nwritable_roots = ["{ws}/build"]\n',
+                   f'read_access = {{ mode = "restricted", readable_roots = ["{ws}/build"] }}\n'):
+        plan = plan_for(ws, config=config)
+        assert not plan.enforceable
+        assert any(d.code == "planted-root-link" and str(ws / "build") in d.cause
+                   for d in plan.diagnostics)
+    # a link outside every writable root is followed, as before
+    (tmp_path / "elsewhere").symlink_to(target)
+    plan = plan_for(ws, config=f'[sandbox_workspace_write]\nwritable_roots = '
+                               f'["{tmp_path}/elsewhere"]\n')
+    assert plan.enforceable and plan.explain(str(target / "f")).access is Access.RW

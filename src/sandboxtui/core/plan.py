@@ -412,9 +412,15 @@ def build_plan(
             except OSError:
                 continue  # we cannot create it: neither can the sandboxed command
         real = os.path.realpath(path)
-        rules.add(Rule(real, Access.RO, RuleKind.PROTECTED,
-                       f"sandboxtui's own {what}: read-only inside, so a command cannot change "
-                       "what later launches allow", BUILTIN, is_dir=os.path.isdir(real)))
+        if real in rules.by_path:  # a writable root that *is* our own: it must yield
+            diags.append(Diagnostic(
+                Severity.WARNING, "own-install-writable-root",
+                f"{real} is sandboxtui's own {what}: read-only inside, although configured "
+                "writable", "work on a copy, or run sandboxtui from another installation"))
+        rules.by_path[real] = Rule(
+            real, Access.RO, RuleKind.PROTECTED, f"sandboxtui's own {what}: read-only inside, "
+            "so a command cannot change what later launches allow", BUILTIN,
+            is_dir=os.path.isdir(real))
 
     # Protected names beneath every root that ends up writable.
     for root in [r for r in list(rules.by_path.values()) if r.access is Access.RW
@@ -873,8 +879,9 @@ class _Walk:
                     self.unreadable[directory] = exc.strerror or str(exc)
                 continue
             self.seen += len(entries)
-            if any(len(e.path) * 4 >= _PATH_LIMIT and len(os.fsencode(e.path)) >= _PATH_LIMIT
-                   for e in entries):
+            # a name is at most 255 bytes: only a long directory path can hold a too-long one
+            if len(os.fsencode(directory)) + 256 >= _PATH_LIMIT and any(
+                    len(os.fsencode(e.path)) >= _PATH_LIMIT for e in entries):
                 if record:
                     self.unreadable[directory] = "it holds paths longer than PATH_MAX"
                 continue
@@ -923,7 +930,10 @@ def _scan_sensitive(
         cut = len(root.rstrip("/")) + 1
         for _directory, entries in walk.dirs(root):
             for entry in entries:
-                is_dir = _is_dir(entry)
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    is_dir = False
                 matched = None
                 if any_name.fullmatch(entry.name):
                     matched = next((p for p in by_name if re.fullmatch(p.glob.name or "",
