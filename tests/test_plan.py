@@ -484,3 +484,22 @@ def test_a_configured_root_through_a_link_in_a_writable_root_is_refused(tmp_path
     plan = plan_for(ws, config=f'[sandbox_workspace_write]\nwritable_roots = '
                                f'["{tmp_path}/elsewhere"]\n')
     assert plan.enforceable and plan.explain(str(target / "f")).access is Access.RW
+
+
+def test_proc_dev_and_skeletons_are_explained_as_the_kernel_sees_them(ws: Path) -> None:
+    plan = plan_for(ws)
+    ex = plan.explain("/proc/sys/kernel/core_pattern")
+    assert ex.access is Access.RO and ex.rule.kind is RuleKind.KERNEL
+    assert "global root uid" in ex.rule.reason
+    assert [op.kind for op in ex.ops][-2:] == [OpKind.PROC, OpKind.KERNEL_RO]
+    assert plan.explain("/dev/vda").access is Access.NONE
+    assert "absent from the sandbox's private /dev" in plan.explain("/dev/kmsg").rule.reason
+    assert plan.explain("/dev/null").access is plan.explain("/dev/shm/x").access is Access.RW
+    hidden = plan_for(ws, mount_proc=False)
+    assert hidden.explain("/proc/1/cmdline").access is Access.NONE
+    assert ops_by_dest(hidden)["/proc"] == [OpKind.DENY_DIR, OpKind.REMOUNT_RO]
+    assert "no-proc" in {d.code for d in hidden.diagnostics}
+    restricted = plan_for(ws, overrides=['read_access.mode="restricted"'])
+    parent = restricted.explain(str(ws.parent))  # holds the workspace's mount point
+    assert parent.access is Access.RO and "mount points" in parent.rule.reason
+    assert restricted.explain(str(ws.parent / "elsewhere")).access is Access.NONE
