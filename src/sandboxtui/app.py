@@ -21,6 +21,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
@@ -38,6 +39,7 @@ from sandboxtui.core.audit import default_audit_path
 from sandboxtui.core.diagnostics_model import Severity
 from sandboxtui.core.plan import OpKind
 from sandboxtui.core.policy import PROTECTED_NAMES
+from sandboxtui.core.terminal import inert
 from sandboxtui.core.verify import SCRATCH_NAME, VerifyError, VerifyReport, node_paths, verify
 from sandboxtui.widgets.approval_modal import ApprovalModal
 from sandboxtui.widgets.approvals_queue import ApprovalsPanel
@@ -128,6 +130,13 @@ class SandboxApp(App[int]):
         self.watch_stopped = threading.Event()  # set when the watcher thread has returned
         self.verifying = False
 
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification quotes something untrusted (a command from a headless run, a
+        path, a config error): always inert, never parsed as markup."""
+        super().notify(inert(message, lines=True), title=inert(title), severity=severity,
+                       timeout=timeout, markup=False)
+
     # --- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -179,8 +188,9 @@ class SandboxApp(App[int]):
         ws = self.workspace
         policy = ws.plan.policy
         mode = "UNSANDBOXED" if ws.plan.unsandboxed else policy.mode.value
-        self.sub_title = (f"{ws.plan.cwd} · {mode} · {ws.pipeline} · "
-                          f"profile {policy.profile or '-'} · network {policy.network.value}")
+        self.sub_title = inert(f"{ws.plan.cwd} · {mode} · {ws.pipeline} · "
+                               f"profile {policy.profile or '-'} · network "
+                               f"{policy.network.value}")
         tabs = self.query_one(TabbedContent)
         counts = self.query_one(WarningsPanel).counts
         label = "Warnings"

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 from conftest import RUNNERS, Runner, chown_tree, make_workspace
 from textual.widget import Widget
-from textual.widgets import Input, Log
+from textual.widgets import DataTable, Input, Log
 from tui_support import SIZE, demo_at, make_app, real_caps
 
+from sandboxtui.widgets.approval_modal import ApprovalModal
 from sandboxtui.widgets.run_panel import RunPanel
 
 
@@ -213,3 +214,70 @@ async def test_run_panel_renders_command_output_and_argv_inert(tmp_path: Path) -
             painted = _painted(widget)
             _assert_inert(painted)
             assert "[bold]x" in painted, type(widget).__name__
+
+
+@pytest.mark.anyio
+async def test_approval_modal_and_audit_view_render_the_request_inert(tmp_path: Path) -> None:
+    """A command naming a sensitive file whose name carries an OSC sequence and markup: the
+    approval modal, its edit box and the audit log view show it inert and literal."""
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, caps=real_caps(),
+                   overrides=("sandbox_workspace_write.exclude_slash_tmp=true",))
+    hostile = f".env.{TITLE}[bold]x[/bold]"
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        app.query_one("#run-input", Input).value = shlex.join(["cat", hostile])
+        await pilot.press("enter")
+        await _wait_for(pilot, lambda: isinstance(app.screen, ApprovalModal)
+                        and bool(app.screen.query("#deny")))
+        await pilot.pause(0.2)
+        modal = app.screen
+        for widget in (modal.query_one("#approval-request"), modal.query_one("#approval-edit")):
+            widget.display = True
+            await pilot.pause(0.1)
+            painted = _painted(widget)
+            _assert_inert(painted)
+            assert "\\x1b]0;pwned\\x07[bold]x" in painted, (widget, widget.size)
+        await pilot.press("d")
+        panel = app.query_one(RunPanel)
+        await _wait_for(pilot, lambda: panel.records)
+        await pilot.press("escape", "7")  # leave the command input, then the Approvals tab
+        table = app.query_one("#audit-table", DataTable)
+        await _wait_for(pilot, lambda: table.row_count == 2 and table.size.height > 0)
+        await pilot.pause(0.2)
+        painted = _painted(table)
+        _assert_inert(painted)
+        assert "\\x1b]0;pwned\\x07[bold]x" in painted
+
+
+@pytest.mark.anyio
+async def test_tree_details_and_carveouts_render_hostile_names_inert(tmp_path: Path) -> None:
+    """File names are untrusted too: a sensitive file named with an OSC sequence, a newline
+    and markup, inside a directory named with a clear-screen sequence, shows up inert in the
+    mount tree, the details pane and the carveouts table."""
+    ws, config = demo_at(tmp_path / "demo")
+    parent = ws / HOSTILE_DIR
+    parent.mkdir()
+    hostile = parent / f"{HOSTILE_FILE}[bold]x"  # markup without a slash: one name
+    hostile.write_text("secret\n")
+    app = make_app(ws, config, tmp_path, caps=real_caps())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        tree = app.query_one("#mount-tree")
+        assert tree.reveal(str(hostile))
+        app.query_one("#details").show(str(hostile))
+        await pilot.pause(0.3)
+        for widget in (tree, app.query_one("#details-body")):
+            painted = _painted(widget)
+            _assert_inert(painted)
+            folded = "".join(painted.split())  # the details pane folds long paths
+            assert "\\x1b]0;pwned\\x07\\nforgedline[bold]x" in folded, type(widget).__name__
+        await pilot.press("2")
+        table = app.query_one("#carveouts-table", DataTable)
+        await _wait_for(pilot, lambda: table.row_count > 0 and table.size.height > 0)
+        table.move_cursor(row=next(i for i in range(table.row_count)
+                                   if "pwned" in str(table.get_row_at(i)[1])))
+        await pilot.pause(0.3)
+        painted = _painted(table)
+        _assert_inert(painted)
+        assert "\\x1b]0;pwned\\x07\\nforged line[bold]x" in painted

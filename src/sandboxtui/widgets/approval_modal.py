@@ -19,15 +19,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from sandboxtui.core.approvals import ApprovalRequest, Choice, Decision
+from sandboxtui.core.terminal import inert
 
 
 def request_table(request: ApprovalRequest) -> Table:
+    """The request as the approver sees it: every string from the caller inert, as `Text`
+    (a Rich table parses `str` cells as markup)."""
     table = Table.grid(padding=(0, 1))
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
-    table.add_row("command", Text(request.command(), style="bold"))
-    table.add_row("cwd", request.cwd)
-    table.add_row("profile", request.profile or "-")
+    table.add_row("command", Text(inert(request.command()), style="bold"))
+    table.add_row("cwd", Text(inert(request.cwd)))
+    table.add_row("profile", Text(inert(request.profile or "-")))
     table.add_row("asked by", f"pid {request.pid} at "
                   f"{datetime.fromtimestamp(request.time).strftime('%H:%M:%S')}")
     seen: set[str] = set()
@@ -38,8 +41,8 @@ def request_table(request: ApprovalRequest) -> Table:
         guard = ("the sandbox also denies it" if hit.enforced
                  else "NOT masked by the sandbox: only this prompt guards it")
         table.add_row("mentions", Text.assemble(
-            (hit.path, "bold red"), f"  (written {hit.word!r})\n",
-            f"rule: {hit.rule} [{hit.provenance}]\n", (guard, "italic")))
+            (inert(hit.path), "bold red"), inert(f"  (written {hit.word!r})"), "\n",
+            inert(f"rule: {hit.rule} [{hit.provenance}]"), "\n", (guard, "italic")))
     return table
 
 
@@ -64,7 +67,8 @@ class ApprovalModal(ModalScreen[Decision]):
             box.border_title = f"Approval needed ({self.source})"
             yield Label(Text("This command mentions a sensitive path.", style="bold"))
             yield Static(request_table(self.request), id="approval-request")
-            yield Input(shlex.join(self.request.argv), id="approval-edit")
+            # what the approver sees is what runs: a control character stays spelled out
+            yield Input(inert(shlex.join(self.request.argv)), id="approval-edit")
             with Horizontal(id="approval-buttons"):
                 yield Button(Text("[o] Approve once"), id="approve-once", variant="warning")
                 yield Button(Text("[s] Approve for session"), id="approve-session",

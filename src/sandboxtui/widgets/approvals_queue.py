@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Label
 
 from sandboxtui.core.approvals import PendingRequest
 from sandboxtui.core.audit import AuditError, read_audit
+from sandboxtui.core.terminal import inert
 
 AUDIT_ROWS = 500  # the newest records shown
 
@@ -37,7 +38,7 @@ def audit_row(record: dict[str, Any]) -> tuple[str, str, str, str]:
     if kind == "request" and isinstance(record.get("request"), dict):
         req = record["request"]
         argv = req.get("argv")
-        what = shlex.join(argv) if isinstance(argv, list) else "?"
+        what = shlex.join(map(str, argv)) if isinstance(argv, list) else "?"
         matched = req.get("matched")
         detail = ", ".join(map(str, matched)) if isinstance(matched, list) else ""
         return _when(record.get("time")), kind, what, f"id {req.get('id', '?')}: {detail}"
@@ -45,7 +46,7 @@ def audit_row(record: dict[str, Any]) -> tuple[str, str, str, str]:
         dec = record["decision"]
         what = str(dec.get("choice", "?"))
         if isinstance(dec.get("argv"), list):
-            what += f" -> {shlex.join(dec['argv'])}"
+            what += f" -> {shlex.join(map(str, dec['argv']))}"
         detail = f"id {record.get('id', '?')}: by {dec.get('who', '?')} {dec.get('reason', '')}"
         return _when(record.get("time")), kind, what, detail.strip()
     return _when(record.get("time")), kind, "?", str(record)[:200]
@@ -97,7 +98,8 @@ class ApprovalsPanel(Vertical):
         req = pending.request
         self.pending[req.id] = pending
         self.query_one("#queue-table", DataTable).add_row(
-            req.id, f"pid {pending.peer_pid}", req.command(), ", ".join(req.matched), key=req.id)
+            Text(inert(req.id)), f"pid {pending.peer_pid}", Text(inert(req.command())),
+            Text(inert(", ".join(req.matched))), key=req.id)
         self._titles()
 
     def remove(self, request_id: str) -> None:
@@ -142,14 +144,15 @@ class ApprovalsPanel(Vertical):
         try:
             read = read_audit(self.audit_path)
         except AuditError as exc:
-            title.update(Text(f"Audit log: {exc}", style="bold red"))
+            title.update(Text(inert(f"Audit log: {exc}"), style="bold red"))
             return
         records = read.records[-AUDIT_ROWS:]
         for record in reversed(records):
             when, kind, what, detail = audit_row(record)
             style = "green" if "approve" in what else "red" if what.startswith("deny") else ""
-            table.add_row(when, kind, Text(what, style=style), detail)
+            table.add_row(when, Text(inert(kind)), Text(inert(what), style=style),
+                          Text(inert(detail)))
         note = f"   {len(read.skipped)} damaged line(s) skipped" if read.skipped else ""
         title.update(Text.assemble(
-            ("Audit log ", "bold"), f"{self.audit_path}  ({len(read.records)} records, newest "
-            f"first){note}"))
+            ("Audit log ", "bold"), inert(f"{self.audit_path}  ({len(read.records)} records, "
+                                          f"newest first){note}")))

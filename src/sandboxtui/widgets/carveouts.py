@@ -7,6 +7,7 @@ from textual.widgets import DataTable
 
 from sandboxtui.core.plan import MountPlan, Rule, RuleKind
 from sandboxtui.core.policy import Access
+from sandboxtui.core.terminal import inert
 from sandboxtui.widgets.state import PlanChanged, Workspace
 
 _GROUPS = (
@@ -64,13 +65,15 @@ class CarveoutsTable(DataTable[Text | str]):
         rows = []
         for group, rule in carveout_rows(plan):
             style = _STYLE[group]
-            path = rule.path + (" (missing: creation blocked)" if rule.missing else "")
-            rows.append((Text(group, style=style), path, Text(rule.access.value, style=style),
-                         rule.reason, str(rule.provenance)))
+            path = inert(rule.path) + (" (missing: creation blocked)" if rule.missing else "")
+            rows.append((Text(group, style=style), Text(path),
+                         Text(rule.access.value, style=style), Text(inert(rule.reason)),
+                         Text(inert(str(rule.provenance)))))
         model = self.workspace.choice.landlock
         for rule in model.unenforced if model is not None else ():
             style = _STYLE["unenforced"]
-            rows.append((Text("unenforced", style=style), rule.path,
+            rows.append((Text("unenforced", style=style), Text(inert(rule.path)),
                          Text(rule.access.value, style=style),
-                         f"legacy Landlock cannot subtract: {rule.reason}", str(rule.provenance)))
+                         Text(inert(f"legacy Landlock cannot subtract: {rule.reason}")),
+                         Text(inert(str(rule.provenance)))))
         self.add_rows(rows)

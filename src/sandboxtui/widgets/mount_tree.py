@@ -24,6 +24,7 @@ from textual.widgets.tree import TreeNode
 
 from sandboxtui.core.plan import MountPlan, Rule, RuleKind
 from sandboxtui.core.policy import Access
+from sandboxtui.core.terminal import inert
 from sandboxtui.widgets.state import PlanChanged, Workspace
 
 
@@ -256,16 +257,16 @@ class MountTree(Tree[FsNode]):
         name = data.path if data.top else os.path.basename(data.path)
         if data.is_dir and name != "/":
             name += "/"
-        text = Text.assemble((name, style if category is not Category.RO else ""), " ",
+        text = Text.assemble((inert(name), style if category is not Category.RO else ""), " ",
                              (f"[{badge}]", style))
         if data.link is not None:
-            text.append(f" -> {data.link}", style="italic")
+            text.append(inert(f" -> {data.link}"), style="italic")
         if not data.exists:
             text.append(" (missing on host)", style="dim")
         if data.top:
-            text.append(f"  {rule.reason}", style="dim")
+            text.append(inert(f"  {rule.reason}"), style="dim")
         elif rule.path == data.path and rule.kind is not RuleKind.BASE:
-            text.append(f"  {short_reason(rule)}", style="dim")
+            text.append(inert(f"  {short_reason(rule)}"), style="dim")
         mark = self.marks.get(data.path)
         if mark is not None:
             word, mark_style = MARKS[mark]

@@ -10,6 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from sandboxtui.core.plan import OpKind
+from sandboxtui.core.terminal import inert
 from sandboxtui.widgets.mount_tree import BADGES, classify
 from sandboxtui.widgets.state import PlanChanged, Workspace
 
@@ -52,22 +53,23 @@ class NodeDetails(VerticalScroll):
         head = Table.grid(padding=(0, 1))
         head.add_column(style="bold", no_wrap=True)
         head.add_column(overflow="fold")
-        head.add_row("path", ex.path)
+        head.add_row("path", Text(inert(ex.path)))  # Text: a str cell would be parsed as markup
         if ex.resolved != ex.path:
-            head.add_row("resolved", ex.resolved)
+            head.add_row("resolved", Text(inert(ex.resolved)))
         shown = ex.access.value if badge == ex.access.value else f"{ex.access.value}  {badge}"
         head.add_row("access", Text(shown, style=style))
-        head.add_row("rule", f"{ex.rule.reason}")
-        head.add_row("rule path", ex.rule.path + (" (missing on host)" if ex.rule.missing else ""))
+        head.add_row("rule", Text(inert(ex.rule.reason)))
+        head.add_row("rule path", Text(inert(ex.rule.path) + (" (missing on host)"
+                                                              if ex.rule.missing else "")))
         head.add_row("kind", ex.rule.kind.value)
-        head.add_row("provenance", str(ex.rule.provenance))
+        head.add_row("provenance", Text(inert(str(ex.rule.provenance))))
         ops = Table(title="mount operations (in order)", title_justify="left", expand=True,
                     show_edge=False, box=None, padding=(0, 1))
         ops.add_column("#", justify="right", style="dim")
         ops.add_column("bwrap", overflow="fold")
         for op in ex.ops:
             index = plan.ops.index(op) + 1
-            ops.add_row(str(index), op.describe())
+            ops.add_row(str(index), Text(inert(op.describe())))
         parts: list[object] = [head, Text(""), ops]
         effect = next((_EFFECT[op.kind] for op in ex.ops
                        if op.kind in _EFFECT and op.dest == ex.resolved), None)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import DataTable
 
 from sandboxtui.core.config import settings_table
+from sandboxtui.core.terminal import inert
 from sandboxtui.widgets.state import PlanChanged, Workspace
 
 
-class SettingsTable(DataTable[str]):
+class SettingsTable(DataTable[Text | str]):
     """`core.config.settings_table(policy)`, plus the options the session was opened with."""
 
     def __init__(self, workspace: Workspace, **kwargs: object) -> None:
@@ -27,9 +29,10 @@ class SettingsTable(DataTable[str]):
         ws = self.workspace
         self.clear()
         opts = ws.options
-        self.add_row("(workspace)", ws.plan.cwd, "--cwd or the current directory")
-        self.add_row("(config file)", str(opts.config_file),
+        # Text, not str: a DataTable parses str cells as markup; paths and values are inert
+        self.add_row("(workspace)", Text(inert(ws.plan.cwd)), "--cwd or the current directory")
+        self.add_row("(config file)", Text(inert(str(opts.config_file))),
                      "--config" if opts.config_path else "default location")
-        self.add_row("(pipeline)", ws.pipeline, ws.choice.reason)
+        self.add_row("(pipeline)", ws.pipeline, Text(inert(ws.choice.reason)))
         for key, value, provenance in settings_table(ws.plan.policy):
-            self.add_row(key, value, provenance)
+            self.add_row(*(Text(inert(cell)) for cell in (key, value, provenance)))

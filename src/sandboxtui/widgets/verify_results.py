@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label
 
+from sandboxtui.core.terminal import inert
 from sandboxtui.core.verify import ProbeResult, VerifyReport
 from sandboxtui.widgets.state import PlanChanged, Workspace
 
@@ -95,7 +96,7 @@ class VerifyResults(Vertical):
         predicted = "allowed" if r.predicted.allowed else "denied"
         observed = "allowed" if r.observed else f"denied ({r.errno})"
         style = _STATUS_STYLE.get(r.status, "bold red")
-        return (self._shown_path(r.probe.path), r.probe.op, predicted,
+        return (Text(inert(self._shown_path(r.probe.path))), r.probe.op, predicted,
                 Text(observed, style="" if r.ok else style), Text(r.status, style=style))
 
     def _why(self, row: int) -> None:
@@ -105,7 +106,7 @@ class VerifyResults(Vertical):
             return
         r = self.rows[row]
         extra = f"  ·  left on the host: {r.leftover}" if r.leftover else ""
-        label.update(Text.assemble(("predicted because: ", "dim"), r.predicted.why, extra))
+        label.update(Text.assemble(("predicted because: ", "dim"), inert(r.predicted.why + extra)))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()

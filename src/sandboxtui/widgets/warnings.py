@@ -9,6 +9,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from sandboxtui.core.diagnostics_model import Severity
+from sandboxtui.core.terminal import inert
 from sandboxtui.widgets.state import PlanChanged, Workspace
 
 SEVERITY_STYLE = {
@@ -39,12 +40,12 @@ class WarningsPanel(VerticalScroll, can_focus=True):
         ws = self.workspace
         caps = ws.caps
         summary = Text.assemble(
-            ("bwrap ", "bold"), f"{caps.bwrap or 'none'} ",
+            ("bwrap ", "bold"), inert(f"{caps.bwrap or 'none'} "),
             ("(system)" if caps.system_bwrap else "(vendored)", "dim"),
             ("   landlock ", "bold"),
             f"ABI {caps.landlock_abi}" if caps.landlock_abi else "absent",
             ("   seccomp ", "bold"), "available" if caps.seccomp else "unavailable",
-            ("   pipeline ", "bold"), f"{ws.pipeline} ({ws.choice.reason})",
+            ("   pipeline ", "bold"), inert(f"{ws.pipeline} ({ws.choice.reason})"),
             ("   launches ", "bold"),
             ("allowed", "green") if ws.can_launch else ("REFUSED", "bold red"),
         )
@@ -54,8 +55,8 @@ class WarningsPanel(VerticalScroll, can_focus=True):
         table.add_column("remedy", ratio=2)
         for d in ws.diagnostics:
             label, style = SEVERITY_STYLE[d.severity]
-            table.add_row(Text(label, style=style), Text(d.cause),
-                          Text(d.remedy, style="italic"))
+            table.add_row(Text(label, style=style), Text(inert(d.cause)),
+                          Text(inert(d.remedy), style="italic"))
         body = Table.grid()
         body.add_row(summary)
         body.add_row(Text(""))
