@@ -16,6 +16,7 @@ from sandboxtui.core.policy import NetworkMode, Policy
 from sandboxtui.core.seccomp import (
     HOST_FILTER,
     HOST_SAFETY,
+    LEGACY_NETWORK_FILTER,
     NETWORK_FILTER,
     PROXY_FILTER,
     Action,
@@ -26,46 +27,73 @@ from sandboxtui.core.seccomp import (
     rule_table,
 )
 
-SPEC_DENIED = {"connect", "bind", "listen", "accept", "accept4", "sendto", "sendmmsg",
-               "recvmmsg", "getsockopt", "setsockopt", "getpeername", "getsockname", "shutdown",
-               "io_uring_setup", "io_uring_enter", "io_uring_register", "ptrace",
-               "process_vm_readv", "process_vm_writev"}
+SPEC_DENIED = {"connect", "bind", "listen", "accept", "accept4", "io_uring_setup",
+               "io_uring_enter", "io_uring_register", "ptrace", "process_vm_readv",
+               "process_vm_writev"}
+ON_HELD_SOCKETS = {"shutdown", "getsockopt", "setsockopt", "getsockname", "getpeername",
+                   "recvfrom", "recvmsg", "recvmmsg"}
 
 
-def test_rule_table_lists_spec_rules_and_the_allowed_exceptions_with_reasons() -> None:
-    rows = rule_table(NETWORK_FILTER)
-    by_name = {r["syscall"]: r for r in rows if r["syscall"] != "*"}
+def test_legacy_rule_table_refuses_every_address_but_not_calls_on_held_sockets() -> None:
+    """No network namespace: nothing may be connected or bound; send() and socket options on
+    a socket the process holds stay allowed (asyncio's wakeup, libuv's shutdown)."""
+    rows = rule_table(LEGACY_NETWORK_FILTER)
+    by_name = {r["syscall"]: r for r in rows if r["syscall"] != "*" and r["action"] == "errno"}
     for name in SPEC_DENIED:
         assert by_name[name] == {"syscall": name, "condition": "always", "action": "errno",
                                  "errno": "EPERM", "reason": by_name[name]["reason"]}
+    assert by_name["sendto"]["condition"] == "dest_addr != NULL"
     for name in ("socket", "socketpair"):
         assert [(r["condition"], r["errno"]) for r in rows if r["syscall"] == name] == [
             ("domain != AF_UNIX", "EPERM"), ("type in (SOCK_DGRAM, SOCK_RAW)", "EPERM")]
-    for name in ("recvfrom", "sendmsg", "recvmsg"):
-        assert by_name[name]["action"] == Action.ALLOW.value
-        assert "already-connected" in by_name[name]["reason"]
+    allowed = {r["syscall"] for r in rows if r["action"] == Action.ALLOW.value
+               and r["syscall"] != "*"}
+    assert ON_HELD_SOCKETS | {"sendto", "sendmsg", "sendmmsg"} <= allowed
     assert [r["condition"] for r in rows if r["syscall"] == "*"] == [
         "foreign architecture (i386, x32)", "anything else"]
 
 
-def test_the_compiled_program_comes_from_the_same_rules() -> None:
-    bpf = compile_bpf(NETWORK_FILTER)
-    assert len(bpf) % 8 == 0 and len(bpf) > 8 * len(SPEC_DENIED)
-    assert compile_bpf(NETWORK_FILTER) is bpf  # compiled once per process
-    pfc = pseudo_filter(NETWORK_FILTER)
-    denied = {r.syscall for r in NETWORK_FILTER.rules if r.action is Action.ERRNO}
+def test_namespace_rule_table_allows_loopback_and_refuses_new_unix_sockets() -> None:
+    """Own network namespace: TCP/UDP reach only the sandbox's loopback, so connect, bind
+    and sendto are exceptions with reasons; only AF_INET/AF_INET6 sockets may be created."""
+    rows = rule_table(NETWORK_FILTER)
+    denied = {r["syscall"] for r in rows if r["action"] == "errno"}
+    assert not denied & ({"connect", "bind", "listen", "accept", "sendto"} | ON_HELD_SOCKETS)
+    allowed = {r["syscall"]: r["reason"] for r in rows
+               if r["action"] == Action.ALLOW.value and r["syscall"] != "*"}
+    assert {"connect", "bind", "sendto"} | ON_HELD_SOCKETS <= set(allowed)
+    assert all(reason.startswith("exception: ") for reason in allowed.values())
+    refused_domains = {d for d in range(64) if any(
+        r.condition is not None and r.condition.matches(d)
+        for r in NETWORK_FILTER.rules if r.syscall == "socket")}
+    assert set(range(64)) - refused_domains == {2, 10}  # AF_INET, AF_INET6
+
+
+@pytest.mark.parametrize("flt", [NETWORK_FILTER, LEGACY_NETWORK_FILTER], ids=lambda f: f.name)
+def test_the_compiled_program_comes_from_the_same_rules(flt: SeccompFilter) -> None:
+    bpf = compile_bpf(flt)
+    assert len(bpf) % 8 == 0 and len(bpf) > 8 * len(HOST_SAFETY)
+    assert compile_bpf(flt) is bpf  # compiled once per process
+    pfc = pseudo_filter(flt)
+    denied = {r.syscall for r in flt.rules if r.action is Action.ERRNO}
     for name in denied:
         assert f'filter for syscall "{name}"' in pfc
-    for name in ("recvfrom", "sendmsg", "recvmsg"):
+    for name in ON_HELD_SOCKETS:
         assert f'"{name}"' not in pfc  # allowed by the default action
     assert "# invalid architecture action\naction ERRNO(1);" in pfc
 
 
 def test_every_network_mode_has_a_filter_with_the_host_safety_rules() -> None:
-    assert filter_for(Policy(network=NetworkMode.OFF)) is NETWORK_FILTER
-    assert filter_for(Policy(network=NetworkMode.ON)) is HOST_FILTER
-    assert filter_for(Policy(network=NetworkMode.PROXY)) is PROXY_FILTER
-    for flt in (NETWORK_FILTER, PROXY_FILTER, HOST_FILTER):
+    for netns in (True, False):
+        assert filter_for(Policy(network=NetworkMode.ON), own_network_namespace=netns) \
+            is HOST_FILTER
+        assert filter_for(Policy(network=NetworkMode.PROXY), own_network_namespace=netns) \
+            is PROXY_FILTER
+    assert filter_for(Policy(network=NetworkMode.OFF), own_network_namespace=True) \
+        is NETWORK_FILTER
+    assert filter_for(Policy(network=NetworkMode.OFF), own_network_namespace=False) \
+        is LEGACY_NETWORK_FILTER
+    for flt in (NETWORK_FILTER, LEGACY_NETWORK_FILTER, PROXY_FILTER, HOST_FILTER):
         rules = [r for r in flt.rules if r in HOST_SAFETY]
         assert tuple(rules) == HOST_SAFETY, flt.name
     rows = rule_table(HOST_FILTER)
@@ -101,14 +129,15 @@ def test_seccomp_cli_prints_the_table_and_json() -> None:
 NET_PROBE = """
 import socket
 try:
-    socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
-    print("inet ok")
+    socket.socket(socket.AF_NETLINK, socket.SOCK_RAW).close()
+    print("netlink ok")
 except OSError as e:
-    print("inet", e.errno)
+    print("netlink", e.errno)
 """
 
 
-@pytest.mark.parametrize(("network", "expected"), [("false", "inet 1"), ("true", "inet ok")])
+@pytest.mark.parametrize(("network", "expected"), [("false", "netlink 1"),
+                                                   ("true", "netlink ok")])
 def test_network_access_switches_the_filter(tmp_path: Path, network: str,
                                             expected: str) -> None:
     policy = resolve(overrides=[f"sandbox_workspace_write.network_access={network}"], env={})
@@ -142,14 +171,15 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("flt", [NETWORK_FILTER, PROXY_FILTER], ids=lambda f: f.name)
+@pytest.mark.parametrize("flt", [NETWORK_FILTER, LEGACY_NETWORK_FILTER, PROXY_FILTER],
+                         ids=lambda f: f.name)
 def test_unix_datagram_sockets_are_refused_by_the_kernel(flt: SeccompFilter) -> None:
     """A Unix datagram socket (SOCK_RAW is one too) reaches any host socket path with
-    sendmsg(msg_name): neither filter lets one be created; a stream pair still works."""
+    sendmsg(msg_name): no filter lets one be created; a stream pair still works."""
     done = subprocess.run([sys.executable, "-c", UNIX_PROBE], input=compile_bpf(flt),
                           capture_output=True, check=True)
     out = json.loads(done.stdout)
-    # The proxy filter refuses AF_UNIX sockets altogether (domain < AF_INET).
+    # The namespace and proxy filters refuse AF_UNIX sockets altogether (domain < AF_INET).
     assert out == {"socket-dgram": "EPERM", "socket-raw": "EPERM",
                    "socket-dgram-cloexec": "EPERM", "pair-dgram": "EPERM", "pair-raw": "EPERM",
                    "pair-dgram-nonblock": "EPERM", "pair-stream": "ok"}

@@ -140,74 +140,115 @@ HOST_SAFETY: tuple[SeccompRule, ...] = (
 
 HOST_FILTER = SeccompFilter(name="host-safety", rules=HOST_SAFETY)
 
+AF_INET, AF_INET6 = 2, 10
+_ALL_BITS = 2**64 - 1
+_NETNS = "only the sandbox's own loopback exists in its network namespace"
+_HELD = "it acts only on a socket the process already holds"
+
+
+def _inet_only(why: str, unix_reason: str) -> tuple[SeccompRule, ...]:
+    """socket() for AF_INET/AF_INET6 only, socketpair() for AF_UNIX streams only: in a private
+    network namespace TCP and UDP reach nothing but the sandbox's own loopback, while a new
+    AF_UNIX socket could connect to any host socket path the filesystem shows. libseccomp takes
+    one comparison per argument and rule, so "domain not in {AF_INET, AF_INET6}" is five rules.
+    """
+    only = f"{why}: only AF_INET/AF_INET6 sockets ({_NETNS})"
+    return (
+        _deny("socket", unix_reason,
+              ArgCondition(0, CmpOp.LT, AF_INET, "domain < AF_INET (AF_UNSPEC, AF_UNIX)")),
+        _deny("socket", only, ArgCondition(0, CmpOp.EQ, 3, "domain == 3 (AF_AX25)")),
+        _deny("socket", only, ArgCondition(0, CmpOp.MASKED_EQ, 4, "4 <= domain <= 7",
+                                           mask=_ALL_BITS ^ 3)),
+        _deny("socket", only, ArgCondition(0, CmpOp.MASKED_EQ, 8, "domain in (8, 9)",
+                                           mask=_ALL_BITS ^ 1)),
+        _deny("socket", f"{why}: only AF_INET/AF_INET6 sockets (no netlink, packet, or vsock: "
+              "vsock reaches the hypervisor from any namespace)",
+              ArgCondition(0, CmpOp.GT, AF_INET6, "domain > AF_INET6")),
+        _deny("socketpair", f"{why}: only AF_UNIX socket pairs", _NOT_UNIX),
+        _deny("socketpair", f"{why}: {_DGRAM_REASON}", _DATAGRAM),
+    )
+
+
+def _allow(syscall: str, reason: str) -> SeccompRule:
+    """A deliberate exception, listed so the rule table says why it is not refused."""
+    return SeccompRule(syscall, Action.ALLOW, f"exception: {reason}", errno=None)
+
+
+# Calls on sockets the process already holds reach nothing new: asyncio's self-pipe wakeup is
+# send() = sendto(fd, buf, n, 0, NULL, 0), libuv closes a child's stdin with shutdown().
+_ON_HELD_SOCKETS = tuple(
+    _allow(name, _HELD) for name in ("shutdown", "getsockopt", "setsockopt", "getsockname",
+                                     "getpeername", "recvfrom", "recvmsg", "recvmmsg"))
+
+# Network off under bubblewrap: the sandbox has its own network namespace, so "off" means no way
+# out, not no sockets: local servers on 127.0.0.1 work, the host's loopback answers nothing.
 NETWORK_FILTER = SeccompFilter(
     name="network-off",
     rules=(
-        _deny("socket", f"{_NET}: only AF_UNIX sockets may be created", _NOT_UNIX),
-        _deny("socket", f"{_NET}: {_DGRAM_REASON}", _DATAGRAM),
-        _deny("socketpair", f"{_NET}: only AF_UNIX socket pairs", _NOT_UNIX),
-        _deny("socketpair", f"{_NET}: {_DGRAM_REASON}", _DATAGRAM),
-        _deny("connect", f"{_NET}: no outgoing connections (host Unix sockets included)"),
-        _deny("bind", f"{_NET}: no listening addresses"),
-        _deny("listen", f"{_NET}: no servers"),
-        _deny("accept", f"{_NET}: no servers"),
-        _deny("accept4", f"{_NET}: no servers"),
-        _deny("sendto", f"{_NET}: no datagrams to addresses"),
-        _deny("sendmmsg", f"{_NET}: no batched sends"),
-        _deny("recvmmsg", f"{_NET}: no batched receives"),
-        _deny("getsockopt", f"{_NET}: socket options are not needed offline"),
-        _deny("setsockopt", f"{_NET}: socket options are not needed offline"),
-        _deny("getpeername", f"{_NET}: no peer inspection"),
-        _deny("getsockname", f"{_NET}: no address inspection"),
-        _deny("shutdown", f"{_NET}: no socket shutdown"),
+        *_inet_only(_NET, f"{_NET}: no new AF_UNIX sockets (a host socket path would be "
+                    "reachable through the filesystem)"),
         *HOST_SAFETY,
-        SeccompRule("recvfrom", Action.ALLOW,
-                    "exception: tools read from already-connected local sockets", errno=None),
-        SeccompRule("sendmsg", Action.ALLOW,
-                    "exception: tools write to already-connected local sockets", errno=None),
-        SeccompRule("recvmsg", Action.ALLOW,
-                    "exception: tools read from already-connected local sockets", errno=None),
+        _allow("connect", f"TCP/UDP reach only the sandbox's own loopback ({_NETNS})"),
+        _allow("bind", f"servers listen on the sandbox's own loopback ({_NETNS})"),
+        _allow("sendto", f"datagrams go only to the sandbox's own loopback ({_NETNS})"),
+        *_ON_HELD_SOCKETS,
+    ),
+)
+
+_NO_NETNS = "network is off and the legacy pipeline has no network namespace"
+
+# Network off under the legacy Landlock pipeline: no network namespace, so every address is the
+# host's and nothing may be connected or bound; only socket pairs and calls on held sockets.
+LEGACY_NETWORK_FILTER = SeccompFilter(
+    name="network-off-legacy",
+    rules=(
+        _deny("socket", f"{_NO_NETNS}: only AF_UNIX sockets may be created", _NOT_UNIX),
+        _deny("socket", f"{_NO_NETNS}: {_DGRAM_REASON}", _DATAGRAM),
+        _deny("socketpair", f"{_NO_NETNS}: only AF_UNIX socket pairs", _NOT_UNIX),
+        _deny("socketpair", f"{_NO_NETNS}: {_DGRAM_REASON}", _DATAGRAM),
+        _deny("connect", f"{_NO_NETNS}: no connections (host TCP and Unix sockets included)"),
+        _deny("bind", f"{_NO_NETNS}: no listening addresses"),
+        _deny("listen", f"{_NO_NETNS}: no servers"),
+        _deny("accept", f"{_NO_NETNS}: no servers"),
+        _deny("accept4", f"{_NO_NETNS}: no servers"),
+        _deny("sendto", f"{_NO_NETNS}: no datagrams to addresses",
+              ArgCondition(4, CmpOp.NE, 0, "dest_addr != NULL")),
+        *HOST_SAFETY,
+        _allow("sendto", f"without an address (send()), {_HELD}"),
+        _allow("sendmsg", f"{_HELD} (a stream socket refuses an address)"),
+        _allow("sendmmsg", f"{_HELD} (a stream socket refuses an address)"),
+        *_ON_HELD_SOCKETS,
     ),
 )
 
 
-AF_INET, AF_INET6 = 2, 10
 _PROXY = "proxy mode"
-_ONLY_INET = f"{_PROXY}: only AF_INET/AF_INET6 sockets (only loopback exists in the namespace)"
-_ALL_BITS = 2**64 - 1
 
 # The command's filter in managed proxy mode, applied by the inside program once its bridge is
-# live (not by bwrap: the bridge itself needs AF_UNIX). libseccomp takes one comparison per
-# argument and rule, so "domain not in {AF_INET, AF_INET6}" is five exact rules.
+# live (not by bwrap: the bridge itself needs AF_UNIX).
 PROXY_FILTER = SeccompFilter(
     name="network-proxy",
     rules=(
-        _deny("socket", f"{_PROXY}: no new AF_UNIX sockets (host sockets bypass the proxy)",
-              ArgCondition(0, CmpOp.LT, AF_INET, "domain < AF_INET (AF_UNSPEC, AF_UNIX)")),
-        _deny("socket", _ONLY_INET, ArgCondition(0, CmpOp.EQ, 3, "domain == 3 (AF_AX25)")),
-        _deny("socket", _ONLY_INET, ArgCondition(0, CmpOp.MASKED_EQ, 4, "4 <= domain <= 7",
-                                                 mask=_ALL_BITS ^ 3)),
-        _deny("socket", _ONLY_INET, ArgCondition(0, CmpOp.MASKED_EQ, 8, "domain in (8, 9)",
-                                                 mask=_ALL_BITS ^ 1)),
-        _deny("socket", f"{_PROXY}: only AF_INET/AF_INET6 sockets (no netlink, packet, or "
-              "vsock: vsock reaches the hypervisor from any namespace)",
-              ArgCondition(0, CmpOp.GT, AF_INET6, "domain > AF_INET6")),
-        _deny("socketpair", f"{_PROXY}: only AF_UNIX socket pairs", _NOT_UNIX),
-        _deny("socketpair", f"{_PROXY}: {_DGRAM_REASON}", _DATAGRAM),
+        *_inet_only(_PROXY, f"{_PROXY}: no new AF_UNIX sockets (host sockets bypass the "
+                    "proxy)"),
         *HOST_SAFETY,
-        SeccompRule("connect", Action.ALLOW, f"exception: {_PROXY} reaches the bridge over "
-                    "TCP on loopback (nothing else is reachable)", errno=None),
+        _allow("connect", f"{_PROXY} reaches the bridge over TCP on loopback (nothing else is "
+               "reachable)"),
     ),
 )
 
 
-def filter_for(policy: Policy) -> SeccompFilter:
-    """The filter a policy needs: the network filter when network is off, the proxy filter in
-    proxy mode (loaded by the inside program, not by bwrap), the host-safety rules alone when
-    the network is on. There is always one: set-id files and the keyring are never allowed."""
+def filter_for(policy: Policy, *, own_network_namespace: bool) -> SeccompFilter:
+    """The filter a policy needs on a pipeline: with the network off, the namespace filter
+    (bubblewrap) or the strict one (legacy Landlock, which has no network namespace); the
+    proxy filter in proxy mode (loaded by the inside program, not by bwrap); the host-safety
+    rules alone when the network is on. There is always one: set-id files and the keyring are
+    never allowed."""
     if policy.network is NetworkMode.PROXY:
         return PROXY_FILTER
-    return NETWORK_FILTER if policy.network is NetworkMode.OFF else HOST_FILTER
+    if policy.network is NetworkMode.ON:
+        return HOST_FILTER
+    return NETWORK_FILTER if own_network_namespace else LEGACY_NETWORK_FILTER
 
 
 def rule_table(flt: SeccompFilter) -> list[dict[str, Any]]:

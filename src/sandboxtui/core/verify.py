@@ -62,7 +62,9 @@ SOCK_STREAM, SOCK_DGRAM, SOCK_CLOEXEC = 1, 2, 0o2000000
 # their arguments, in order; None stands for an argument no filter rule looks at.
 _NET_SYSCALLS: dict[str, tuple[tuple[str, tuple[int | None, ...]], ...]] = {
     "tcp": (("socket", (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)), ("connect", (None,))),
-    "udp": (("socket", (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)), ("sendto", (None,))),
+    # sendto's fifth argument is the destination: the probe names one (a non-NULL pointer).
+    "udp": (("socket", (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)),
+            ("sendto", (None, None, None, None, 1))),
     "unix-socket": (("socket", (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)),),
     "socketpair": (("socketpair", (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)),),
 }
@@ -238,7 +240,7 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
     """What the plan (and the host's permission bits) say the kernel will answer on
     `pipeline` (the plan's mount operations only shape what bubblewrap shows)."""
     if probe.op in NET_OPS:
-        return _predict_network(plan, probe)
+        return _predict_network(plan, probe, pipeline)
     ex = plan.explain(probe.path)
     path = ex.resolved
     rule = f"{ex.access.value}: {ex.rule.reason} [{ex.rule.provenance}]"
@@ -302,13 +304,14 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
     raise ValueError(f"unknown probe op {op!r}")
 
 
-def _predict_network(plan: MountPlan, probe: Probe) -> Prediction:
+def _predict_network(plan: MountPlan, probe: Probe, pipeline: Pipeline) -> Prediction:
     network = plan.policy.network.value
     if plan.unsandboxed:
         return Prediction(True, network, "unsandboxed")
-    flt = filter_for(plan.policy)  # the very object the launcher compiles and loads
+    # the very object the launcher compiles and loads
+    flt = filter_for(plan.policy, own_network_namespace=pipeline is Pipeline.BWRAP)
     for syscall, args in _NET_SYSCALLS[probe.op]:
-        for r in flt.rules if flt is not None else ():
+        for r in flt.rules:
             c = r.condition
             if r.syscall == syscall and r.action is Action.ERRNO and (
                     c is None or args[c.arg] is not None and c.matches(args[c.arg])):
