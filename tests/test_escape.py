@@ -129,8 +129,15 @@ probe("env_unlink", lambda: os.unlink(".env"))
 probe("env_size", lambda: "size:%d" % os.stat(".env").st_size)
 
 # Network.
-probe("tcp4", lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM).close())
-probe("udp4", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close())
+# The host's loopback: a TCP listener and a UDP receiver (nothing may reach either).
+def tcp_to_host():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(3)
+    s.connect(("127.0.0.1", cfg["host_tcp"]))
+    return "connected:%r" % s.recv(8)
+probe("tcp4", tcp_to_host)
+probe("udp4", lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(
+    b"escaped", ("127.0.0.1", cfg["host_udp"])) and None)
 probe("tcp6", lambda: socket.socket(socket.AF_INET6, socket.SOCK_STREAM).close())
 probe("udp6", lambda: socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close())
 ICMP = socket.IPPROTO_ICMP
@@ -254,12 +261,20 @@ class Escape:
         self.dgram_listener.bind(str(self.host_dgram))
         self.host_dgram.chmod(0o777)
         self.dgram_listener.setblocking(False)
+        self.tcp_listener = socket.socket()
+        self.tcp_listener.bind(("127.0.0.1", 0))
+        self.tcp_listener.listen()
+        self.udp_receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp_receiver.bind(("127.0.0.1", 0))
+        self.udp_receiver.setblocking(False)
         self.before = self.snapshot()
 
     def launch(self, runner: Runner) -> None:
         cfg = {"ws": str(self.ws), "outside": str(self.outside), "host_socket":
                str(self.host_socket), "abstract": self.abstract,
                "host_dgram": str(self.host_dgram), "tmp_file": str(self.tmp_file),
+               "host_tcp": self.tcp_listener.getsockname()[1],
+               "host_udp": self.udp_receiver.getsockname()[1],
                "marker": self.marker}
         self.done = self._run_on_pty(
             runner, [python_for(runner.user), str(self.probe), json.dumps(cfg)])
@@ -283,13 +298,23 @@ class Escape:
             os.close(master)
 
     def datagrams(self) -> list[bytes]:
-        """What reached the host's datagram socket (nothing may)."""
+        """What reached the host's Unix and UDP datagram sockets (nothing may)."""
         got = []
-        while True:
-            try:
-                got.append(self.dgram_listener.recv(1024))
-            except BlockingIOError:
-                return got
+        for sock in (self.dgram_listener, self.udp_receiver):
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    got.append(sock.recv(1024))
+        return got
+
+    def tcp_connections(self) -> int:
+        """How many connections reached the host's TCP listener (none may)."""
+        self.tcp_listener.setblocking(False)
+        count = 0
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                self.tcp_listener.accept()[0].close()
+                count += 1
+        return count
 
     @classmethod
     @contextlib.contextmanager
@@ -329,6 +354,8 @@ class Escape:
         self.listener.close()
         self.abstract_listener.close()
         self.dgram_listener.close()
+        self.tcp_listener.close()
+        self.udp_receiver.close()
         self.tmp_file.unlink(missing_ok=True)
         subprocess.run(["rm", "-rf", str(self.outside)], check=False)
 
@@ -390,14 +417,22 @@ def test_env_content_is_never_readable(escape: Escape) -> None:
     assert escape.snapshot()["env"] == escape.before["env"]
 
 
-def test_network_is_refused_but_socketpair_works(escape: Escape) -> None:
+def test_no_way_out_but_the_own_loopback_and_socketpairs(escape: Escape) -> None:
+    """Network off: the sandbox's own network namespace holds only its loopback, so TCP and
+    UDP sockets exist but the host's listener refuses and its receiver gets nothing; new Unix
+    sockets (which could reach host socket paths) and every other family are refused."""
     r = escape.result
-    for name in ("tcp4", "udp4", "tcp6", "udp6", "raw_icmp", "ping_dgram", "netlink", "packet",
-                 "unix_connect_host", "unix_connect_abstract", "io_uring_setup", "unix_dgram",
-                 "unix_raw", "unix_dgram_pair"):
+    assert r["tcp4"] == "ECONNREFUSED"
+    assert r["udp4"] == "ok"  # sent on the sandbox's own loopback: it never arrives
+    assert r["tcp6"] == r["udp6"] == "ok"
+    for name in ("netlink", "packet", "unix_create", "unix_connect_host",
+                 "unix_connect_abstract", "io_uring_setup", "unix_dgram", "unix_raw",
+                 "unix_dgram_pair"):
         assert r[name] == "EPERM", name
+    assert r["raw_icmp"] == "EPERM"  # no CAP_NET_RAW
+    assert r["ping_dgram"] in ("EACCES", "ok")  # the namespace's own ping_group_range
     assert escape.datagrams() == []
-    assert r["unix_create"] == "ok"
+    assert escape.tcp_connections() == 0
     assert r["socketpair"] == "ok"
 
 

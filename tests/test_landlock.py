@@ -61,6 +61,7 @@ def test_network_is_refused_but_socketpair_works(legacy: Escape) -> None:
                  "unix_raw", "unix_dgram_pair"):
         assert r[name] == "EPERM", name
     assert legacy.datagrams() == []
+    assert legacy.tcp_connections() == 0
     assert r["unix_create"] == "ok" and r["socketpair"] == "ok"
 
 
