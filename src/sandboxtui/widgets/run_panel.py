@@ -129,8 +129,10 @@ class _Batcher:
 
 def _decode(line: bytes) -> str:
     """One output line as shown: inert (an escape sequence from the command is shown, never
-    sent to the host terminal; markup is never parsed: the views take plain text)."""
-    text = inert(line[:MAX_LINE_BYTES].decode("utf-8", errors="replace"), lines=True)
+    sent to the host terminal; markup is never parsed: the views take plain text). A CRLF
+    line ending is a line ending, not a visible `\\r`."""
+    raw = line[:MAX_LINE_BYTES].removesuffix(b"\r")
+    text = inert(raw.decode("utf-8", errors="replace"), lines=True)
     return text + (" [line cut]" if len(line) > MAX_LINE_BYTES else "")
 
 
