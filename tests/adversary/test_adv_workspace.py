@@ -350,3 +350,20 @@ def test_verify_agrees_with_the_kernel_on_a_hostile_workspace(runner: Runner,
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     finally:
         (ws / "locked").chmod(0o755)
+
+
+# --- tracebacks are bugs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "explain", "plan"])
+def test_a_writable_root_directory_is_a_config_error(command: str, shared_dir: Path) -> None:
+    """`":root" = "write"` used to end in an AssertionError."""
+    runner = Runner("root", "system", shared_dir / "config.toml")
+    ws = make_workspace(new_base(shared_dir))
+    tail = {"run": ["--", "true"], "explain": [str(ws)], "plan": []}[command]
+    argv = [*runner.prefix(), command, "--config", str(runner.config), "--cwd", str(ws),
+            "-c", 'default_permissions="p"', "-c", 'permissions.p.filesystem.":root"="write"',
+            *tail]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "danger-full-access" in done.stderr
