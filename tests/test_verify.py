@@ -409,3 +409,12 @@ def test_a_writable_proc_sys_is_caught(shared_dir: Path) -> None:
         results = v.compare(probes, predictions, v.run_probes(spec, len(probes)))
         write = next(r for r in results if r.probe.op == "write")
         assert write.ok is ok, write.to_json()
+
+
+def test_no_proc_survives_a_pipeline_override(shared_dir: Path) -> None:
+    """`verify --pipeline` rebuilds the plan: a hidden /proc stays hidden."""
+    ws, config = demo_in(shared_dir, "root")
+    plan = build_plan(resolve(config_path=config), str(ws), mount_proc=False)
+    again = v.with_pipeline(plan, legacy=False)
+    assert again.explain("/proc/1/cmdline").access.value == "none"
+    assert "--proc" not in {op.describe() for op in again.ops}

@@ -678,8 +678,8 @@ class VerifyReport:
 def with_pipeline(plan: MountPlan, legacy: bool) -> MountPlan:
     """The same plan with features.use_legacy_landlock forced (`verify --pipeline`)."""
     policy = replace(plan.policy, use_legacy_landlock=legacy)
-    return build_plan(policy, plan.cwd, mount_proc=any(r.kind is RuleKind.PROC
-                                                       for r in plan.rules))
+    return build_plan(policy, plan.cwd, mount_proc=any(
+        r.kind is RuleKind.PROC and r.access is not Access.NONE for r in plan.rules))
 
 
 def verify(
