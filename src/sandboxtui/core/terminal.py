@@ -20,10 +20,10 @@ from dataclasses import dataclass
 # What a terminal acts on instead of showing: C0 controls and DEL (ESC starts CSI/OSC/DCS),
 # C1 controls (0x9b is a one-byte CSI, 0x9d a one-byte OSC), lone surrogates (an undecodable
 # file name; they cannot even be encoded for the terminal), and the characters that move text
-# around without being seen: line/paragraph separators and bidi overrides ("Trojan source").
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-_UNSAFE_KEEP_LINES = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# around without being seen: line/paragraph separators and bidi controls ("Trojan source").
+_HIDDEN = "\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f{_HIDDEN}]")
+_UNSAFE_KEEP_LINES = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_HIDDEN}]")
 
 
 def _escape(match: re.Match[str]) -> str:
