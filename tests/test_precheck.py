@@ -160,3 +160,14 @@ def test_profile_sets_the_mode(ws: Path) -> None:
     cfg.write_text(config)
     plan = build_plan(resolve(config_path=cfg, profile="strict"), str(ws), {})
     assert precheck(["cat", ".env"], plan).mode is PrecheckMode.BLOCK
+
+
+def test_globs_with_a_slash_match_as_the_plan_applies_them(ws: Path, tmp_path: Path) -> None:
+    """Gitignore's semantics (core/globs.py): `**/x` at depth zero too, absolute globs against
+    absolute paths, even for files that do not exist yet (so the plan cannot deny them)."""
+    keys = tmp_path / "keys"
+    plan = plan_for(ws, config=f'sensitive_paths = ["**/*.pem", "{keys}/*.key"]\n')
+    for word in ("new.pem", "sub/new.pem", f"{keys}/new.key"):
+        assert precheck(["cat", word], plan).paths, word
+    for word in (f"{keys}/deeper/new.key", "new.key"):
+        assert not precheck(["cat", word], plan).paths, word

@@ -13,8 +13,9 @@ through: `sh -c 'cat <.env'`, `bash -lc`, `env sh -c`, `ssh host 'cat .env'`, `p
 
 A word is a hit when
 - one of its path components (as written, or after resolving symlinks) matches a
-  `sensitive_paths` glob by name (`fnmatch`, case-sensitive), or a glob containing `/` matches its
-  path relative to the workspace. Name globs match *anywhere*, also outside the workspace
+  `sensitive_paths` glob by name (`fnmatch`, case-sensitive), or a glob containing `/` matches it
+  as the plan does (relative to the workspace, or absolute; gitignore's semantics). Name globs
+  match *anywhere*, also outside the workspace
   (`~/.env`, `/srv/app/.env.prod`): the sandbox only masks sensitive files inside the workspace
   and writable roots, so outside them the precheck is the only guard, and a command naming such a
   file deserves a question. Such hits are marked `enforced=False`.
@@ -35,6 +36,7 @@ import shlex
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from sandboxtui.core.globs import GlobError, compile_glob
 from sandboxtui.core.plan import MountPlan, RuleKind, resolve_host_path
 from sandboxtui.core.policy import Access, PrecheckMode
 from sandboxtui.core.terminal import inert
@@ -184,9 +186,14 @@ def _glob_hit(path: str, cwd: str, workspace: str, globs: Sequence[str]) -> str 
         base = cwd if _within(path, cwd) else "/"
         names = os.path.relpath(path, base).split("/") if path != base else []
     for glob in globs:
-        if "/" in glob:
-            if _within(path, workspace) and fnmatch.fnmatchcase(
-                    os.path.relpath(path, workspace), glob.lstrip("/")):
+        if "/" in glob:  # gitignore's semantics, as the plan applies them (core/globs.py)
+            try:
+                compiled = compile_glob(glob, os.environ.get("HOME"))
+            except GlobError:
+                continue  # refused by the config already
+            base = compiled.base or workspace
+            if _within(path, base) and path != base and compiled.matches(
+                    os.path.relpath(path, base), os.path.isdir(path)):
                 return glob
         elif any(fnmatch.fnmatchcase(n, glob) for n in names if n not in ("", ".", "..")):
             return glob
