@@ -318,3 +318,27 @@ def test_legacy_without_user_namespaces_names_the_ipc_limit(shared_dir: Path) ->
     assert done.returncode == 0, done.stderr
     assert "legacy pipeline: no private IPC namespace" in done.stderr
     assert json.loads(done.stdout) == {"shm": "found", "msg": "found"}
+
+
+HOST_STATE = r"""
+import errno, json
+out = {}
+for path in ("/proc/timer_list", "/proc/keys"):
+    try:
+        open(path, "rb").read(1)
+        out[path] = "read"
+    except OSError as exc:
+        out[path] = errno.errorcode[exc.errno]
+print(json.dumps(out))
+"""
+
+
+def test_host_wide_proc_state_is_hidden(any_runner: Runner, ws: Path) -> None:
+    """Host timers (with host pids and command names) and the keys the user can view are
+    not scoped by a PID namespace: bubblewrap hides them (Docker's masked paths); the legacy
+    pipeline shows the host's /proc and says so."""
+    results, stderr = run_json(any_runner, ws, HOST_STATE)
+    if any_runner.pipeline == "legacy":
+        assert "legacy Landlock shows the host's /dev and /proc" in stderr
+        return
+    assert results == {"/proc/timer_list": "EACCES", "/proc/keys": "EACCES"}

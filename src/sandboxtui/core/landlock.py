@@ -35,9 +35,11 @@ class LandlockModel:
     def warnings(self) -> list[Diagnostic]:
         host_dev = Diagnostic(
             Severity.WARNING, "landlock-host-dev",
-            "legacy Landlock shows the host's /dev: device nodes are readable as their "
-            "permissions allow (for root, raw disks and with them every masked file), where "
-            "bubblewrap's private /dev has none of them", "use the bubblewrap pipeline "
+            "legacy Landlock shows the host's /dev and /proc: device nodes are readable as "
+            "their permissions allow (for root, raw disks and with them every masked file), and "
+            "so are host-wide /proc files (host timers, keys, every host command line), which "
+            "bubblewrap's private /dev and fresh procfs do not have", "use the bubblewrap "
+            "pipeline "
             "(features.use_legacy_landlock = false), above all when launching as root")
         return [host_dev] + [
             Diagnostic(

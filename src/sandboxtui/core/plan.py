@@ -472,6 +472,11 @@ DEV_ENTRIES = ("null", "zero", "full", "random", "urandom", "tty", "console", "p
 # host root) and the sysrq trigger check nothing else. bwrap covers them only when access(W_OK)
 # succeeds, which it never does on /proc/sys. Other writable procfs files are per-process.
 KERNEL_PATHS = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs")
+# Host-wide kernel state that a PID namespace does not scope (Docker's masked paths): host
+# timers and scheduler state with host pids and command names, the keys the user can view,
+# kernel memory, hardware. Hidden: an empty file or directory without permissions.
+KERNEL_MASKED = ("/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+                 "/proc/latency_stats", "/proc/kcore", "/proc/acpi", "/proc/scsi", "/proc/asound")
 
 
 def _proc_rules(rules: _Rules, diags: list[Diagnostic], mount_proc: bool) -> None:
@@ -494,6 +499,12 @@ def _proc_rules(rules: _Rules, diags: list[Diagnostic], mount_proc: bool) -> Non
                            "host-global kernel interface: read-only, since a sandbox started "
                            "by root runs as the global root uid, which is all sysctls check",
                            BUILTIN, is_dir=os.path.isdir(path)))
+    for path in KERNEL_MASKED:
+        if os.path.lexists(path):
+            rules.add(Rule(path, Access.NONE, RuleKind.KERNEL,
+                           "host-wide kernel state that the sandbox's PID namespace does not "
+                           "scope (host pids, commands, keys): hidden", BUILTIN,
+                           is_dir=os.path.isdir(path)))
 
 
 def _blocked_missing(by_path: dict[str, Rule]) -> None:
@@ -1070,7 +1081,7 @@ def _ops_for(
         if rule.kind is RuleKind.PROC and rule.access is not Access.NONE:
             ops.append(MountOp(OpKind.PROC, rule.path, None, rule))
             continue
-        if rule.kind is RuleKind.KERNEL:
+        if rule.kind is RuleKind.KERNEL and rule.access is Access.RO:
             ops.append(MountOp(OpKind.KERNEL_RO, rule.path, rule.path, rule))
             mounted.add(rule.path)
             continue

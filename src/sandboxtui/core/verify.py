@@ -204,8 +204,11 @@ def _sticky_denial(parent: str, path: str, who: Identity) -> str | None:
     return None
 
 
-def _syslog_denial(path: str) -> str | None:
-    """/dev/kmsg needs CAP_SYSLOG (which no sandbox keeps) when dmesg_restrict is set."""
+def _capability_denial(path: str) -> str | None:
+    """Files whose opening needs a capability no sandbox keeps: /proc/kcore (CAP_SYS_RAWIO),
+    /dev/kmsg (CAP_SYSLOG, when dmesg_restrict is set)."""
+    if path == "/proc/kcore":
+        return "reading kernel memory needs CAP_SYS_RAWIO"
     if path != "/dev/kmsg":
         return None
     try:
@@ -246,9 +249,12 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
     rule = f"{ex.access.value}: {ex.rule.reason} [{ex.rule.provenance}]"
     op = probe.op
 
+    # The legacy pipeline has neither bwrap's private /dev nor its masked /proc files.
+    legacy_host = pipeline is not Pipeline.BWRAP and ex.access is Access.NONE \
+        and ex.rule.kind in (RuleKind.DEVICE, RuleKind.KERNEL)
+
     def verdict(need_rw: bool, *host_checks: Callable[[], str | None]) -> Prediction:
-        legacy_dev = pipeline is not Pipeline.BWRAP and ex.rule.kind is RuleKind.DEVICE
-        if ex.access is Access.NONE and not legacy_dev or need_rw and ex.access is not Access.RW:
+        if ex.access is Access.NONE and not legacy_host or need_rw and ex.access is not Access.RW:
             return Prediction(False, ex.access.value, rule, ex.rule.path)
         for check in host_checks:
             why = check()
@@ -267,14 +273,15 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
             and not any(_within(path, r) for r in landlock_model(plan).read_roots):
         return Prediction(False, Access.NONE.value, "legacy Landlock: outside every readable "
                           f"root (the host's /dev and /proc); plan: {rule}", ex.rule.path)
-    if ex.rule.kind is RuleKind.DEVICE and ex.access is Access.NONE \
-            and pipeline is not Pipeline.BWRAP:
-        # Legacy: the host's /dev, read as the host's bits allow; Landlock writes /dev/null only.
-        if op == "read":
+    if legacy_host:
+        # Legacy: the host's /dev and /proc, read as the host's bits (and the capabilities
+        # no sandbox keeps) allow; Landlock writes nothing there but /dev/null.
+        if op in ("read", "list"):
             return verdict(False, lambda: _host_denial(path, _R, who),
-                           lambda: _syslog_denial(path), lambda: _device_denial(path))
+                           lambda: _capability_denial(path),
+                           lambda: _device_denial(path) if path.startswith("/dev/") else None)
         return Prediction(False, ex.access.value, "legacy Landlock: only /dev/null is "
-                          f"writable; plan: {rule}", ex.rule.path)
+                          f"writable there; plan: {rule}", ex.rule.path)
     if op in ("read", "list"):
         return verdict(False, lambda: _host_denial(path, _R, who))
     if op == "execute":
@@ -373,7 +380,8 @@ def _safe_to_execute(path: str, st: os.stat_result) -> bool:
 # Host-global kernel files the probes open (for writing: nothing is written), and device
 # names under /dev whose opening has no side effect (never a watchdog, which arms on open).
 KERNEL_PROBES = ("/proc/sys/kernel/domainname", "/proc/sys/kernel/core_pattern",
-                 "/proc/sys/vm/overcommit_ratio", "/proc/sysrq-trigger")
+                 "/proc/sys/vm/overcommit_ratio", "/proc/sysrq-trigger", "/proc/timer_list",
+                 "/proc/keys")
 SAFE_DEVICES = ("kmsg", "vda", "vdb", "sda", "xvda", "nvme0n1", "loop0")
 
 
