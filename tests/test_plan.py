@@ -105,7 +105,7 @@ default_permissions = "p"
     first = [k for k, _ in dests].index(OpKind.REMOUNT_RO)  # remounts come after every mount
     assert all(k is OpKind.REMOUNT_RO for k, _ in dests[first:])
     assert (OpKind.REMOUNT_RO, str(repo / "a")) in dests[first:]
-    deny = next(op for op in plan.ops if op.kind is OpKind.DENY_DIR)
+    deny = next(op for op in plan.ops if op.kind is OpKind.DENY_DIR and op.dest == str(repo / "a"))
     assert deny.perms == 0o111  # traversable so /repo/a/b stays reachable, not listable
     rule = plan.explain(str(repo / "a" / "secret.txt")).rule
     assert rule.path == str(repo / "a") and str(rule.provenance).endswith("config.toml:4")

@@ -303,7 +303,7 @@ def test_sample_paths_cover_the_interesting_rules(shared_dir: Path) -> None:
     devices = {f"/dev/{d}" for d in v.SAFE_DEVICES if os.path.exists(f"/dev/{d}")}
     assert kernel and kernel | devices <= set(paths)
     rules = {r.path for r in plan.rules}
-    assert {p for p in paths if p.startswith(("/dev/", "/proc/"))} - rules == kernel | devices
+    assert {p for p in paths if p.startswith(("/dev/", "/proc/"))} - kernel - devices <= rules
     assert len(paths) == len(set(paths))
 
 
