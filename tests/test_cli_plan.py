@@ -34,7 +34,8 @@ def test_plan_json_lists_rules_ops_and_settings_with_provenance(ws: Path) -> Non
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["mode"] == "read-only"
-    denied = {r["path"] for r in data["rules"] if r["access"] == "none" and r["kind"] != "runtime"}
+    denied = {r["path"] for r in data["rules"] if r["access"] == "none"
+              and r["kind"] not in ("runtime", "host-kernel")}
     assert denied == {str(ws / ".env"), str(ws / "sub" / ".env.local")}
     assert [o["op"] for o in data["ops"]][:3] == ["ro-bind-root", "dev", "proc"]
     settings = {s["key"]: s["provenance"] for s in data["settings"]}
@@ -55,6 +56,9 @@ def test_explain_text_and_json(ws: Path) -> None:
 def test_no_proc_drops_the_proc_mount(ws: Path) -> None:
     data = json.loads(sandboxtui("plan", "--json", "--no-proc", "--cwd", str(ws)).stdout)
     assert "proc" not in [o["op"] for o in data["ops"]]
+    # the host's /proc is hidden instead, and the plan says so
+    assert {"op": "deny-dir", "dest": "/proc"}.items() <= data["ops"][2].items()
+    assert "no-proc" in {d["code"] for d in data["diagnostics"]}
 
 
 def test_bad_cwd_and_bad_path_exit_2(tmp_path: Path) -> None:
