@@ -171,3 +171,14 @@ def test_globs_with_a_slash_match_as_the_plan_applies_them(ws: Path, tmp_path: P
         assert precheck(["cat", word], plan).paths, word
     for word in (f"{keys}/deeper/new.key", "new.key"):
         assert not precheck(["cat", word], plan).paths, word
+
+
+def test_hidden_proc_kernel_files_and_blocked_names_ask_for_nothing(ws: Path) -> None:
+    """Denied by the plan, but no secret of the user's: /proc under --no-proc, the masked
+    host kernel files, a missing protected name (its placeholder). A sensitive file still asks."""
+    plan = plan_for(ws)
+    hidden = build_plan(plan.policy, str(ws), {}, mount_proc=False)
+    assert not precheck(["ls", "/proc"], hidden).hits
+    assert not precheck(["cat", "/proc/keys", "/proc/timer_list"], plan).hits
+    assert not precheck(["ls", ".agents", ".git"], plan).hits
+    assert precheck(["cat", "/proc/keys", ".env"], plan).hits

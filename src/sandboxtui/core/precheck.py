@@ -162,9 +162,10 @@ def match_path(word: str, plan: MountPlan, cwd: str | None = None) -> PrecheckHi
     globs = plan.policy.sensitive_paths
     prov = str(plan.policy.source("sensitive_paths"))
     rule = plan.rule_for(resolved)
-    # A hidden /proc (--no-proc) and a protected name kept from being created hold nothing
-    # worth an approval: only real denials (and sensitive names) are asked about.
-    denied = rule.access is Access.NONE and rule.kind not in (RuleKind.BASE, RuleKind.PROC) \
+    # A hidden /proc (--no-proc) or host kernel file, and a protected name kept from being
+    # created, hold nothing worth an approval: only real denials (and sensitive names) are.
+    denied = rule.access is Access.NONE \
+        and rule.kind not in (RuleKind.BASE, RuleKind.PROC, RuleKind.KERNEL) \
         and not (rule.missing and rule.kind is RuleKind.PROTECTED)
     for spelled in dict.fromkeys((os.path.normpath(expanded), lexical, resolved)):
         glob = _glob_hit(spelled, cwd, plan.cwd, globs)
