@@ -24,9 +24,12 @@ from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.globs import CompiledGlob, GlobError, compile_glob
 from sandboxtui.core.policy import (
     BUILTIN,
+    GIT_CODE_PATHS,
+    GIT_UNBLOCKABLE,
     PLATFORM_DEFAULTS,
     PROTECTED_NAMES,
     Access,
+    GitProtection,
     Policy,
     Provenance,
     SandboxMode,
@@ -425,12 +428,14 @@ def build_plan(
     # Protected names beneath every root that ends up writable.
     for root in [r for r in list(rules.by_path.values()) if r.access is Access.RW
                  and r.kind in (RuleKind.WRITABLE, RuleKind.ENTRY) and not r.missing]:
-        for rule in _protected_rules(root.path, diags, rules.by_path):
+        for rule in _protected_rules(root.path, diags, rules.by_path, policy.protect_git,
+                                     policy.source("protect_git")):
             rules.add(rule)
     # Nested repositories: an existing `.git` at any depth of the walked writable trees is
     # protected like the root's, since git runs what its config and hooks name.
     for repo in _nested_repos(_scan_roots(cwd, rules), rules.by_path, bounds, diags):
-        for rule in _protected_rules(repo, diags, rules.by_path, names=(GIT_DIR,)):
+        for rule in _protected_rules(repo, diags, rules.by_path, policy.protect_git,
+                                     policy.source("protect_git"), names=(GIT_DIR,)):
             rules.add(rule)
 
     globs = [(g, RuleKind.SENSITIVE, f"sensitive path {g}", policy.source("sensitive_paths"))
@@ -745,8 +750,8 @@ def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
 
 
 def _protected_rules(
-    root: str, diags: list[Diagnostic], by_path: Mapping[str, Rule],
-    names: tuple[str, ...] = PROTECTED_NAMES,
+    root: str, diags: list[Diagnostic], by_path: Mapping[str, Rule], git: GitProtection,
+    source: Provenance, names: tuple[str, ...] = PROTECTED_NAMES,
 ) -> Iterable[Rule]:
     """Rules keeping `names` under `root` read-only: a writable root's protected names, or a
     nested repository's `.git` (then `root` is the repository's working directory)."""
@@ -786,9 +791,12 @@ def _protected_rules(
             yield Rule(path, Access.RO, RuleKind.PROTECTED, f"{reason} (symlink: refused)",
                        BUILTIN, is_dir=False)
             continue
+        if name == GIT_DIR and stat.S_ISDIR(st.st_mode):
+            yield from _git_dir_rules(path, reason, git, source, diags)
+            continue
         yield Rule(path, Access.RO, RuleKind.PROTECTED, reason, BUILTIN,
                    is_dir=stat.S_ISDIR(st.st_mode))
-        if name == ".git" and stat.S_ISREG(st.st_mode):
+        if name == GIT_DIR and stat.S_ISREG(st.st_mode):
             # A worktree's `.git` file names its git directory, which names (`commondir`) the
             # shared one with the config and hooks. Each is only ever downgraded from rw to ro:
             # a `gitdir:` line must never open up a path the policy does not already allow.
@@ -797,7 +805,40 @@ def _protected_rules(
                                  (_commondir(target), f"commondir of the gitdir of {path}")):
                 if git_dir and os.path.isdir(git_dir) and _access_at(by_path, git_dir) \
                         is Access.RW:
-                    yield Rule(git_dir, Access.RO, RuleKind.PROTECTED, why, BUILTIN)
+                    yield from _git_dir_rules(git_dir, why, git, source, diags)
+
+
+def _git_dir_rules(git_dir: str, reason: str, git: GitProtection, source: Provenance,
+                   diags: list[Diagnostic]) -> Iterable[Rule]:
+    """A git directory read-only as a whole (`protect_git = "full"`), or only the parts that
+    make git run code (`"config-and-hooks"`: objects, refs and the index stay writable, so
+    commits work inside). A symlinked part cannot be kept read-only by a mount (a bind follows
+    it, and the link itself could be replaced): that repository is protected whole."""
+    if git is GitProtection.FULL:
+        yield Rule(git_dir, Access.RO, RuleKind.PROTECTED, reason, BUILTIN)
+        return
+    parts = [(os.path.join(git_dir, name), _lstat(os.path.join(git_dir, name)))
+             for name in GIT_CODE_PATHS]
+    linked = [path for path, st in parts if st is not None and stat.S_ISLNK(st.st_mode)]
+    if linked:
+        diags.append(Diagnostic(
+            Severity.WARNING, "git-part-symlink",
+            f"{linked[0]} is a symlink, which protect_git = \"config-and-hooks\" cannot keep "
+            f"read-only: all of {git_dir} is read-only instead (no commits inside)",
+            f"replace the symlink {linked[0]} with the real file or directory"))
+        yield Rule(git_dir, Access.RO, RuleKind.PROTECTED,
+                   f"{reason} (whole: {linked[0]} is a symlink)", BUILTIN)
+        return
+    why = f"{reason}: protect_git = config-and-hooks keeps what runs code read-only"
+    for path, st in parts:
+        if st is None and os.path.basename(path) in GIT_UNBLOCKABLE:
+            continue
+        if st is None:
+            yield Rule(path, Access.RO, RuleKind.PROTECTED, f"{why} (missing: creation "
+                       "blocked)", source, missing=True, is_dir=False)
+        else:
+            yield Rule(path, Access.RO, RuleKind.PROTECTED, why, source,
+                       is_dir=stat.S_ISDIR(st.st_mode))
 
 
 def _owner(st: os.stat_result) -> str | None:

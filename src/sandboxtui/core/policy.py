@@ -30,6 +30,24 @@ class PrecheckMode(StrEnum):
     OFF = "off"
 
 
+class GitProtection(StrEnum):
+    """How much of a repository's `.git` stays read-only inside a writable root."""
+
+    FULL = "full"  # the whole `.git`: no commits inside
+    CONFIG_AND_HOOKS = "config-and-hooks"  # only what makes git run code: commits work
+
+
+# The parts of a `.git` directory through which git runs code or reads configuration (hooks,
+# config and its per-worktree twin, info/ with attributes selecting filters, a `commondir`
+# redirecting the config, submodules' and worktrees' own git directories): the read-only set
+# under `protect_git = "config-and-hooks"`. Each missing one is blocked from being created,
+# except `commondir`: any file there, even an empty one, makes git fail ("failed to read
+# commondir"), so a missing one stays creatable and the launcher removes one that appears.
+GIT_CODE_PATHS = ("config", "config.worktree", "commondir", "hooks", "info", "modules",
+                  "worktrees")
+GIT_UNBLOCKABLE = ("commondir",)
+
+
 class NetworkMode(StrEnum):
     OFF = "off"
     ON = "on"
@@ -111,6 +129,7 @@ class Policy:
     read_access: ReadAccess = ReadAccess()
     fs_entries: tuple[FsEntry, ...] = ()
     sensitive_paths: tuple[str, ...] = (".env", ".env.*")
+    protect_git: GitProtection = GitProtection.FULL
     precheck_mode: PrecheckMode = PrecheckMode.ASK
     use_legacy_landlock: bool = False
     limits: Limits = Limits()
