@@ -8,10 +8,11 @@ Exit codes: the command's own for `run`; 1 verify mismatch, or a patch that does
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sandboxtui.core.config import ConfigError, resolve, settings_table
@@ -279,16 +280,46 @@ def cmd_run(args: argparse.Namespace) -> int:
         _say(f"sandboxtui: {exc.message}", err=True)
         return exc.exit_code
     try:
-        result = running.wait()
+        with _ending_signals_raise():
+            result = running.wait()
     except KeyboardInterrupt:
         running.cancel()
         running.wait()
         return 128 + 2
+    except _Ended as ended:  # the sandbox goes first, and the launch's host files with it
+        running.cancel()
+        running.wait()
+        return 128 + ended.signum
     if result.error:
         _say(f"sandboxtui: {result.error}", err=True)
     for line in result.git_neutralised:
         _say(f"sandboxtui: git repository left by the command: {line}", err=True)
     return result.exit_code
+
+
+class _Ended(Exception):
+    """SIGHUP (the terminal closed) or SIGTERM reached the launcher."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _ending_signals_raise() -> Iterator[None]:
+    """While the command runs, SIGHUP and SIGTERM end the launch like ^C: the sandbox is
+    killed and its host files (placeholders) removed, instead of the launcher dying first."""
+    import signal
+
+    def end(signum: int, _frame: object) -> None:
+        raise _Ended(signum)
+
+    previous = {sig: signal.signal(sig, end) for sig in (signal.SIGHUP, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def render_launch(spec: LaunchSpec) -> str:

@@ -287,13 +287,19 @@ def test_nothing_survives_the_launcher(any_runner: Runner, ws: Path, end: str) -
         while marker_pids(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert marker_pids(marker) == [], f"survived the launcher's {end}"
+        if end == "hangup":  # the launcher itself ends the launch: it cleans up after itself
+            _, status = os.waitpid(pid, 0)
+            pid = 0
+            assert os.waitstatus_to_exitcode(status) == 128 + signal.SIGHUP
+            assert not os.path.lexists(ws / ".agents"), "placeholder left on the host"
     finally:
         for leftover in marker_pids(marker):  # only the processes this test started
             with contextlib.suppress(ProcessLookupError):
                 os.kill(leftover, signal.SIGKILL)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        if pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
         if master >= 0:
             os.close(master)
 
