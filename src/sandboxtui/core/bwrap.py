@@ -57,12 +57,13 @@ class LaunchFiles:
     empty_file: str  # empty, mode 000: bound over denied files and missing protected paths
     seccomp_fd: int | None  # compiled BPF for --seccomp
     status_fd: int | None  # write end for --json-status-fd
+    block_fd: int = 5  # read end for --block-fd: bwrap waits on it before running the command
 
 
 def dry_run_files() -> LaunchFiles:
     """What `run --dry-run` shows for the per-launch values (a real launch picks its own)."""
     base = runtime_dir()
-    return LaunchFiles(base, f"{base}/launch-XXXX/empty", 3, 4)
+    return LaunchFiles(base, f"{base}/launch-XXXX/empty", 3, 4, 5)
 
 
 def bwrap_options(plan: MountPlan, files: LaunchFiles, chdir: str) -> list[str]:

@@ -11,7 +11,11 @@ spawns bwrap with its options on an `--args` memfd, the compiled seccomp filter 
 `exit-code` record means the command ran (its code, or 128+N after signal N); none means bwrap
 failed before the command started: exit 4 with bwrap's message as the cause, or 126/127 when
 bwrap's own exec of the command failed (when stderr is not captured, bwrap's message goes to the
-terminal and a launch of `true` in the same sandbox tells the two apart).
+terminal; whether bwrap got as far as `--block-fd` tells the two apart).
+
+bwrap starts with `--block-fd`: once it has set up every mount it waits, and the launcher checks
+through `/proc/PID/root` that the mounts landed on the very directories the plan was made from
+(`setup_check`), killing the sandbox before the command runs if a rename moved them (exit 4).
 
 No process is left behind: bwrap runs with `--die-with-parent` in a fresh PID namespace, so
 when the command's first process ends, bwrap exits and the kernel kills every other process of
@@ -39,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from sandboxtui.core import gitguard, terminal
+from sandboxtui.core import gitguard, setup_check, terminal
 from sandboxtui.core.bwrap import (
     BWRAP_MAX_ARGS,
     LaunchFiles,
@@ -190,8 +194,9 @@ class LaunchSpec:
             return []
         files = dry_run_files() if files is None else files
         seccomp_fd = files.seccomp_fd if self.seccomp is not None and self.proxy is None else None
-        files = LaunchFiles(files.runtime_dir, files.empty_file, seccomp_fd, files.status_fd)
-        return bwrap_options(self.plan, files, self.cwd)
+        files = replace(files, seccomp_fd=seccomp_fd)
+        # bwrap waits on this pipe once the mounts are set up: the launcher checks them first
+        return [*bwrap_options(self.plan, files, self.cwd), "--block-fd", str(files.block_fd)]
 
     def argv(self, files: LaunchFiles | None = None) -> list[str]:
         inner = (list(self.command) if self.bwrap is None
@@ -374,13 +379,21 @@ class RunningCommand:
         self.cancelled = False
         if not capture:  # the command shares our terminal: `wait()` undoes what it did to it
             self._cleanup.enter_context(terminal.preserved())
+        self._expected: tuple[setup_check.Expected, ...] | None = None
+        self._empty_file = ""
+        self._block_fd = self._block_w = -1
+        self._setup_error: str | None = None
+        self._released = False  # bwrap set the sandbox up and we let the command start
+        self._patience = timeout
         self._git_roots = _git_roots(spec)
         self._git_before = gitguard.snapshot(self._git_roots)
         self.started = time.monotonic()
+        self.wall_start = time.time()
         self._proc = self._spawn()
         self.pid = self._proc.pid
-        if timeout is not None:
-            self._timer = threading.Timer(timeout, self._expire)
+        if timeout is not None:  # what the sandbox's setup left of it
+            left = max(timeout - (time.monotonic() - self.started), 0)
+            self._timer = threading.Timer(left, self._expire)
             self._timer.daemon = True
             self._timer.start()
 
@@ -416,12 +429,19 @@ class RunningCommand:
                 else:
                     files = self._cleanup.enter_context(launch_files(
                         spec.plan, seccomp_fd=seccomp_fd, status_fd=status_w))
-                    options = spec.options(files)
+                    self._expected = setup_check.expected(spec.plan)
+                    self._empty_file = files.empty_file
+                    block_r, self._block_w = os.pipe2(os.O_CLOEXEC)
+                    self._cleanup.enter_context(_closing(self._block_w))
+                    until_spawned.enter_context(_closing(block_r))
+                    self._block_fd = block_r
+                    options = spec.options(replace(files, block_fd=block_r))
                     command, inside_fds = self._start_proxy(until_spawned)
                     self.argv = display_argv(spec.bwrap or "", options, command)
                     args_fd = until_spawned.enter_context(
                         _closing(data_fd(encode_args(options), "sandboxtui-args")))
-                    fds = tuple(fd for fd in (args_fd, seccomp_fd, status_w) if fd is not None)
+                    fds = tuple(fd for fd in (args_fd, seccomp_fd, status_w, block_r)
+                                if fd is not None)
                     fds += inside_fds
                     argv = [spec.bwrap or "", "--args", str(args_fd), "--", *command]
                     stage = spec.stage_spec(argv) if spec.staged else None
@@ -434,14 +454,50 @@ class RunningCommand:
                 proc = _SPAWNER.call(lambda: subprocess.Popen(
                     argv, cwd=spec.cwd, env=dict(spec.env), stdin=stdin, stdout=out,
                     stderr=out, pass_fds=fds))
-        except SandboxSetupError as exc:
+        except (SandboxSetupError, setup_check.WorkspaceChanged) as exc:
             self._cleanup.close()
             raise LaunchError(EXIT_UNENFORCEABLE, str(exc)) from exc
         except (OSError, RuntimeError, ImportError) as exc:  # incl. libseccomp missing
             self._cleanup.close()
             raise LaunchError(EXIT_UNENFORCEABLE, f"cannot start {spec.bwrap}: {exc}") from exc
         self._start_readers(proc)
+        if self._expected is not None:
+            self._release(proc, self._patience)
         return proc
+
+    def _release(self, proc: subprocess.Popen[bytes], patience: float | None) -> None:
+        """Let the command start only once bwrap has mounted the plan on the very files it
+        was made from (setup_check); otherwise kill the sandbox before anything runs. The
+        setup counts towards the launch's timeout (`patience`)."""
+        deadline = None if patience is None else time.monotonic() + patience
+
+        def left() -> float:
+            return 1e6 if deadline is None else deadline - time.monotonic()
+
+        while (pid := _status_field(self._status, "child-pid")) is None:
+            if left() <= 0 or not self._read_status(left()):
+                break
+        if pid is not None and setup_check.wait_blocked(pid, self._block_fd, left()):
+            problem = setup_check.verify(pid, self._expected or (), self._empty_file)
+            if problem is None:
+                os.write(self._block_w, b"x")
+                self._released = True
+                return
+            self._setup_error = (f"the workspace changed while the sandbox was set up: "
+                                 f"{problem} (a running command renaming directories?); "
+                                 "nothing ran, launch again")
+        elif left() > 0 or proc.poll() is not None:
+            return  # bwrap (or its sandbox) ended during setup: wait() reports its message
+        else:
+            self.timed_out = True
+        if pid is not None:  # blocked before the command: killed before our pipe closes
+            with contextlib.suppress(OSError):
+                sandbox = os.pidfd_open(pid)
+                try:
+                    signal.pidfd_send_signal(sandbox, signal.SIGKILL)
+                finally:
+                    os.close(sandbox)
+        proc.kill()
 
     def _start_readers(self, proc: subprocess.Popen[bytes]) -> None:
         if self._capture:
@@ -572,6 +628,8 @@ class RunningCommand:
                     t.join()
                 while self._read_status(0):  # everything bwrap wrote, up to its end
                     pass
+                if self._expected and _status_field(self._status, "exit-code") is None:
+                    setup_check.remove_strays(self._expected, self.wall_start)
                 self._cleanup.close()
                 git = self._neutralise_git()
                 self._result = replace(self._outcome(code, duration), git_neutralised=git)
@@ -598,6 +656,8 @@ class RunningCommand:
 
     def _outcome(self, code: int, duration: float) -> RunResult:
         extra = {"timed_out": self.timed_out, "cancelled": self.cancelled}
+        if self._setup_error is not None:
+            return RunResult(EXIT_UNENFORCEABLE, duration, None, **extra, error=self._setup_error)
         if self.timed_out or self.cancelled:
             why = "timed out" if self.timed_out else "cancelled"
             return RunResult(128 + signal.SIGKILL, duration, int(signal.SIGKILL), **extra,
@@ -625,9 +685,10 @@ class RunningCommand:
             missing = m.group(2) == os.strerror(errno.ENOENT)
             return RunResult(EXIT_NOT_FOUND if missing else EXIT_NOT_EXECUTABLE, duration,
                              None, **extra, error=f"{m.group(1)}: {m.group(2)}")
-        if not self._capture and _sandbox_starts(self.spec):
-            # bwrap's message went straight to the terminal; the same sandbox runs `true`, so
-            # it was the command's exec that failed (a missing interpreter, a noexec mount).
+        if not self._capture and self._released:
+            # bwrap's message went straight to the terminal; bwrap had set the sandbox up (it
+            # waited on our pipe before running the command), so it was the command's exec
+            # that failed (a missing interpreter, a noexec mount).
             noexec = os.statvfs(self.spec.executable).f_flag & os.ST_NOEXEC
             return RunResult(EXIT_NOT_EXECUTABLE if noexec else EXIT_NOT_FOUND, duration, None,
                              **extra, error=f"{self.spec.command[0]} could not be executed "
@@ -654,15 +715,6 @@ def _closing(fd: int) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
-
-
-def _sandbox_starts(spec: LaunchSpec) -> bool:
-    """Does the same sandbox start `true`? Tells a failed exec from a failed setup."""
-    true = next((p for p in ("/usr/bin/true", "/bin/true") if os.access(p, os.X_OK)), None)
-    if true is None:
-        return False
-    probe = replace(spec, command=(true,), executable=true)
-    return start(probe, capture=True).wait().exit_code == 0
 
 
 def _status_field(status: bytes, key: str) -> int | None:

@@ -131,6 +131,7 @@ class ScanReport:
     bound_hit: str | None  # "entries" / "time": the walk stopped; "depth": see too_deep
     seconds: float
     too_deep: tuple[str, ...] = ()  # directories below the depth bound: denied, not searched
+    changed: tuple[str, ...] = ()  # directories renamed or removed while walked
 
 
 @dataclass(frozen=True)
@@ -451,7 +452,19 @@ def build_plan(
     scan = None
     if patterns:
         result = _scan_sensitive(_scan_roots(cwd, rules), patterns, bounds)
+        for _ in range(2):  # a directory renamed under the walk may hide a match: again
+            if not result.report.changed:
+                break
+            result = _scan_sensitive(_scan_roots(cwd, rules), patterns, bounds)
         scan = result.report
+        if scan.changed:
+            diags.append(Diagnostic(
+                Severity.ERROR, "scan-changing",
+                f"directories were renamed or removed while the sensitive-path scan walked "
+                f"them (e.g. {scan.changed[0]}), three times: a sensitive file could be "
+                "missed, so launches are refused",
+                "stop whatever renames directories in the workspace (a running sandbox?) "
+                "and launch again"))
         _scan_rules(rules, diags, result, policy, bounds)
 
     by_path = rules.by_path
@@ -913,22 +926,30 @@ class _Walk:
         self.too_deep: dict[str, None] = {}
         self.unreadable: dict[str, str] = {}
         self.record = True
+        # directories renamed, swapped or removed while walked: what they held may be missed
+        self.changed: dict[str, None] = {}
 
     def dirs(self, root: str, *, record: bool = True
              ) -> Iterator[tuple[str, list[os.DirEntry[str]]]]:
         """Each directory under `root` with its entries, as far as the caller `descend`s.
         `record`: note the directories that cannot be searched (to deny them)."""
         self.record = record
-        self.stack = [(root, 0)]
+        self.stack: list[tuple[str, int, int | None]] = [(root, 0, None)]
         while self.stack and self.bound is None:
-            directory, depth = self.stack.pop()
+            directory, depth, ino = self.stack.pop()
             self.depth = depth
             try:
                 with os.scandir(directory) as it:
                     entries = list(it)
             except OSError as exc:
-                if record and exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                    if directory != root:
+                        self.changed[directory] = None
+                elif record:
                     self.unreadable[directory] = exc.strerror or str(exc)
+                continue
+            if ino is not None and _lstat_ino(directory) != ino:
+                self.changed[directory] = None  # swapped (RENAME_EXCHANGE) since listed
                 continue
             self.seen += len(entries)
             # a name is at most 255 bytes: only a long directory path can hold a too-long one
@@ -945,9 +966,15 @@ class _Walk:
 
     def descend(self, path: str) -> None:
         if self.depth + 1 < self.bounds.max_depth:
-            self.stack.append((path, self.depth + 1))
+            # its identity now: a directory swapped for another before it is listed is noticed
+            self.stack.append((path, self.depth + 1, _lstat_ino(path)))
         elif self.record:
             self.too_deep[path] = None
+
+
+def _lstat_ino(path: str) -> int | None:
+    st = _lstat(path)
+    return None if st is None else st.st_ino
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -1000,7 +1027,8 @@ def _scan_sensitive(
     unaccounted = _hard_links(walks, found, walk)
     bound = walk.bound or ("depth" if walk.too_deep else None)
     report = ScanReport(tuple(r for r, _ in walks), walk.seen, len(found), bound,
-                        time.monotonic() - walk.start, tuple(walk.too_deep))
+                        time.monotonic() - walk.start, tuple(walk.too_deep),
+                        tuple(walk.changed))
     return _ScanResult(found, sorted(walk.unreadable.items()), unaccounted, report)
 
 

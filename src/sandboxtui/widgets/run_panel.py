@@ -366,6 +366,9 @@ class RunPanel(Vertical):
         self.running = None
         if outcome.error:
             self._post_lines([f"sandboxtui: {outcome.error}"])
+        if outcome.git_neutralised:
+            self._post_lines([f"sandboxtui: git repository left by the command: {line}"
+                              for line in outcome.git_neutralised])
         note = "; ".join(n for n in (note, outcome.error or "") if n)
         self._finish(RunRecord(command, outcome.exit_code, outcome.duration, note,
                                outcome.error or _decode(batch.last_stderr)))
