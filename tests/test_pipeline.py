@@ -143,3 +143,15 @@ def test_without_seccomp_doctor_reports_an_error_whatever_the_network(tmp_path: 
         assert choice.refused
         (missing,) = [d for d in diags if d.code == "seccomp-unavailable"]
         assert missing.severity.value == "error" and "set-id" in missing.cause
+
+
+def test_legacy_without_user_namespaces_names_the_ipc_limit(tmp_path: Path) -> None:
+    """A normal user without user namespaces gets no private IPC namespace on the legacy
+    pipeline: doctor and the warnings panel say so; root always gets one."""
+    plan = plan_of(tmp_path, LEGACY)
+    user = choose_pipeline(plan, NO_USERNS, euid=1000)
+    assert user.pipeline is Pipeline.LANDLOCK
+    assert "legacy-no-ipc" in {d.code for d in user.diagnostics}
+    for caps, euid in ((NO_USERNS, 0), (FULL, 1000)):
+        choice = choose_pipeline(plan, caps, euid=euid)
+        assert "legacy-no-ipc" not in {d.code for d in choice.diagnostics}

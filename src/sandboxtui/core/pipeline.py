@@ -110,10 +110,20 @@ def choose_pipeline(
                            "use a kernel with Landlock, or drop features.use_legacy_landlock"),))
         return _refuse(f"neither Landlock nor bubblewrap is available ({bwrap_reason})",
                        "use a kernel with Landlock, or install bubblewrap")
+    ipc: tuple[Diagnostic, ...] = ()
+    if euid != 0 and caps.bwrap is not None and caps.bwrap_error is not None:
+        # bwrap could not make a user namespace: neither can the exec stage, so the command
+        # stays in the host's IPC namespace (the launch says so again when it happens).
+        ipc = (Diagnostic(
+            Severity.WARNING, "legacy-no-ipc",
+            "legacy pipeline: no private IPC namespace (user namespaces are unavailable: "
+            f"{caps.bwrap_error}): the command can reach the host's SysV shared memory and "
+            "message queues", "allow unprivileged user namespaces, or use the bubblewrap "
+            "pipeline"),)
     return PipelineChoice(
         Pipeline.LANDLOCK,
         f"features.use_legacy_landlock = true (Landlock ABI {caps.landlock_abi})",
-        tuple(model.warnings()), model)
+        tuple(model.warnings()) + ipc, model)
 
 
 _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
