@@ -89,7 +89,7 @@ def wait_blocked(pid: int, block_fd: int, alive: float) -> bool:
         if "pipe" in wchan and len(args) > 1 and args[1] == want:
             return True
         time.sleep(delay)
-        delay = min(delay * 2, 0.005)
+        delay = min(delay * 2, 0.0005)
     return False
 
 
