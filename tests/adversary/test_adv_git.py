@@ -116,3 +116,14 @@ def test_an_unchanged_repository_is_left_alone(shared_dir: Path) -> None:
     assert r.returncode == 0 and "git repository" not in r.stderr, r.stderr
     assert _config(ws / ".git") == before
     assert (ws / ".git/hooks/pre-commit").exists()
+
+
+def test_the_audit_views_show_what_was_neutralised() -> None:
+    from sandboxtui.cli import render_audit_record
+    from sandboxtui.widgets.approvals_queue import audit_row
+
+    record = {"kind": "git-neutralised", "time": 0, "cwd": "/w", "argv": ["git", "init", "x"],
+              "actions": ["removed core.fsmonitor from /w/x/.git/config"]}
+    assert audit_row(record)[1:] == ("git-neutralised", "git init x",
+                                     "removed core.fsmonitor from /w/x/.git/config")
+    assert "removed core.fsmonitor" in render_audit_record(record)

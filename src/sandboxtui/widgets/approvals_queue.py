@@ -49,6 +49,10 @@ def audit_row(record: dict[str, Any]) -> tuple[str, str, str, str]:
             what += f" -> {shlex.join(map(str, dec['argv']))}"
         detail = f"id {record.get('id', '?')}: by {dec.get('who', '?')} {dec.get('reason', '')}"
         return _when(record.get("time")), kind, what, detail.strip()
+    if kind == "git-neutralised" and isinstance(record.get("actions"), list):
+        argv = record.get("argv")
+        what = shlex.join(map(str, argv)) if isinstance(argv, list) else "?"
+        return _when(record.get("time")), kind, what, "; ".join(map(str, record["actions"]))
     return _when(record.get("time")), kind, "?", str(record)[:200]
 
 
