@@ -99,6 +99,33 @@ def test_terminal_state_is_restored_after_the_command(any_runner: Runner, ws: Pa
         os.close(slave)
 
 
+def test_exclusive_mode_and_stopped_output_are_undone(any_runner: Runner, ws: Path) -> None:
+    """TIOCEXCL (every later open of the terminal fails for non-root: sudo, ssh prompts) and
+    tcflow(TCOOFF) (the terminal shows nothing more) set inside the sandbox are undone."""
+    master, slave = os.openpty()
+    try:
+        code = ("import fcntl, termios; fcntl.ioctl(0, termios.TIOCEXCL); "
+                "termios.tcflow(1, termios.TCOOFF)")
+        argv = [*any_runner.prefix(), "run", "--config", str(any_runner.config), "--cwd",
+                str(ws), *any_runner.bwrap_options(), "--", "python3", "-c", code]
+        env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+        proc = subprocess.run(argv, stdin=slave, stdout=slave, stderr=subprocess.PIPE,
+                              env=env, timeout=60, start_new_session=True)
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+        _drain(master)
+        exclusive = fcntl.ioctl(slave, 0x80045440, bytes(4))  # TIOCGEXCL
+        assert struct.unpack("i", exclusive)[0] == 0
+        os.set_blocking(slave, False)  # a write to a stopped terminal waits for ever
+        try:
+            os.write(slave, b"still-flowing\n")
+        except BlockingIOError:
+            pytest.fail("the terminal's output is still stopped")
+        assert b"still-flowing" in _drain(master)
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
 # --- untrusted strings the CLI prints --------------------------------------------------------
 
 ESC = "\x1b"

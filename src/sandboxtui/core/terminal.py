@@ -13,6 +13,7 @@ import fcntl
 import os
 import re
 import signal
+import struct
 import termios
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,11 +40,28 @@ def inert(text: str, *, lines: bool = False) -> str:
     return (_UNSAFE_KEEP_LINES if lines else _UNSAFE).sub(_escape, text)
 
 
+# Exclusive mode (TIOCEXCL) makes every later open of the terminal fail with EBUSY for users
+# without CAP_SYS_ADMIN: sudo, ssh and gpg prompts open /dev/tty. Python's termios has neither
+# the query nor the clear; these are the asm-generic numbers, used only where they apply.
+TIOCNXCL, TIOCGEXCL = 0x540D, 0x80045440
+_GENERIC_IOCTLS = {"x86_64", "i686", "aarch64", "armv7l", "riscv64", "s390x", "loongarch64"}
+
+
 @dataclass(frozen=True)
 class _Saved:
     fd: int  # our own descriptor for the terminal, closed after the restore
     attrs: list[object]  # termios.tcgetattr()
     size: bytes  # struct winsize, TIOCGWINSZ
+    exclusive: bool | None  # TIOCEXCL set (None: cannot tell on this architecture)
+
+
+def _exclusive(fd: int) -> bool | None:
+    if os.uname().machine not in _GENERIC_IOCTLS:
+        return None
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, TIOCGEXCL, bytes(4)))[0] != 0
+    except OSError:
+        return None
 
 
 def _terminals() -> Iterator[int]:
@@ -64,7 +82,8 @@ def _save() -> list[_Saved]:
             device = os.fstat(fd).st_rdev
             if device not in seen:
                 saved.append(_Saved(fd, termios.tcgetattr(fd),
-                                    fcntl.ioctl(fd, termios.TIOCGWINSZ, bytes(8))))
+                                    fcntl.ioctl(fd, termios.TIOCGWINSZ, bytes(8)),
+                                    _exclusive(fd)))
                 seen.add(device)
                 continue
         except (OSError, termios.error):
@@ -85,6 +104,11 @@ def _restore(saved: list[_Saved]) -> None:
             with contextlib.suppress(OSError):
                 if fcntl.ioctl(s.fd, termios.TIOCGWINSZ, bytes(8)) != s.size:
                     fcntl.ioctl(s.fd, termios.TIOCSWINSZ, s.size)
+            with contextlib.suppress(OSError, termios.error):
+                termios.tcflow(s.fd, termios.TCOON)  # output the command stopped flows again
+            with contextlib.suppress(OSError):
+                if s.exclusive is not None and _exclusive(s.fd) != s.exclusive:
+                    fcntl.ioctl(s.fd, termios.TIOCEXCL if s.exclusive else TIOCNXCL)
             os.close(s.fd)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -92,9 +116,10 @@ def _restore(saved: list[_Saved]) -> None:
 
 @contextlib.contextmanager
 def preserved() -> Iterator[None]:
-    """Save the modes (termios) and window size of every terminal the command can reach
-    (stdin, stdout, stderr, the controlling terminal) and put them back on exit: `stty -echo
-    -isig` or `stty rows 3` must not outlive the command, however it ended. A window resized
+    """Save the modes (termios), window size and exclusive mode of every terminal the command
+    can reach (stdin, stdout, stderr, the controlling terminal) and put them back on exit, with
+    output flowing: `stty -echo -isig`, `stty rows 3`, TIOCEXCL or tcflow(TCOOFF) must not
+    outlive the command, however it ended. A window resized
     by the user during the run is set back to its size at launch too (the kernel cannot tell
     who resized it)."""
     saved = _save()
