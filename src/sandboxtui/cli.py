@@ -368,7 +368,11 @@ def cmd_approvals(args: argparse.Namespace) -> int:
     if not log.records:
         _say(f"no approvals recorded yet ({log.path})")
     for rec in log.records:
-        _say(render_audit_record(rec))
+        try:
+            line = render_audit_record(rec)
+        except (TypeError, ValueError, AttributeError, KeyError, OverflowError, OSError):
+            line = f"unreadable record (not written by sandboxtui?): {json.dumps(rec)[:300]}"
+        _say(line)
     return 0
 
 
@@ -384,9 +388,9 @@ def render_audit_record(rec: dict[str, Any]) -> str:
     if rec.get("kind") == "request":
         req = rec.get("request", {})
         return (f"{when}  request  {req.get('id')}  {shlex.join(map(str, req.get('argv', [])))}"
-                f"  (cwd {req.get('cwd')}; mentions {', '.join(req.get('matched', []))})")
+                f"  (cwd {req.get('cwd')}; mentions {', '.join(map(str, req.get('matched', [])))})")
     dec = rec.get("decision", {})
-    edited = f" -> {shlex.join(dec['argv'])}" if dec.get("argv") else ""
+    edited = f" -> {shlex.join(map(str, dec['argv']))}" if dec.get("argv") else ""
     return (f"{when}  decision {rec.get('id')}  {dec.get('choice')}{edited} by {dec.get('who')}"
             + (f": {dec['reason']}" if dec.get("reason") else ""))
 

@@ -189,7 +189,10 @@ def test_approvals_prints_a_planted_audit_entry_inert(runner: Runner, workspace:
     decision = {"choice": "edit", "who": f"tui{ESC}[2J", "argv": ["cat", f"x{TITLE}"],
                 "reason": f"ok{ESC}]52;c;Y2F0IC5lbnY=\x07"}  # OSC 52: write the clipboard
     records = [{"kind": "request", "time": 1.0, "id": "abc", "request": request},
-               {"kind": "decision", "time": 2.0, "id": "abc", "decision": decision}]
+               {"kind": "decision", "time": 2.0, "id": "abc", "decision": decision},
+               # damaged or planted shapes: a line each, never a traceback
+               {"kind": "decision", "time": "soon", "decision": f"x{ESC}[2J"},
+               {"kind": "request", "time": 3, "request": {"argv": 5, "matched": [1]}}]
     (state / "sandboxtui" / "audit.jsonl").write_text(
         "".join(json.dumps(r) + "\n" for r in records))
     chown_tree(state, runner.user)
@@ -197,7 +200,7 @@ def test_approvals_prints_a_planted_audit_entry_inert(runner: Runner, workspace:
     assert shown.returncode == 0, shown.stderr
     _assert_inert(shown.stdout + shown.stderr)
     assert "\\x1b]0;pwned\\x07.env" in shown.stdout and "\\x1b]52;c;" in shown.stdout
-    assert len(shown.stdout.splitlines()) == 2
+    assert len(shown.stdout.splitlines()) == 4 and "Traceback" not in shown.stderr
 
 
 # --- the TUI ---------------------------------------------------------------------------------
