@@ -16,6 +16,24 @@ from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.plan import MountPlan, Rule, RuleKind
 from sandboxtui.core.policy import Access
 
+# The device nodes a command needs, the only part of the host's /dev Landlock grants (read):
+# granting all of / would let a root launcher read raw disks, and with them every masked file.
+# (/dev/fd and /dev/std* are symlinks into /proc/self/fd, which stays readable.)
+SAFE_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                "/dev/tty", "/dev/ptmx", "/dev/pts")
+
+
+def _root_without_dev() -> list[str]:
+    """Read access "beneath /" as Landlock rules that leave out /dev: every other entry of /
+    (one that appears later is not granted: less access, never more), and the safe devices."""
+    try:
+        names = sorted(os.listdir("/"))
+    except OSError:
+        names = []
+    return [f"/{n}" for n in names if n != "dev"] + [
+        d for d in SAFE_DEVICES if os.path.exists(d)]
+
+
 # Rule kinds whose subtraction the legacy model tolerates as "unenforced, with a warning".
 _BUILTIN_SUBTRACTIONS = (RuleKind.SENSITIVE, RuleKind.PROTECTED, RuleKind.RUNTIME,
                          RuleKind.PROC)
@@ -35,12 +53,11 @@ class LandlockModel:
     def warnings(self) -> list[Diagnostic]:
         host_dev = Diagnostic(
             Severity.WARNING, "landlock-host-dev",
-            "legacy Landlock shows the host's /dev and /proc: device nodes are readable as "
-            "their permissions allow (for root, raw disks and with them every masked file), and "
-            "so are host-wide /proc files (host timers, keys, every host command line), which "
-            "bubblewrap's private /dev and fresh procfs do not have", "use the bubblewrap "
-            "pipeline "
-            "(features.use_legacy_landlock = false), above all when launching as root")
+            "legacy Landlock shows the host's /proc: host-wide /proc files (host timers, keys, "
+            "every host command line) are readable, which bubblewrap's fresh procfs does not "
+            "have; of the host's /dev only " + ", ".join(SAFE_DEVICES) + " can be opened",
+            "use the bubblewrap pipeline (features.use_legacy_landlock = false), above all when "
+            "launching as root")
         return [host_dev] + [
             Diagnostic(
                 Severity.WARNING, "landlock-unenforced",
@@ -79,4 +96,6 @@ def landlock_model(plan: MountPlan) -> LandlockModel:
                 reads.append(rule.path)
         elif granted is not Access.NONE:
             (unenforced if rule.kind in _BUILTIN_SUBTRACTIONS else inexpressible).append(rule)
+    if "/" in reads:
+        reads = [p for p in reads if p != "/"] + _root_without_dev()
     return LandlockModel(tuple(reads), tuple(writes), tuple(unenforced), tuple(inexpressible))
