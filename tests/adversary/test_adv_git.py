@@ -127,3 +127,19 @@ def test_the_audit_views_show_what_was_neutralised() -> None:
     assert audit_row(record)[1:] == ("git-neutralised", "git init x",
                                      "removed core.fsmonitor from /w/x/.git/config")
     assert "removed core.fsmonitor" in render_audit_record(record)
+
+
+@pytest.mark.parametrize("sensitive", ['[".env"]', "[]"])
+def test_nested_repositories_are_found_with_or_without_sensitive_patterns(
+        tmp_path: Path, sensitive: str) -> None:
+    """The sensitive scan's walk finds them; with no pattern, a walk of their own does."""
+    from sandboxtui.core.config import resolve
+    from sandboxtui.core.plan import build_plan
+
+    ws = tmp_path / "ws"
+    (ws / "a" / "b").mkdir(parents=True)
+    git(ws / "a" / "b", "init", "-q")
+    plan = build_plan(resolve(overrides=[f"sensitive_paths={sensitive}"]), str(ws), {})
+    assert plan.explain(str(ws / "a/b/.git/config")).access.value == "ro"
+    assert plan.explain(str(ws / "a/b/file")).access.value == "rw"
+    assert plan.repos == (str(ws / "a" / "b"),) and plan.walked == (str(ws),)

@@ -4,7 +4,8 @@ A command may `git init` or `git clone` inside its writable roots, and that must
 inside. But git on the host later runs what a repository's config and hooks name
 (`core.fsmonitor` on every `git status`, `core.hooksPath`, `!` aliases, filters, ...): a
 command could plant code that the user's next host `git` runs unsandboxed. So the launcher
-snapshots the repositories under the writable roots before the run (`snapshot`), and after it
+snapshots the repositories under the walked writable roots before the run (`snapshot`, from
+the plan's own walk), and after it
 (`neutralise`) every repository whose config or hooks appeared or changed loses its
 code-running settings (removed with `git config --file F --unset-all`, which reads that one
 file and runs nothing of the repository's) and its executable hooks (renamed aside, so git no
@@ -88,12 +89,21 @@ def _git_dirs(roots: list[str], bounds: Bounds) -> list[str]:
                 except OSError:
                     continue
                 if entry.name == GIT_DIR:
-                    git_dir = entry.path if is_dir else _gitdir_of(entry.path)
-                    if git_dir is not None and _within(os.path.realpath(git_dir), tops):
-                        found.append(os.path.realpath(git_dir))
+                    git_dir = _git_dir_of(directory, tops)
+                    if git_dir is not None:
+                        found.append(git_dir)
                 elif is_dir and depth + 1 < bounds.max_depth:
                     stack.append((entry.path, depth + 1))
     return list(dict.fromkeys(found))
+
+
+def _git_dir_of(repo: str, tops: list[str]) -> str | None:
+    """The git directory of the repository at `repo` (resolved), if it lies in `tops`."""
+    path = os.path.join(repo, GIT_DIR)
+    git_dir = path if os.path.isdir(path) and not os.path.islink(path) else _gitdir_of(path)
+    if git_dir is None or not _within(os.path.realpath(git_dir), tops):
+        return None
+    return os.path.realpath(git_dir)
 
 
 def _gitdir_of(git_file: str) -> str | None:
@@ -146,10 +156,15 @@ def _signature(dirs: list[str]) -> tuple[tuple[str, int, int, int, int], ...]:
     return tuple(sig)
 
 
-def snapshot(roots: list[str], bounds: Bounds = Bounds()) -> Snapshot:
-    """The repositories under `roots` and their signatures."""
+def snapshot(roots: list[str], repos: tuple[str, ...] | None = None,
+             bounds: Bounds = Bounds()) -> Snapshot:
+    """The repositories under `roots` and their signatures. `repos`: the directories already
+    known to hold a `.git` there (the plan's walk found them), so that no walk is needed;
+    None: walk."""
     tops = [os.path.realpath(r) for r in roots]
-    return Snapshot({d: _signature(_repo_dirs(d, tops)) for d in _git_dirs(roots, bounds)})
+    dirs = _git_dirs(roots, bounds) if repos is None else [
+        d for d in (_git_dir_of(r, tops) for r in repos) if d is not None]
+    return Snapshot({d: _signature(_repo_dirs(d, tops)) for d in dict.fromkeys(dirs)})
 
 
 def neutralise(before: Snapshot, roots: list[str],

@@ -59,7 +59,7 @@ from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.landlock import LandlockModel
 from sandboxtui.core.pipeline import Pipeline, choose_pipeline
-from sandboxtui.core.plan import MountPlan, RuleKind
+from sandboxtui.core.plan import MountPlan, resolve_host_path
 from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import SeccompFilter, compile_bpf, filter_for
 
@@ -261,7 +261,7 @@ def prepare(
         raise LaunchError(2, "no command given")
     if any("\0" in a for a in command):
         raise LaunchError(2, "the command contains a NUL byte")
-    cwd = plan.cwd if cwd is None else os.path.realpath(cwd)
+    cwd = plan.cwd if cwd is None else resolve_host_path(cwd, "/")
     source = os.environ if env is None else env
     env, dropped = scrub_env(source, plan.policy.env_passthrough)
     if plan.unsandboxed:
@@ -290,7 +290,7 @@ def prepare(
             f"{d.cause} (remedy: {d.remedy})" for d in choice.diagnostics if d.severity
             is Severity.ERROR))
     resolved = resolve_command(command, env, cwd)
-    rule = plan.rule_for(os.path.realpath(resolved))
+    rule = plan.rule_for(resolve_host_path(resolved, "/"))
     if rule.access is Access.NONE:
         raise LaunchError(EXIT_NOT_EXECUTABLE, f"{command[0]}: {resolved} is denied inside the "
                           f"sandbox ({rule.reason} [{rule.provenance}])")
@@ -386,7 +386,7 @@ class RunningCommand:
         self._released = False  # bwrap set the sandbox up and we let the command start
         self._patience = timeout
         self._git_roots = _git_roots(spec)
-        self._git_before = gitguard.snapshot(self._git_roots)
+        self._git_before = gitguard.snapshot(self._git_roots, spec.plan.repos)
         self.started = time.monotonic()
         self.wall_start = time.time()
         self._proc = self._spawn()
@@ -699,14 +699,10 @@ class RunningCommand:
 
 
 def _git_roots(spec: LaunchSpec) -> list[str]:
-    """Where the repositories a command creates are neutralised: the writable roots but the
-    shared `/tmp` and `$TMPDIR`, whose repositories other processes change at the same time
-    (they are not searched: a known limit)."""
-    if not spec.sandboxed:
-        return []
-    shared = {os.path.realpath(p) for p in ("/tmp", spec.env.get("TMPDIR") or "/tmp")}
-    return [r.path for r in spec.plan.rules if r.access is Access.RW and not r.missing
-            and r.kind in (RuleKind.WRITABLE, RuleKind.ENTRY) and r.path not in shared]
+    """Where the repositories a command creates are found and neutralised: the roots the plan
+    walked (the workspace and the configured writable roots; not the shared `/tmp` and
+    `$TMPDIR`, whose repositories other processes change at the same time)."""
+    return list(spec.plan.walked) if spec.sandboxed else []
 
 
 @contextlib.contextmanager

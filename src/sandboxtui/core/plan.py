@@ -162,6 +162,11 @@ class MountPlan:
     scan: ScanReport | None
     unsandboxed: bool = False
     _by_path: dict[str, Rule] = field(default_factory=dict, compare=False, repr=False)
+    # The roots walked for sensitive files and repositories (the workspace and the configured
+    # writable roots), and the directories holding a `.git` there (None: the walk stopped at
+    # a bound): the launcher compares them after the run to find the repositories it created.
+    walked: tuple[str, ...] = ()
+    repos: tuple[str, ...] | None = ()
 
     @property
     def enforceable(self) -> bool:
@@ -267,6 +272,12 @@ def resolve_host_path(path: str, cwd: str) -> str:
     return done or "/"
 
 
+def _realpath(path: str) -> str:
+    """`resolve_host_path` of an absolute path: a config path through `/proc/1/root` (which
+    the planner may not read) is planned as written rather than crashing the plan."""
+    return resolve_host_path(path, "/")
+
+
 # --- building ---------------------------------------------------------------------------------
 
 
@@ -309,7 +320,7 @@ def build_plan(
     bounds: ScanBounds = ScanBounds(),
 ) -> MountPlan:
     env = os.environ if env is None else env
-    cwd = os.path.realpath(cwd)
+    cwd = _realpath(cwd)
     diags: list[Diagnostic] = []
     rules = _Rules()
 
@@ -332,7 +343,7 @@ def build_plan(
         if ra.include_platform_defaults:
             readable += [p for p in PLATFORM_DEFAULTS if os.path.exists(p)]
         for p in readable:
-            real = os.path.realpath(p)
+            real = _realpath(p)
             if not os.path.exists(real):
                 diags.append(_missing_root(p, "readable root"))
                 continue
@@ -350,7 +361,7 @@ def build_plan(
                    "minimal private /dev: a tmpfs with only " + ", ".join(DEV_ENTRIES)
                    + " (console on a terminal); host devices are absent", BUILTIN))
     _proc_rules(rules, diags, mount_proc)
-    rules.add(Rule(os.path.realpath(runtime_dir()), Access.NONE, RuleKind.RUNTIME,
+    rules.add(Rule(_realpath(runtime_dir()), Access.NONE, RuleKind.RUNTIME,
                    "sandboxtui's private runtime directory (launch files): hidden in every "
                    "sandbox", BUILTIN))
 
@@ -369,7 +380,7 @@ def build_plan(
 
     present = []
     for path, reason, prov in writable:
-        real = os.path.realpath(path)
+        real = _realpath(path)
         if not os.path.isdir(real):
             diags.append(_missing_root(path, reason))
             continue
@@ -396,7 +407,7 @@ def build_plan(
                                  diags)
         targets = special.get(entry.path, [entry.path])
         for target in targets:
-            real = os.path.realpath(target)
+            real = _realpath(target)
             exists = os.path.lexists(real)
             rules.add(Rule(real, entry.access, RuleKind.ENTRY,
                            f"filesystem entry {entry.path} = {entry.access.value}",
@@ -415,7 +426,7 @@ def build_plan(
                 os.makedirs(path, 0o700, exist_ok=True)
             except OSError:
                 continue  # we cannot create it: neither can the sandboxed command
-        real = os.path.realpath(path)
+        real = _realpath(path)
         if real in rules.by_path:  # a writable root that *is* our own: it must yield
             diags.append(Diagnostic(
                 Severity.WARNING, "own-install-writable-root",
@@ -432,13 +443,6 @@ def build_plan(
         for rule in _protected_rules(root.path, diags, rules.by_path, policy.protect_git,
                                      policy.source("protect_git")):
             rules.add(rule)
-    # Nested repositories: an existing `.git` at any depth of the walked writable trees is
-    # protected like the root's, since git runs what its config and hooks name.
-    for repo in _nested_repos(_scan_roots(cwd, rules), rules.by_path, bounds, diags):
-        for rule in _protected_rules(repo, diags, rules.by_path, policy.protect_git,
-                                     policy.source("protect_git"), names=(GIT_DIR,)):
-            rules.add(rule)
-
     globs = [(g, RuleKind.SENSITIVE, f"sensitive path {g}", policy.source("sensitive_paths"))
              for g in policy.sensitive_paths] + deny_globs
     patterns = []
@@ -450,6 +454,7 @@ def build_plan(
             diags.append(Diagnostic(Severity.ERROR, "bad-glob", f"{exc} ({prov})",
                                     "fix the glob in the config"))
     scan = None
+    found_repos: list[str] | None = None
     if patterns:
         result = _scan_sensitive(_scan_roots(cwd, rules), patterns, bounds)
         for _ in range(2):  # a directory renamed under the walk may hide a match: again
@@ -466,6 +471,17 @@ def build_plan(
                 "stop whatever renames directories in the workspace (a running sandbox?) "
                 "and launch again"))
         _scan_rules(rules, diags, result, policy, bounds)
+        found_repos = result.repos
+    # Nested repositories: an existing `.git` at any depth of the walked writable trees is
+    # protected like the root's, since git runs what its config and hooks name. Found by the
+    # sensitive scan's walk, or (no sensitive patterns) by a walk of their own.
+    walked = _scan_roots(cwd, rules)
+    repos = found_repos if found_repos is not None else _find_repos(walked, bounds, diags)
+    for repo in repos or ():
+        if repo not in walked and _access_at(rules.by_path, repo) is Access.RW:
+            for rule in _protected_rules(repo, diags, rules.by_path, policy.protect_git,
+                                         policy.source("protect_git"), names=(GIT_DIR,)):
+                rules.add(rule)
 
     by_path = rules.by_path
     _blocked_missing(by_path)
@@ -478,7 +494,8 @@ def build_plan(
                 is_dir=False))
             for path, target, prov in links if path not in by_path)
         ops = ops[:1] + link_ops + ops[1:]
-    return MountPlan(policy, cwd, ordered, ops, tuple(diags), scan, False, by_path)
+    return MountPlan(policy, cwd, ordered, ops, tuple(diags), scan, False, by_path,
+                     tuple(walked), None if repos is None else tuple(dict.fromkeys(repos)))
 
 
 # What bwrap's `--dev` creates (besides console, bound to the terminal when there is one):
@@ -563,9 +580,9 @@ def _refuse_planted_link(path: str, what: str, by_path: Mapping[str, Rule],
                 "a writable root: a sandboxed command could have created it to redirect this "
                 "root, so launches are refused",
                 f"remove the symlink {p}, or configure the real path "
-                f"{os.path.realpath(path)} instead"))
+                f"{_realpath(path)} instead"))
             return True
-        p = os.path.realpath(p)
+        p = _realpath(p)
     return False
 
 
@@ -588,7 +605,7 @@ def _scan_rules(rules: _Rules, diags: list[Diagnostic], result: _ScanResult, pol
         # A mount over a symlink lands on its target: masking `.env.x -> /etc/ssl` would hide
         # /etc/ssl from every later launch. The link adds no access of its own: it reaches
         # exactly what its target's own path allows, which is what explain() reports.
-        target = os.path.realpath(link)
+        target = _realpath(link)
         access = _access_at(rules.by_path, target)
         if os.path.exists(target) and access is not Access.NONE:
             diags.append(Diagnostic(
@@ -661,7 +678,7 @@ def _commondir(git_dir: str | None) -> str | None:
             line = fh.readline(4096).strip()
     except OSError:
         return None
-    return os.path.realpath(os.path.join(git_dir, line)) if line else None
+    return _realpath(os.path.join(git_dir, line)) if line else None
 
 
 def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str, bool]]:
@@ -697,7 +714,7 @@ def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str, b
 
 def _access_at(by_path: Mapping[str, Rule], path: str) -> Access:
     """The access the rules gathered so far give `path` (resolved on the host)."""
-    p = os.path.realpath(path)
+    p = _realpath(path)
     while p not in by_path and p != "/":
         p = os.path.dirname(p)
     return by_path[p].access if p in by_path else Access.NONE
@@ -714,18 +731,18 @@ def _gitdir_target(git_file: str) -> str | None:
     target = first[len("gitdir:"):].strip()
     if not target:
         return None
-    return os.path.realpath(os.path.join(os.path.dirname(git_file), target))
+    return _realpath(os.path.join(os.path.dirname(git_file), target))
 
 
 GIT_DIR = ".git"
 
 
-def _nested_repos(roots: list[str], by_path: Mapping[str, Rule], bounds: ScanBounds,
-                  diags: list[Diagnostic]) -> list[str]:
-    """Directories below `roots` (not the roots: they are protected already) that hold a
-    `.git` and are writable per the rules so far. A bounded walk that does not enter `.git`
-    directories nor follow symlinks; a bound hit is a warning (the repositories a command
-    changes are still neutralised after its run)."""
+def _find_repos(roots: list[str], bounds: ScanBounds,
+                diags: list[Diagnostic]) -> list[str] | None:
+    """The directories below `roots` (roots included) that hold a `.git`, when the sensitive
+    scan does not walk the roots. Bounded, not entering `.git` directories nor following
+    symlinks; None at a bound, with a warning (the repositories a command changes are still
+    found and neutralised after its run)."""
     found: list[str] = []
     seen, start = 0, time.monotonic()
     for root in roots:
@@ -736,12 +753,11 @@ def _nested_repos(roots: list[str], by_path: Mapping[str, Rule], bounds: ScanBou
                 with os.scandir(directory) as it:
                     entries = list(it)
             except OSError:
-                continue  # an unreadable directory is the sensitive scan's to deny
+                continue  # nothing a sandboxed command can write either
             seen += len(entries)
             for entry in entries:
                 if entry.name == GIT_DIR:
-                    if directory != root and _access_at(by_path, directory) is Access.RW:
-                        found.append(directory)
+                    found.append(directory)
                 elif depth + 1 < bounds.max_depth and _entry_is_dir(entry):
                     stack.append((entry.path, depth + 1))
             if seen >= bounds.max_entries or time.monotonic() - start > bounds.max_seconds:
@@ -751,7 +767,7 @@ def _nested_repos(roots: list[str], by_path: Mapping[str, Rule], bounds: ScanBou
                     "a repository beyond it is not kept read-only (its code-running settings "
                     "are still neutralised after each run)",
                     "run in a smaller workspace, or move bulk data outside the writable roots"))
-                return found
+                return None
     return found
 
 
@@ -782,7 +798,7 @@ def _protected_rules(
             continue
         if stat.S_ISLNK(st.st_mode):
             owner = _owner(st)
-            target = os.path.realpath(path)
+            target = _realpath(path)
             if _unremovable(root, st) and _access_at(by_path, target) is not Access.RW:
                 # Say, any user's `/tmp/.agents -> /`: the sandbox can neither replace it
                 # (sticky directory, another owner) nor write through it; refusing would let
@@ -908,6 +924,7 @@ class _ScanResult:
     unreadable: list[tuple[str, str]]  # (directory, why): denied as a whole
     unaccounted: list[tuple[str, int, int]]  # (sensitive file, names, names found)
     report: ScanReport
+    repos: list[str]  # directories of the scan roots that hold a `.git`
 
 
 # bwrap mounts at "/newroot" + path and the kernel stops at PATH_MAX (4096 bytes): a directory
@@ -998,17 +1015,20 @@ def _scan_sensitive(
     bases: dict[str, list[_Pattern]] = {}
     for p in patterns:
         if p.glob.base is not None and os.path.isdir(p.glob.base):
-            bases.setdefault(os.path.realpath(p.glob.base), []).append(p)
+            bases.setdefault(_realpath(p.glob.base), []).append(p)
     walks += list(bases.items())
     walk = _Walk(bounds)
     found: list[_Found] = []
+    repos: list[str] = []
     for root, pats in walks:
         by_name = [p for p in pats if p.glob.name is not None]
         by_rel = [p for p in pats if p.glob.name is None]
         any_name = re.compile("|".join(f"(?:{p.glob.name})" for p in by_name) or r"(?!)")
         cut = len(root.rstrip("/")) + 1
-        for _directory, entries in walk.dirs(root):
+        for directory, entries in walk.dirs(root):
             for entry in entries:
+                if entry.name == GIT_DIR and root in roots:
+                    repos.append(directory)
                 try:
                     is_dir = entry.is_dir(follow_symlinks=False)
                 except OSError:
@@ -1029,7 +1049,7 @@ def _scan_sensitive(
     report = ScanReport(tuple(r for r, _ in walks), walk.seen, len(found), bound,
                         time.monotonic() - walk.start, tuple(walk.too_deep),
                         tuple(walk.changed))
-    return _ScanResult(found, sorted(walk.unreadable.items()), unaccounted, report)
+    return _ScanResult(found, sorted(walk.unreadable.items()), unaccounted, report, repos)
 
 
 def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
