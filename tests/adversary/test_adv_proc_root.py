@@ -39,3 +39,25 @@ def test_proc_pid_root_paths_get_clear_answers(runner: Runner, workspace: Path) 
     patch = _cli(runner, workspace, "patch", "-", stdin=diff)
     assert "Traceback" not in patch.stderr
     assert patch.returncode == 3 and "outside the workspace" in patch.stderr, patch.stderr
+
+
+def test_config_paths_and_workspace_links_through_proc_pid_root(runner: Runner,
+                                                                workspace: Path) -> None:
+    """Configured roots through `/proc/1/root` and a workspace symlink into it: planned as
+    written (a warning, or a refusal), never a traceback."""
+    (workspace / "into-init").symlink_to("/proc/1/root/tmp")
+    chown_tree(workspace, runner.user)
+    roots = ['-c', 'sandbox_workspace_write.writable_roots=["/proc/1/root/tmp"]',
+             '-c', 'read_access={mode="restricted",readable_roots=["/proc/1/root/etc"]}']
+    for command in ("plan", "explain"):
+        args = [command, *roots] + (["/proc/1/root/tmp/x"] if command == "explain" else [])
+        done = _cli(runner, workspace, *args)
+        assert "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 0, done.stderr
+    run = _cli(runner, workspace, "run", *roots, "--", "true")
+    assert "Traceback" not in run.stderr
+    assert run.returncode in (0, 4), run.stderr
+    diff = "--- /dev/null\n+++ b/into-init/x\n@@ -0,0 +1 @@\n+x\n"
+    patch = _cli(runner, workspace, "patch", "-", stdin=diff)
+    assert "Traceback" not in patch.stderr
+    assert patch.returncode == 3, patch.stderr

@@ -32,7 +32,7 @@ import stat
 import uuid
 from dataclasses import dataclass
 
-from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.plan import MountPlan, resolve_host_path
 from sandboxtui.core.policy import Access
 from sandboxtui.core.precheck import match_path
 
@@ -363,7 +363,7 @@ def check_path(name: str, plan: MountPlan) -> str:
                           "never touch sensitive paths", sensitive=True)
     if not _within(lexical, ws):
         raise PatchDenied(f"{name}: outside the workspace {ws}", sensitive=False)
-    resolved = os.path.realpath(lexical)
+    resolved = resolve_host_path(lexical, "/")
     if not _within(resolved, ws):
         raise PatchDenied(f"{name}: resolves to {resolved}, outside the workspace {ws} "
                           "(through a symlink)", sensitive=False)

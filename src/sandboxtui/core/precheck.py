@@ -103,7 +103,7 @@ def precheck(argv: Sequence[str], plan: MountPlan, cwd: str | None = None) -> Pr
     mode = plan.policy.precheck_mode
     if mode is PrecheckMode.OFF:
         return PrecheckResult(mode, ())
-    cwd = plan.cwd if cwd is None else os.path.realpath(cwd)
+    cwd = plan.cwd if cwd is None else resolve_host_path(cwd, "/")
     hits: dict[tuple[str, str], PrecheckHit] = {}
     for word in candidate_words(argv):
         hit = match_path(word, plan, cwd)

@@ -39,7 +39,7 @@ from sandboxtui.core import launch
 from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.landlock import landlock_model
 from sandboxtui.core.pipeline import Pipeline
-from sandboxtui.core.plan import MountPlan, Rule, RuleKind, build_plan
+from sandboxtui.core.plan import MountPlan, Rule, RuleKind, build_plan, resolve_host_path
 from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import AF_UNIX, Action, filter_for
 
@@ -455,7 +455,7 @@ def sample_paths(plan: MountPlan, n: int, rng: random.Random) -> list[str]:
     sensitive files), its parent, and its first child when it lies in the workspace or a
     configured writable root; a few system paths; n random paths, half from the workspace and
     half from the system tree."""
-    own = [plan.cwd, *(os.path.realpath(p) for p in plan.policy.writable_roots)]
+    own = [plan.cwd, *(resolve_host_path(p, "/") for p in plan.policy.writable_roots)]
     picked: list[str] = []
     for rule in plan.rules:
         if rule.path == "/" or rule.kind in (RuleKind.DEVICE, RuleKind.PROC):
