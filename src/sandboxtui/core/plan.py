@@ -278,12 +278,6 @@ def _realpath(path: str) -> str:
     return resolve_host_path(path, "/")
 
 
-def _realpath(path: str) -> str:
-    """`resolve_host_path` of an absolute path: a config path through `/proc/1/root` (which
-    the planner may not read) is planned as written rather than crashing the plan."""
-    return resolve_host_path(path, "/")
-
-
 # --- building ---------------------------------------------------------------------------------
 
 
