@@ -74,15 +74,17 @@ def test_a_repository_created_inside_works_and_is_neutralised_after(
     runner = _runner(shared_dir, user, bwrap, pipeline)
     ws, state = _fresh(shared_dir, user)
     g = "git -c user.name=t -c user.email=t@example.invalid"
+    # A marker of this test alone: other work on the machine may leave its own in /tmp.
+    mark = f"/tmp/pwned-{os.urandom(4).hex()}"
     script = (f"set -e; {g} init -q new; {g} -C new commit -q --allow-empty -m one; "
               f"{g} clone -q sub cloned; {g} -C cloned commit -q --allow-empty -m two; "
-              "git -C new config core.fsmonitor 'touch /tmp/pwned-fsmonitor'; "
-              "git -C new config core.hooksPath ../hooks; "
-              "git -C new config alias.st '!touch /tmp/pwned-alias'; "
-              "git -C new config alias.co checkout; "
-              "git -C new config filter.x.clean 'touch /tmp/pwned-filter'; "
-              "git -C cloned config core.pager 'touch /tmp/pwned-pager'; "
-              "printf '#!/bin/sh\\ntouch /tmp/pwned-hook\\n' > new/.git/hooks/post-checkout; "
+              f"git -C new config core.fsmonitor 'touch {mark}-fsmonitor'; "
+              f"git -C new config core.hooksPath ../hooks; "
+              f"git -C new config alias.st '!touch {mark}-alias'; "
+              f"git -C new config alias.co checkout; "
+              f"git -C new config filter.x.clean 'touch {mark}-filter'; "
+              f"git -C cloned config core.pager 'touch {mark}-pager'; "
+              f"printf '#!/bin/sh\\ntouch {mark}-hook\\n' > new/.git/hooks/post-checkout; "
               "chmod +x new/.git/hooks/post-checkout; echo RAN")
     r = _run(runner, ws, script, state)
     assert r.returncode == 0 and "RAN" in r.stdout, r.stderr
@@ -104,7 +106,7 @@ def test_a_repository_created_inside_works_and_is_neutralised_after(
                              capture_output=True, text=True)
         assert out.returncode == 0 and out.stdout.strip(), out.stderr
     subprocess.run([*as_user, "git", "-C", str(ws / "new"), "status"], capture_output=True)
-    assert not any(p.startswith("pwned") for p in os.listdir("/tmp"))
+    assert not [p for p in os.listdir("/tmp") if p.startswith(os.path.basename(mark))]
 
 
 def test_an_unchanged_repository_is_left_alone(shared_dir: Path) -> None:
@@ -143,3 +145,23 @@ def test_nested_repositories_are_found_with_or_without_sensitive_patterns(
     assert plan.explain(str(ws / "a/b/.git/config")).access.value == "ro"
     assert plan.explain(str(ws / "a/b/file")).access.value == "rw"
     assert plan.repos == (str(ws / "a" / "b"),) and plan.walked == (str(ws),)
+
+
+@pytest.mark.parametrize("user", ["root", "nobody"])
+def test_only_what_the_command_added_is_removed(shared_dir: Path, user: str) -> None:
+    """The legacy pipeline cannot keep `.git` read-only: a command adds `core.fsmonitor` to the
+    workspace's own repository. It goes; the user's own `core.pager` and hook stay."""
+    runner = _runner(shared_dir, user, "system", "legacy")
+    base = Path(tempfile.mkdtemp(dir=shared_dir))
+    base.chmod(0o755)
+    ws = make_workspace(base)
+    git(ws, "config", "core.pager", "less -R")
+    state = base / "state"
+    state.mkdir()
+    chown_tree(base, user)
+    r = _run(runner, ws, "git config core.fsmonitor 'touch /tmp/pwned-legacy' && echo RAN", state)
+    assert "RAN" in r.stdout, r.stderr
+    config = _config(ws / ".git")
+    assert "core.fsmonitor" not in config and "core.pager=less -R" in config
+    assert (ws / ".git/hooks/pre-commit").exists()
+    assert "removed core.fsmonitor" in r.stderr and "pre-commit" not in r.stderr

@@ -45,11 +45,18 @@ _RUNS_CODE = re.compile(
 _BANG = re.compile(r"^(alias\..*|submodule\..*\.update)$")
 
 
+Signature = tuple[tuple[str, int, int, int, int], ...]  # (path, ino, mtime, size, mode)
+_CONFIGS = ("config", "config.worktree")
+_MAX_CONFIG = 1 << 20
+
+
 @dataclass(frozen=True)
 class Snapshot:
-    """For each repository's git directory: a signature of its config and hooks."""
+    """For each repository's git directory: a signature of its config and hooks; and what
+    its config files held, so that only what the command added is removed."""
 
-    repos: dict[str, tuple[tuple[str, int, int, int, int], ...]]
+    repos: dict[str, Signature]
+    configs: dict[str, bytes]
 
 
 @dataclass(frozen=True)
@@ -147,13 +154,14 @@ def _watched(dirs: list[str]) -> list[str]:
     return out
 
 
-def _signature(dirs: list[str]) -> tuple[tuple[str, int, int, int, int], ...]:
-    sig = []
-    for path in _watched(dirs):
-        with contextlib.suppress(OSError):
-            st = os.lstat(path)
-            sig.append((path, st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode))
-    return tuple(sig)
+def _stamp(path: str) -> tuple[int, int, int, int] | None:
+    st = _lstat(path)
+    return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
+
+
+def _signature(dirs: list[str]) -> Signature:
+    return tuple((path, *stamp) for path in _watched(dirs)
+                 if (stamp := _stamp(path)) is not None)
 
 
 def snapshot(roots: list[str], repos: tuple[str, ...] | None = None,
@@ -164,7 +172,23 @@ def snapshot(roots: list[str], repos: tuple[str, ...] | None = None,
     tops = [os.path.realpath(r) for r in roots]
     dirs = _git_dirs(roots, bounds) if repos is None else [
         d for d in (_git_dir_of(r, tops) for r in repos) if d is not None]
-    return Snapshot({d: _signature(_repo_dirs(d, tops)) for d in dict.fromkeys(dirs)})
+    configs = {}
+    for d in dict.fromkeys(dirs):
+        for repo_dir in _repo_dirs(d, tops):
+            for name in _CONFIGS:
+                data = _read_small(os.path.join(repo_dir, name))
+                if data is not None:
+                    configs[os.path.join(repo_dir, name)] = data
+    return Snapshot({d: _signature(_repo_dirs(d, tops)) for d in dict.fromkeys(dirs)}, configs)
+
+
+def _read_small(path: str) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        return fh.read(_MAX_CONFIG) if stat.S_ISREG(os.fstat(fd).st_mode) else None
 
 
 def neutralise(before: Snapshot, roots: list[str],
@@ -175,12 +199,16 @@ def neutralise(before: Snapshot, roots: list[str],
     done: list[str] = []
     for git_dir in _git_dirs(roots, bounds):
         dirs = _repo_dirs(git_dir, tops)
-        if before.repos.get(git_dir) == _signature(dirs):
+        old = before.repos.get(git_dir)
+        if old == _signature(dirs):
             continue
+        had = {entry[0]: entry[1:] for entry in old or ()}
         for d in dirs:
-            for name in ("config", "config.worktree"):
-                done += _clean_config(os.path.join(d, name))
-            done += _disable_hooks(os.path.join(d, "hooks"))
+            for name in _CONFIGS:
+                path = os.path.join(d, name)
+                if had.get(path) != _stamp(path):  # appeared or changed during the run
+                    done += _clean_config(path, before.configs.get(path))
+            done += _disable_hooks(os.path.join(d, "hooks"), had)
     return tuple(dict.fromkeys(done))
 
 
@@ -190,24 +218,41 @@ def _git_env() -> dict[str, str]:
             "GIT_CONFIG_GLOBAL": os.devnull, "HOME": "/nonexistent", "LC_ALL": "C"}
 
 
-def _clean_config(path: str) -> list[str]:
+def _settings(args: list[str], data: bytes | None = None) -> list[tuple[str, str]] | None:
+    """The (key, value) pairs of one config file (`args`: how git names it), as git parses
+    it; None when git cannot."""
+    try:
+        out = subprocess.run(["git", "config", *args, "--null", "--list"], cwd="/",
+                             env=_git_env(), capture_output=True, timeout=10, input=data)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    pairs = []
+    for item in out.stdout.split(b"\0"):
+        key, _, value = item.decode("utf-8", "surrogateescape").partition("\n")
+        if key:
+            pairs.append((key, value))
+    return pairs
+
+
+def _clean_config(path: str, before: bytes | None) -> list[str]:
+    """Remove the code-running settings the command added or changed (what the file held
+    before the run, the user's own, stays)."""
     st = _lstat(path)
     if st is None:
         return []
     if not stat.S_ISREG(st.st_mode):
         # A symlinked config could make git edit (and read) any file: move it aside.
         return _move_aside(path, "not a regular file")
-    try:
-        out = subprocess.run(["git", "config", "--file", path, "--null", "--list"], cwd="/",
-                             env=_git_env(), capture_output=True, timeout=10)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return _move_aside(path, f"git cannot read it ({exc})")
-    if out.returncode != 0:
+    now = _settings(["--file", path])
+    if now is None:
         return _move_aside(path, "git cannot parse it")
+    had = set(_settings(["--file", "-"], before) or ()) if before is not None else set()
     keys: dict[str, None] = {}
-    for item in out.stdout.split(b"\0"):
-        key, _, value = item.decode("utf-8", "surrogateescape").partition("\n")
-        if key and (_RUNS_CODE.match(key) or (_BANG.match(key) and value.startswith("!"))):
+    for key, value in now:
+        runs = _RUNS_CODE.match(key) or (_BANG.match(key) and value.startswith("!"))
+        if runs and (key, value) not in had:
             keys[key] = None
     done = []
     for key in keys:
@@ -219,9 +264,13 @@ def _clean_config(path: str) -> list[str]:
     return done
 
 
-def _disable_hooks(hooks: str) -> list[str]:
+def _disable_hooks(hooks: str, had: dict[str, tuple[int, int, int, int]]) -> list[str]:
+    """Move aside the executable hooks that appeared or changed (`had`: their signatures
+    before the run)."""
     st = _lstat(hooks)
     if st is not None and not stat.S_ISDIR(st.st_mode):
+        if had.get(hooks) == _stamp(hooks):
+            return []  # the user's own (say, a symlink to shared hooks)
         return _move_aside(hooks, "a hooks directory that is not a directory")
     done = []
     try:
@@ -231,7 +280,8 @@ def _disable_hooks(hooks: str) -> list[str]:
     for name in names:
         path = os.path.join(hooks, name)
         st = _lstat(path)
-        if st is None or name.endswith((".sample", DISABLED_SUFFIX)):
+        if st is None or name.endswith((".sample", DISABLED_SUFFIX)) or had.get(path) == \
+                _stamp(path):
             continue
         if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_mode & 0o111):
             done += _move_aside(path, "hook")
