@@ -5,12 +5,12 @@ inside. But git on the host later runs what a repository's config and hooks name
 (`core.fsmonitor` on every `git status`, `core.hooksPath`, `!` aliases, filters, ...): a
 command could plant code that the user's next host `git` runs unsandboxed. So the launcher
 snapshots the repositories under the walked writable roots before the run (`snapshot`, from
-the plan's own walk), and after it
-(`neutralise`) every repository whose config or hooks appeared or changed loses its
-code-running settings (removed with `git config --file F --unset-all`, which reads that one
-file and runs nothing of the repository's) and its executable hooks (renamed aside, so git no
-longer finds them). What was done is returned, one line per action, for `run`'s stderr, the
-audit log and the TUI.
+the plan's own walk), and after it (`neutralise`), in every repository that appeared or whose
+config or hooks changed, removes the code-running settings the run added (with `git config
+--file F --unset-all`, which reads that one file and runs nothing of the repository's) and
+renames aside the executable hooks that appeared or changed (git no longer finds them); what
+the user had before stays. What was done is returned, one line per action, for `run`'s stderr,
+the audit log and the TUI.
 """
 
 from __future__ import annotations
