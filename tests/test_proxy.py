@@ -198,7 +198,8 @@ def test_seccomp_cli_and_dry_run_show_proxy_mode(tmp_path: Path, clean_env: pyte
                            str(tmp_path), "-c", PROXY_ON, "--", "true"], env=env,
                           capture_output=True, text=True, check=True)
     out = done.stdout
-    assert "seccomp filter 'network-proxy'" in out and "'--seccomp'" not in out
+    assert "seccomp filter 'network-proxy'" in out and "seccomp filter 'host-safety'" in out
+    assert "'--seccomp'" in out  # the host-safety rules, for bwrap's init and the bridge too
     assert "managed proxy mode" in out and "'3128=0.sock'" in out
     assert "HTTPS_PROXY: http://127.0.0.1:3128 -> http://127.0.0.1:3128" in out
 

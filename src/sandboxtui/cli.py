@@ -341,10 +341,12 @@ def render_launch(spec: LaunchSpec) -> str:
                  "and the fd numbers are allocated per launch):"]
         lines += [f"  {a!r}" for a in spec.argv()]
         lines += ["", render_table(spec.seccomp) if spec.seccomp else "seccomp: none"]
-        if spec.proxy is not None:
+        if spec.proxy is not None and spec.outer_filter is not None:
             lines += ["", *spec.proxy.describe(),
                       "  (the filter above is applied by the inside program once its bridge "
-                      "listens, not by bwrap)"]
+                      "listens; bwrap loads this one for every process of the sandbox, its "
+                      "own init and the bridge included:)", "",
+                      render_table(spec.outer_filter)]
     if spec.dropped_env:
         lines += ["", "environment not passed (looks secret): " + ", ".join(spec.dropped_env)]
     lines += [f"warning: {d.line()}" for d in spec.warnings]

@@ -61,7 +61,7 @@ from sandboxtui.core.landlock import LandlockModel
 from sandboxtui.core.pipeline import Pipeline, choose_pipeline
 from sandboxtui.core.plan import MountPlan, resolve_host_path
 from sandboxtui.core.policy import Access, NetworkMode
-from sandboxtui.core.seccomp import SeccompFilter, compile_bpf, filter_for
+from sandboxtui.core.seccomp import HOST_FILTER, SeccompFilter, compile_bpf, filter_for
 
 if TYPE_CHECKING:
     from sandboxtui.core.proxy import ProxyPlan
@@ -161,6 +161,16 @@ class LaunchSpec:
     proxy: ProxyPlan | None = None  # managed proxy mode: `seccomp` is loaded inside, not by bwrap
 
     @property
+    def outer_filter(self) -> SeccompFilter | None:
+        """The filter every process of the sandbox carries from its start, bwrap's own init
+        included (else a command could write into that unfiltered init through /proc/1/mem):
+        the command's filter, or in proxy mode the host-safety rules, on which the inside
+        program stacks the proxy filter once its bridge is up."""
+        if self.seccomp is None or self.proxy is None:
+            return self.seccomp
+        return HOST_FILTER
+
+    @property
     def sandboxed(self) -> bool:
         return self.pipeline is not Pipeline.UNSANDBOXED
 
@@ -193,7 +203,7 @@ class LaunchSpec:
         if self.bwrap is None:
             return []
         files = dry_run_files() if files is None else files
-        seccomp_fd = files.seccomp_fd if self.seccomp is not None and self.proxy is None else None
+        seccomp_fd = files.seccomp_fd if self.outer_filter is not None else None
         files = replace(files, seccomp_fd=seccomp_fd)
         # bwrap waits on this pipe once the mounts are set up: the launcher checks them first
         return [*bwrap_options(self.plan, files, self.cwd), "--block-fd", str(files.block_fd)]
@@ -412,8 +422,8 @@ class RunningCommand:
         try:
             with contextlib.ExitStack() as until_spawned:  # bwrap has its own copies after
                 seccomp_fd = None
-                if spec.seccomp is not None and spec.proxy is None:
-                    bpf = compile_bpf(spec.seccomp)  # once per process (cached)
+                if spec.outer_filter is not None:
+                    bpf = compile_bpf(spec.outer_filter)  # once per process (cached)
                     seccomp_fd = until_spawned.enter_context(
                         _closing(data_fd(bpf, "sandboxtui-seccomp")))
                 status_r, status_w = os.pipe2(os.O_CLOEXEC)
