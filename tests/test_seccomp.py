@@ -16,8 +16,11 @@ from sandboxtui.core.policy import NetworkMode, Policy
 from sandboxtui.core.seccomp import (
     HOST_FILTER,
     HOST_SAFETY,
+    LEGACY_HOST_FILTER,
+    LEGACY_METADATA,
     LEGACY_NETWORK_FILTER,
     NETWORK_FILTER,
+    NEWER_SYSCALLS,
     PROXY_FILTER,
     Action,
     SeccompFilter,
@@ -77,23 +80,23 @@ def test_the_compiled_program_comes_from_the_same_rules(flt: SeccompFilter) -> N
     pfc = pseudo_filter(flt)
     denied = {r.syscall for r in flt.rules if r.action is Action.ERRNO}
     for name in denied:
-        assert f'filter for syscall "{name}"' in pfc
+        known = f'"{name}"' if name not in NEWER_SYSCALLS else f'"UNKNOWN" ({NEWER_SYSCALLS[name]})'
+        assert f"filter for syscall {known}" in pfc
     for name in ON_HELD_SOCKETS:
         assert f'"{name}"' not in pfc  # allowed by the default action
     assert "# invalid architecture action\naction ERRNO(1);" in pfc
 
 
 def test_every_network_mode_has_a_filter_with_the_host_safety_rules() -> None:
-    for netns in (True, False):
-        assert filter_for(Policy(network=NetworkMode.ON), own_network_namespace=netns) \
-            is HOST_FILTER
-        assert filter_for(Policy(network=NetworkMode.PROXY), own_network_namespace=netns) \
+    for legacy in (True, False):
+        assert filter_for(Policy(network=NetworkMode.ON), legacy=legacy) \
+            is (LEGACY_HOST_FILTER if legacy else HOST_FILTER)
+        assert filter_for(Policy(network=NetworkMode.PROXY), legacy=legacy) \
             is PROXY_FILTER
-    assert filter_for(Policy(network=NetworkMode.OFF), own_network_namespace=True) \
-        is NETWORK_FILTER
-    assert filter_for(Policy(network=NetworkMode.OFF), own_network_namespace=False) \
-        is LEGACY_NETWORK_FILTER
-    for flt in (NETWORK_FILTER, LEGACY_NETWORK_FILTER, PROXY_FILTER, HOST_FILTER):
+    assert filter_for(Policy(network=NetworkMode.OFF), legacy=False) is NETWORK_FILTER
+    assert filter_for(Policy(network=NetworkMode.OFF), legacy=True) is LEGACY_NETWORK_FILTER
+    for flt in (NETWORK_FILTER, LEGACY_NETWORK_FILTER, PROXY_FILTER, HOST_FILTER,
+                LEGACY_HOST_FILTER):
         rules = [r for r in flt.rules if r in HOST_SAFETY]
         assert tuple(rules) == HOST_SAFETY, flt.name
     rows = rule_table(HOST_FILTER)
@@ -107,6 +110,23 @@ def test_every_network_mode_has_a_filter_with_the_host_safety_rules() -> None:
     for name in ("keyctl", "add_key", "request_key"):
         assert (by_name[name]["errno"], by_name[name]["condition"]) == ("EPERM", "always")
         assert "keyring" in by_name[name]["reason"]
+
+
+def test_legacy_filters_refuse_metadata_changes_and_bubblewraps_do_not() -> None:
+    """Landlock has no right for chmod, chown or xattrs: the legacy filters refuse making a
+    file group- or world-writable, owner changes and xattrs everywhere; under bubblewrap the
+    read-only mounts refuse them outside the roots, so its filters leave them alone."""
+    names = {r.syscall for r in LEGACY_METADATA}
+    assert {"chmod", "fchmod", "fchmodat", "fchmodat2", "fchown", "fchownat", "fsetxattr",
+            "setxattrat", "removexattrat"} <= names
+    chmod = [r.condition for r in LEGACY_METADATA if r.syscall == "fchmodat" and r.condition]
+    refused = {m for m in range(0o1000) if any(c.matches(m) for c in chmod)}
+    assert refused == {m for m in range(0o1000) if m & 0o022}
+    for flt in (LEGACY_NETWORK_FILTER, LEGACY_HOST_FILTER):
+        assert set(LEGACY_METADATA) <= set(flt.rules), flt.name
+        assert f'"UNKNOWN" ({NEWER_SYSCALLS["setxattrat"]})' in pseudo_filter(flt)
+    for flt in (NETWORK_FILTER, HOST_FILTER, PROXY_FILTER):
+        assert not set(LEGACY_METADATA) & set(flt.rules)
 
 
 def test_setid_conditions_match_exactly_the_modes_carrying_a_set_id_bit() -> None:

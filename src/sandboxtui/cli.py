@@ -431,7 +431,7 @@ def cmd_seccomp(args: argparse.Namespace) -> int:
 
     plan = load_plan(args)
     choice = choose_pipeline(plan, probe(plan.policy.system_bwrap, launch_test=False))
-    flt = filter_for(plan.policy, own_network_namespace=choice.pipeline is not Pipeline.LANDLOCK)
+    flt = filter_for(plan.policy, legacy=choice.pipeline is Pipeline.LANDLOCK)
     if args.json:
         _print_json({"name": flt.name, "rules": rule_table(flt)})
     elif args.pfc:

@@ -310,8 +310,7 @@ def prepare(
 
         warnings += tuple(d for d in diagnose(caps) if d.code == "system-bwrap-missing")
     warnings += tuple(d for d in plan.diagnostics if d.severity is Severity.WARNING)
-    seccomp = filter_for(plan.policy,
-                         own_network_namespace=choice.pipeline is Pipeline.BWRAP)
+    seccomp = filter_for(plan.policy, legacy=choice.pipeline is Pipeline.LANDLOCK)
     if choice.pipeline is Pipeline.LANDLOCK:
         return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, Pipeline.LANDLOCK,
                           None, seccomp, warnings, choice.landlock)

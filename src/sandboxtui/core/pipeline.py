@@ -92,6 +92,12 @@ def choose_pipeline(
             "apt-get install bubblewrap and allow unprivileged user namespaces, or opt in to "
             "the weaker legacy pipeline with features.use_legacy_landlock = true")
 
+    if euid == 0:
+        # bwrap needs no unprivileged user namespaces when root runs it.
+        return _stay_on_bubblewrap(
+            "legacy Landlock cannot confine a root launcher (the command could chmod or chown "
+            "any host file: Landlock has no right for metadata)", "legacy-root",
+            "run as a normal user", bwrap_reason)
     if policy.network is NetworkMode.PROXY:
         return _stay_on_bubblewrap(
             "managed proxy mode needs bubblewrap's own network namespace", "legacy-proxy",

@@ -195,6 +195,28 @@ NETWORK_FILTER = SeccompFilter(
     ),
 )
 
+_METADATA = ("legacy Landlock cannot confine metadata changes to the writable roots, and the "
+             "command owns its user's files anywhere")
+_SHARED_WRITE = (("group", 0o020), ("others", 0o002))
+_CHMODS = (("chmod", 1), ("fchmod", 1), ("fchmodat", 2), ("fchmodat2", 2))
+
+# The legacy pipeline's additions to every filter. Landlock has no right for chmod, chown or
+# extended attributes, so without these the command could make any file of its user, anywhere,
+# writable by other local users (a ~/.bashrc they then edit), or change its owner or xattrs.
+# Modes with other bits, and times, stay changeable: git and every build tool chmod their own
+# files (a named limit of the pipeline). A root launcher never runs on this pipeline.
+LEGACY_METADATA: tuple[SeccompRule, ...] = (
+    *(_deny(name, f"{_METADATA}: no file may be made writable by its {who}",
+            ArgCondition(arg, CmpOp.MASKED_EQ, bit, f"mode has 0{bit:03o} ({who} write)",
+                         mask=bit))
+      for name, arg in _CHMODS for who, bit in _SHARED_WRITE),
+    *(_deny(name, f"{_METADATA}: no owner changes")
+      for name in ("chown", "fchown", "lchown", "fchownat")),
+    *(_deny(name, f"{_METADATA}: no extended attributes") for name in (
+        "setxattr", "lsetxattr", "fsetxattr", "setxattrat", "removexattr", "lremovexattr",
+        "fremovexattr", "removexattrat", "file_setattr")),
+)
+
 _NO_NETNS = "network is off and the legacy pipeline has no network namespace"
 
 # Network off under the legacy Landlock pipeline: no network namespace, so every address is the
@@ -214,6 +236,7 @@ LEGACY_NETWORK_FILTER = SeccompFilter(
         _deny("sendto", f"{_NO_NETNS}: no datagrams to addresses",
               ArgCondition(4, CmpOp.NE, 0, "dest_addr != NULL")),
         *HOST_SAFETY,
+        *LEGACY_METADATA,
         _allow("sendto", f"without an address (send()), {_HELD}"),
         _allow("sendmsg", f"{_HELD} (a stream socket refuses an address)"),
         _allow("sendmmsg", f"{_HELD} (a stream socket refuses an address)"),
@@ -221,6 +244,8 @@ LEGACY_NETWORK_FILTER = SeccompFilter(
     ),
 )
 
+
+LEGACY_HOST_FILTER = SeccompFilter(name="host-safety-legacy", rules=HOST_SAFETY + LEGACY_METADATA)
 
 _PROXY = "proxy mode"
 
@@ -238,17 +263,18 @@ PROXY_FILTER = SeccompFilter(
 )
 
 
-def filter_for(policy: Policy, *, own_network_namespace: bool) -> SeccompFilter:
+def filter_for(policy: Policy, *, legacy: bool) -> SeccompFilter:
     """The filter a policy needs on a pipeline: with the network off, the namespace filter
     (bubblewrap) or the strict one (legacy Landlock, which has no network namespace); the
-    proxy filter in proxy mode (loaded by the inside program, not by bwrap); the host-safety
-    rules alone when the network is on. There is always one: set-id files and the keyring are
-    never allowed."""
+    proxy filter in proxy mode (loaded by the inside program; bubblewrap only); the
+    host-safety rules alone when the network is on. The legacy pipeline's filters also refuse
+    metadata changes, which Landlock cannot confine. There is always one: set-id files and the
+    keyring are never allowed."""
     if policy.network is NetworkMode.PROXY:
         return PROXY_FILTER
     if policy.network is NetworkMode.ON:
-        return HOST_FILTER
-    return NETWORK_FILTER if own_network_namespace else LEGACY_NETWORK_FILTER
+        return LEGACY_HOST_FILTER if legacy else HOST_FILTER
+    return LEGACY_NETWORK_FILTER if legacy else NETWORK_FILTER
 
 
 def rule_table(flt: SeccompFilter) -> list[dict[str, Any]]:
@@ -296,6 +322,11 @@ def _import_pyseccomp() -> Any:
     return pyseccomp
 
 
+# Syscalls newer than the libseccomp that may be installed (2.5.4 knows none of these), by
+# number: from Linux 5.1 on, a new syscall has the same number on every architecture.
+NEWER_SYSCALLS = {"setxattrat": 463, "removexattrat": 466, "file_setattr": 469}
+
+
 def _libseccomp_filter(flt: SeccompFilter) -> Any:
     sc = _import_pyseccomp()
 
@@ -310,7 +341,8 @@ def _libseccomp_filter(flt: SeccompFilter) -> Any:
             c = rule.condition
             args = ((sc.Arg(c.arg, sc.MASKED_EQ, c.mask, c.value),) if c.op is CmpOp.MASKED_EQ
                     else (sc.Arg(c.arg, ops[c.op], c.value),))
-        f.add_rule(sc.ERRNO(_errno(rule.errno)), rule.syscall, *args)
+        syscall = NEWER_SYSCALLS.get(rule.syscall, rule.syscall)
+        f.add_rule(sc.ERRNO(_errno(rule.errno)), syscall, *args)
     return f
 
 

@@ -316,7 +316,7 @@ def _predict_network(plan: MountPlan, probe: Probe, pipeline: Pipeline) -> Predi
     if plan.unsandboxed:
         return Prediction(True, network, "unsandboxed")
     # the very object the launcher compiles and loads
-    flt = filter_for(plan.policy, own_network_namespace=pipeline is Pipeline.BWRAP)
+    flt = filter_for(plan.policy, legacy=pipeline is Pipeline.LANDLOCK)
     for syscall, args in _NET_SYSCALLS[probe.op]:
         for r in flt.rules:
             c = r.condition

@@ -48,8 +48,8 @@ class SeccompRules(Vertical):
         table = self.query_one("#seccomp-table", DataTable)
         raw = self.query_one("#seccomp-raw", TextArea)
         table.clear()
-        flt = filter_for(self.workspace.plan.policy, own_network_namespace=self.workspace.choice
-                         .pipeline is not Pipeline.LANDLOCK)
+        flt = filter_for(self.workspace.plan.policy,
+                         legacy=self.workspace.choice.pipeline is Pipeline.LANDLOCK)
         summary = self.query_one("#seccomp-summary", Label)
         if self.workspace.plan.unsandboxed:
             summary.update(Text("danger-full-access: no sandbox, no filter", style="bold yellow"))
