@@ -130,14 +130,39 @@ def test_unenforceable_plan_is_refused(tmp_path: Path) -> None:
 
 def test_startup_diagnostics_name_the_proxy_mode_and_the_pipeline(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, PROXY, LEGACY)
-    choice, diags = startup_diagnostics(plan, FULL, {"HTTPS_PROXY": "http://127.0.0.1:3128"})
+    choice, diags = startup_diagnostics(plan, FULL, {"HTTPS_PROXY": "http://127.0.0.1:3128"},
+                                        euid=1000)
     assert choice.pipeline is Pipeline.BWRAP
     codes = [d.code for d in diags]
     assert "legacy-proxy" in codes and any(d.code.startswith("proxy") for d in diags)
     order = [d.severity.value for d in diags]
     assert order == sorted(order, key=["error", "warning", "info"].index)
-    _, no_vars = startup_diagnostics(plan, FULL, {})
+    _, no_vars = startup_diagnostics(plan, FULL, {}, euid=1000)
     assert any(d.severity.value == "error" and "proxy" in d.code for d in no_vars)
+
+
+def test_a_root_launcher_asking_for_legacy_stays_on_bubblewrap(tmp_path: Path) -> None:
+    """Landlock has no right for chmod or chown: a root command on the legacy pipeline could
+    make /etc/shadow or a disk device world-writable. Root stays on bubblewrap, whatever else
+    the policy asks, and is refused when bubblewrap cannot run."""
+    for overrides in ([LEGACY], [LEGACY, NET_ON], [LEGACY, PROXY]):
+        plan = plan_of(tmp_path, *overrides, env_file=True)
+        choice = choose_pipeline(plan, FULL, euid=0)
+        assert choice.pipeline is Pipeline.BWRAP and choice.landlock is None, choice.reason
+        (why,) = choice.diagnostics
+        assert why.code == "legacy-root" and why.severity.value == "warning"
+        assert "root launcher" in why.cause and "bubblewrap is used" in why.cause
+        _, diags = startup_diagnostics(plan, FULL, {"HTTPS_PROXY": "http://127.0.0.1:3128"},
+                                       euid=0)
+        assert "legacy-root" in {d.code for d in diags}
+        for caps in (NO_BWRAP, NO_USERNS):
+            refused = choose_pipeline(plan, caps, euid=0)
+            assert refused.refused and "root launcher" in refused.reason
+            assert "bubblewrap cannot run" in refused.reason
+            assert refused.diagnostics[0].remedy
+    # the same request by a normal user still gets Landlock
+    assert choose_pipeline(plan_of(tmp_path, LEGACY), FULL, euid=1000).pipeline \
+        is Pipeline.LANDLOCK
 
 
 def test_without_seccomp_doctor_reports_an_error_whatever_the_network(tmp_path: Path) -> None:

@@ -136,10 +136,12 @@ _ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
 
 
 def startup_diagnostics(
-    plan: MountPlan, caps: Capabilities, env: Mapping[str, str] | None = None
+    plan: MountPlan, caps: Capabilities, env: Mapping[str, str] | None = None, *,
+    euid: int | None = None,
 ) -> tuple[PipelineChoice, tuple[Diagnostic, ...]]:
-    """The pipeline and everything `doctor` and the warnings panel say, most severe first."""
-    choice = choose_pipeline(plan, caps)
+    """The pipeline and everything `doctor` and the warnings panel say, most severe first
+    (for the launcher `euid`, by default this process's: root never gets legacy Landlock)."""
+    choice = choose_pipeline(plan, caps, euid=euid)
     diagnostics = diagnose(caps, plan)
     if plan.policy.network is NetworkMode.PROXY and not plan.unsandboxed:
         from sandboxtui.core.proxy import diagnose as proxy_diagnostic
