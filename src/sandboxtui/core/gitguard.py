@@ -11,6 +11,12 @@ config or hooks changed, removes the code-running settings the run added (with `
 renames aside the executable hooks that appeared or changed (git no longer finds them); what
 the user had before stays. What was done is returned, one line per action, for `run`'s stderr,
 the audit log and the TUI.
+
+Every change is made through directory descriptors opened one O_NOFOLLOW component at a time
+from a writable root: another sandbox still running on the same workspace may swap a `.git` or
+`hooks` directory for a symlink at any moment (RENAME_EXCHANGE), and the launcher, perhaps
+root, must never rename or rewrite anything outside that workspace. A config is rewritten from a
+private copy that git edits, then renamed into place within the held directory.
 """
 
 from __future__ import annotations
@@ -18,10 +24,15 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import stat
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+from sandboxtui.core.plan import runtime_dir
 
 GIT_DIR = ".git"
 DISABLED_SUFFIX = ".sandboxtui-disabled"
@@ -204,12 +215,51 @@ def neutralise(before: Snapshot, roots: list[str],
             continue
         had = {entry[0]: entry[1:] for entry in old or ()}
         for d in dirs:
-            for name in _CONFIGS:
-                path = os.path.join(d, name)
-                if had.get(path) != _stamp(path):  # appeared or changed during the run
-                    done += _clean_config(path, before.configs.get(path))
-            done += _disable_hooks(os.path.join(d, "hooks"), had)
+            with _held(d, tops) as dfd:
+                if dfd is None:
+                    done.append(f"could not neutralise {d}: it moved or is reached through a "
+                                "symlink")
+                    continue
+                for name in _CONFIGS:
+                    path = os.path.join(d, name)
+                    if had.get(path) != _stamp_at(dfd, name):  # appeared or changed
+                        done += _clean_config(dfd, d, name, before.configs.get(path))
+                done += _disable_hooks(dfd, d, had)
     return tuple(dict.fromkeys(done))
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@contextlib.contextmanager
+def _held(path: str, tops: list[str]) -> Iterator[int | None]:
+    """A descriptor of the directory `path`, opened from the writable root holding it one
+    O_NOFOLLOW component at a time (None if a component is missing, a symlink or not a
+    directory now), closed afterwards."""
+    top = next((t for t in sorted(tops, key=len, reverse=True) if _within(path, [t])), None)
+    fd = None
+    if top is not None:
+        with contextlib.suppress(OSError):
+            fd = os.open(top, _DIR_FLAGS)
+            for part in [p for p in path[len(top):].split("/") if p]:
+                up, fd = fd, None
+                try:
+                    fd = os.open(part, _DIR_FLAGS, dir_fd=up)
+                finally:
+                    os.close(up)
+    try:
+        yield fd
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _stamp_at(dfd: int, name: str) -> tuple[int, int, int, int] | None:
+    try:
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
 
 
 def _git_env() -> dict[str, str]:
@@ -236,65 +286,108 @@ def _settings(args: list[str], data: bytes | None = None) -> list[tuple[str, str
     return pairs
 
 
-def _clean_config(path: str, before: bytes | None) -> list[str]:
-    """Remove the code-running settings the command added or changed (what the file held
-    before the run, the user's own, stays)."""
-    st = _lstat(path)
-    if st is None:
-        return []
-    if not stat.S_ISREG(st.st_mode):
-        # A symlinked config could make git edit (and read) any file: move it aside.
-        return _move_aside(path, "not a regular file")
-    now = _settings(["--file", path])
-    if now is None:
-        return _move_aside(path, "git cannot parse it")
-    had = set(_settings(["--file", "-"], before) or ()) if before is not None else set()
-    keys: dict[str, None] = {}
-    for key, value in now:
-        runs = _RUNS_CODE.match(key) or (_BANG.match(key) and value.startswith("!"))
-        if runs and (key, value) not in had:
-            keys[key] = None
-    done = []
-    for key in keys:
-        r = subprocess.run(["git", "config", "--file", path, "--unset-all", key], cwd="/",
-                           env=_git_env(), capture_output=True, timeout=10)
-        if r.returncode not in (0, 5):  # 5: already gone (a bang alias next to a plain one)
-            return [*done, *_move_aside(path, f"cannot remove {key}")]
-        done.append(f"removed {key} from {path}")
-    return done
-
-
-def _disable_hooks(hooks: str, had: dict[str, tuple[int, int, int, int]]) -> list[str]:
-    """Move aside the executable hooks that appeared or changed (`had`: their signatures
-    before the run)."""
-    st = _lstat(hooks)
-    if st is not None and not stat.S_ISDIR(st.st_mode):
-        if had.get(hooks) == _stamp(hooks):
-            return []  # the user's own (say, a symlink to shared hooks)
-        return _move_aside(hooks, "a hooks directory that is not a directory")
-    done = []
+def _clean_config(dfd: int, git_dir: str, name: str, before: bytes | None) -> list[str]:
+    """Remove the code-running settings the command added or changed in `name` of the held
+    git directory (what the file held before the run, the user's own, stays)."""
+    path = os.path.join(git_dir, name)
     try:
-        names = sorted(os.listdir(hooks))
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     dir_fd=dfd)
+    except FileNotFoundError:
+        return []
+    except OSError:
+        # A symlinked config could make git edit (and read) any file: move it aside.
+        return _move_aside(dfd, git_dir, name, "not a regular file")
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return _move_aside(dfd, git_dir, name, "not a regular file")
+        data = fh.read(_MAX_CONFIG + 1)
+    if len(data) > _MAX_CONFIG:
+        return _move_aside(dfd, git_dir, name, "too large to check")
+    now = _settings(["--file", "-"], data)
+    if now is None:
+        return _move_aside(dfd, git_dir, name, "git cannot parse it")
+    had = set(_settings(["--file", "-"], before) or ()) if before is not None else set()
+    keys = list(dict.fromkeys(
+        key for key, value in now
+        if (_RUNS_CODE.match(key) or (_BANG.match(key) and value.startswith("!")))
+        and (key, value) not in had))
+    if not keys:
+        return []
+    # git edits a private copy (in the per-user runtime directory, hidden in every sandbox);
+    # the result replaces the file within the held directory, whatever its path leads to now.
+    os.makedirs(runtime_dir(), 0o700, exist_ok=True)
+    scratch = tempfile.mkdtemp(prefix="gitguard-", dir=runtime_dir())
+    try:
+        copy = os.path.join(scratch, "config")
+        with open(copy, "wb") as fh:
+            fh.write(data)
+        for key in keys:
+            r = subprocess.run(["git", "config", "--file", copy, "--unset-all", key], cwd="/",
+                               env=_git_env(), capture_output=True, timeout=10)
+            if r.returncode not in (0, 5):  # 5: already gone (a bang alias beside a plain one)
+                return _move_aside(dfd, git_dir, name, f"cannot remove {key}")
+        with open(copy, "rb") as fh:
+            cleaned = fh.read()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    tmp = f".{name}.sandboxtui-{os.urandom(6).hex()}"  # not a name a sandbox can plant
+    try:
+        out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                      stat.S_IMODE(st.st_mode) & 0o777, dir_fd=dfd)
+        with os.fdopen(out, "wb") as fh:
+            fh.write(cleaned)
+        os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dfd)
+        return _move_aside(dfd, git_dir, name, "cannot be rewritten")
+    return [f"removed {key} from {path}" for key in keys]
+
+
+def _disable_hooks(dfd: int, git_dir: str, had: dict[str, tuple[int, int, int, int]]
+                   ) -> list[str]:
+    """Move aside the executable hooks that appeared or changed (`had`: their signatures
+    before the run), through a descriptor of the held git directory's `hooks`."""
+    hooks = os.path.join(git_dir, "hooks")
+    stamp = _stamp_at(dfd, "hooks")
+    if stamp is None:
+        return []
+    if not stat.S_ISDIR(stamp[3]):
+        if had.get(hooks) == stamp:
+            return []  # the user's own (say, a symlink to shared hooks)
+        return _move_aside(dfd, git_dir, "hooks", "a hooks directory that is not a directory")
+    try:
+        hfd = os.open("hooks", _DIR_FLAGS, dir_fd=dfd)
     except OSError:
         return []
-    for name in names:
-        path = os.path.join(hooks, name)
-        st = _lstat(path)
-        if st is None or name.endswith((".sample", DISABLED_SUFFIX)) or had.get(path) == \
-                _stamp(path):
-            continue
-        if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_mode & 0o111):
-            done += _move_aside(path, "hook")
+    done = []
+    try:
+        for name in sorted(os.listdir(hfd)):
+            path = os.path.join(hooks, name)
+            try:
+                st = os.stat(name, dir_fd=hfd, follow_symlinks=False)
+            except OSError:
+                continue
+            if name.endswith((".sample", DISABLED_SUFFIX)) or had.get(path) == (
+                    st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode):
+                continue
+            if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_mode & 0o111):
+                done += _move_aside(hfd, hooks, name, "hook")
+    finally:
+        os.close(hfd)
     return done
 
 
-def _move_aside(path: str, why: str) -> list[str]:
-    aside = path + DISABLED_SUFFIX
+def _move_aside(dfd: int, directory: str, name: str, why: str) -> list[str]:
+    """Rename `name` within the held directory `dfd` (shown as `directory`)."""
+    path = os.path.join(directory, name)
     try:
-        os.replace(path, aside)
+        os.replace(name, name + DISABLED_SUFFIX, src_dir_fd=dfd, dst_dir_fd=dfd)
     except OSError as exc:
         return [f"could not disable {path} ({why}): {exc.strerror}"]
-    return [f"disabled {path} ({why}): now {os.path.basename(aside)}"]
+    return [f"disabled {path} ({why}): now {name + DISABLED_SUFFIX}"]
 
 
 def _lstat(path: str) -> os.stat_result | None:
