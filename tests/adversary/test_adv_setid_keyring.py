@@ -4,10 +4,13 @@ A sandbox started by root could leave a setuid-root binary in a writable root (`
 workspace) for any local user to run, and any sandbox could read or overwrite the keys of the
 host's session keyring. Every pipeline (bubblewrap with the system and the vendored bwrap,
 legacy Landlock, managed proxy mode), with the network off and on, launched as root and as
-`nobody`: each way of setting a set-id bit fails with the filter's errno and the host file has
-none afterwards; `keyctl`, `add_key` and `request_key` fail, and a key the launcher's own
-session keyring holds cannot be read inside. The allowed side: ordinary modes, `git init` and
-`cp -p` still work.
+`nobody` (legacy Landlock as `nobody` only: a root launcher stays on bubblewrap, see
+test_adv_legacy_metadata.py): each way of setting a set-id bit fails with the filter's errno
+and the host file has none afterwards; `keyctl`, `add_key` and `request_key` fail, and a key
+the launcher's own session keyring holds cannot be read inside. The allowed side: ordinary
+modes, `git init` and `cp -p` still work (on legacy Landlock, modes without group or other
+write: its filter refuses those everywhere, since Landlock cannot keep chmod to the writable
+roots).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from conftest import CANARY, Runner, chown_tree, python_for
 NET = "sandbox_workspace_write.network_access"
 NETWORKS = {"off": f"{NET}=false", "on": f"{NET}=true", "proxy": f'{NET}="proxy"'}
 SANDBOXES = [(u, b, "bwrap") for u in ("root", "nobody") for b in ("system", "vendored")] + [
-    (u, "system", "legacy") for u in ("root", "nobody")]
+    ("nobody", "system", "legacy")]  # a root launcher never runs on legacy Landlock
 CASES = [(*s, n) for s in SANDBOXES for n in NETWORKS if not (s[2] == "legacy" and n == "proxy")]
 
 
@@ -115,7 +118,7 @@ setuid = [b for b in ("/usr/bin/su", "/usr/bin/passwd", "/bin/su")
 if setuid:  # a hard link would keep today's binary once an update fixes its bug
     attempt("link a set-uid binary", lambda: os.link(setuid[0], os.path.join(d, "link")))
 pre = os.path.join(d, "preexisting")  # set-uid on the host already; chown must clear it
-attempt("chown keeps set-id", lambda: os.chown(pre, os.getuid(), os.getgid()))
+attempt("chown", lambda: os.chown(pre, os.getuid(), os.getgid()))
 out["chown keeps set-id"] = oct(os.stat(pre).st_mode & 0o6000)
 print(json.dumps(out))
 """
@@ -142,20 +145,24 @@ def test_no_set_id_file_can_be_made(case: tuple[Runner, str], workspace: Path) -
     assert out["openat2 O_CREAT 4755"] == "ENOSYS"  # callers fall back to openat
     # Not the filter's: no capability is left inside, so CAP_SETFCAP is missing too.
     assert out["setxattr security.capability"] == "EPERM"
-    assert out["chown keeps set-id"] == "0o0"  # the kernel clears set-id bits on chown
+    if runner.pipeline == "legacy":  # its filter refuses every chown: the host's bit stays
+        assert out["chown"] == "EPERM" and out["chown keeps set-id"] == "0o4000"
+    else:
+        assert out["chown keeps set-id"] == "0o0"  # the kernel clears set-id bits on chown
     # Not the filter's either: another mount (bwrap), Landlock's refer rule, protected_hardlinks.
     assert out.get("link a set-uid binary", "EXDEV") in ("EXDEV", "EPERM")
     assert stat.S_IMODE((work / "target").stat().st_mode) == 0o755
     assert stat.S_IMODE(work.stat().st_mode) & 0o6000 == 0
-    assert stat.S_IMODE((work / "preexisting").stat().st_mode) == 0o644
+    host_mode = 0o4644 if runner.pipeline == "legacy" else 0o644
+    assert stat.S_IMODE((work / "preexisting").stat().st_mode) == host_mode
     made = sorted(p.name for p in work.iterdir())
     assert made == ["preexisting", "target"], made  # no file was created by a refused call
     assert "security.capability" not in os.listxattr(work / "target")
 
 
 ALLOWED_PROBE = r"""
-import json, os, shutil, subprocess, sys
-d = sys.argv[1]
+import errno, json, os, shutil, subprocess, sys
+d, sticky = sys.argv[1], int(sys.argv[2], 8)
 out = {}
 def tool(name, *argv):
     done = subprocess.run(argv, capture_output=True, text=True, cwd=d)
@@ -166,12 +173,19 @@ os.chmod(os.path.join(d, "private"), 0o640)
 os.close(os.open(os.path.join(d, "new"), os.O_CREAT | os.O_WRONLY, 0o644))
 os.chmod(os.path.join(d, "new"), 0o600)
 os.mkdir(os.path.join(d, "sticky"), 0o777)
-os.chmod(os.path.join(d, "sticky"), 0o1777)
+os.chmod(os.path.join(d, "sticky"), sticky)
 tool("cp -p", "cp", "-p", "private", "copy")
 tool("git init", "git", "-c", "init.defaultBranch=main", "init", "-q", "repo")
 tool("git commit", "git", "-C", "repo", "-c", "user.name=t", "-c", "user.email=t@t.invalid",
      "commit", "-q", "--allow-empty", "-m", "x")
-print(json.dumps(out))
+shared = {}  # group/other write: allowed on bubblewrap, refused on legacy Landlock
+for mode in (0o664, 0o646):
+    try:
+        os.chmod(os.path.join(d, "shared"), mode)
+        shared[oct(mode)] = "ok"
+    except OSError as e:
+        shared[oct(mode)] = errno.errorcode[e.errno]
+print(json.dumps({**out, "shared": shared}))
 """
 
 
@@ -180,15 +194,23 @@ def test_ordinary_modes_git_init_and_cp_p_still_work(case: tuple[Runner, str],
     runner, network = case
     work = workspace / "work"
     work.mkdir()
-    for name in ("plain", "private"):
+    for name in ("plain", "private", "shared"):
         (work / name).write_text("x\n")
+        (work / name).chmod(0o644)
     chown_tree(workspace, runner.user)
+    # Legacy Landlock cannot keep chmod to the writable roots, so its filter refuses group and
+    # other write everywhere (a ~/.bashrc made world-writable); a sticky /tmp-like 1777 too.
+    legacy = runner.pipeline == "legacy"
+    sticky = 0o1755 if legacy else 0o1777
     out = _json(_launch(runner, network, workspace,
-                        [python_for(runner.user), "-c", ALLOWED_PROBE, str(work)]))
+                        [python_for(runner.user), "-c", ALLOWED_PROBE, str(work), oct(sticky)]))
+    shared = out.pop("shared")
     assert out == dict.fromkeys(out, "ok")
+    assert shared == dict.fromkeys(("0o664", "0o646"), "EPERM" if legacy else "ok")
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in work.iterdir()}
     assert modes["plain"] == 0o755 and modes["private"] == 0o640 == modes["copy"]
-    assert modes["new"] == 0o600 and modes["sticky"] == 0o1777
+    assert modes["new"] == 0o600 and modes["sticky"] == sticky
+    assert modes["shared"] == (0o644 if legacy else 0o646)
     assert (work / "repo" / ".git" / "HEAD").is_file()
 
 
