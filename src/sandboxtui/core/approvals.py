@@ -9,7 +9,10 @@ to the audit log; if that fails, the command is denied (an approval must leave a
 The broker socket lives in the per-user runtime directory (`plan.runtime_dir()`:
 `$XDG_RUNTIME_DIR/sandboxtui/`, else `/tmp/sandboxtui-UID`, never `$TMPDIR`), which every
 sandbox gets hidden: directory 0700 and socket 0600, both must be owned by the current
-user and not be symlinks, and each side checks the other's uid with `SO_PEERCRED`. The protocol
+user and not be symlinks, and each side checks the other's uid with `SO_PEERCRED`, and that the
+other is no sandboxed command (one with a seccomp filter or no-new-privs, as every sandboxed
+process has: the legacy pipeline cannot hide a runtime directory in a writable `/tmp`, where a
+command could otherwise pose as the console and answer approvals itself). The protocol
 is JSON lines: the client sends `{"type": "request", "request": {...}}` and gets back
 `{"type": "decision", "decision": {...}}` or `{"type": "error", "error": "..."}`. A console that
 closes the connection before deciding means deny.
@@ -223,6 +226,24 @@ def peer_uid(sock: socket.socket) -> tuple[int, int]:
     return pid, uid
 
 
+def sandboxed_peer(pid: int) -> str | None:
+    """Why the process `pid` (from SO_PEERCRED) may not take part in approvals, or None: a
+    seccomp filter or no-new-privs marks a sandboxed command (every pipeline sets both), and a
+    process this one cannot see (pid 0: another PID namespace) is not trusted either."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
+            fields = dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
+    except (OSError, ValueError):
+        return f"its process ({pid}) cannot be inspected"
+    if pid <= 0:
+        return "its process is in another PID namespace"
+    if fields.get("Seccomp", "0").strip() != "0":
+        return f"process {pid} runs under a seccomp filter (a sandboxed command)"
+    if fields.get("NoNewPrivs", "0").strip() != "0":
+        return f"process {pid} runs with no-new-privs (a sandboxed command)"
+    return None
+
+
 def _send(sock: socket.socket, message: Mapping[str, Any]) -> None:
     sock.sendall(json.dumps(message, separators=(",", ":")).encode() + b"\n")
 
@@ -372,11 +393,14 @@ class Broker:
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             pid, uid = peer_uid(conn)
-            if uid != os.geteuid():
+            why = (f"peer uid {uid} refused: this console only serves uid {os.geteuid()}"
+                   if uid != os.geteuid() else None)
+            if why is None and (confined := sandboxed_peer(pid)):
+                why = f"refused: {confined}"
+            if why is not None:
                 self.refused.append((pid, uid))
                 with contextlib.suppress(OSError):
-                    _send(conn, {"type": "error", "error": f"peer uid {uid} refused: this "
-                                 f"console only serves uid {os.geteuid()}"})
+                    _send(conn, {"type": "error", "error": why})
                 return
             try:
                 line = _recv_line(conn, time.monotonic() + 10.0)
@@ -452,9 +476,12 @@ def ask_console(request: ApprovalRequest, socket_dir: str | None = None,
             if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
                 return None  # stale socket: the console is gone
             raise BrokerError(f"cannot connect to {path}: {exc.strerror}") from exc
-        _pid, uid = peer_uid(sock)
+        pid, uid = peer_uid(sock)
         if uid != os.geteuid():
             raise BrokerError(f"the console on {path} runs as uid {uid}, not {os.geteuid()}")
+        if confined := sandboxed_peer(pid):
+            raise BrokerError(f"the console on {path} is not sandboxtui's: {confined}; "
+                              "refusing to ask it")
         try:
             _send(sock, {"type": "request", "request": request.to_json()})
             line = _recv_line(sock, time.monotonic() + timeout)
