@@ -26,6 +26,8 @@ try hooks-dir sh -c 'mv .git/hooks .git/hooks-old'
 try info sh -c 'echo "* filter=evil" > .git/info/attributes'
 try modules mkdir -p .git/modules/x
 try worktrees mkdir -p .git/worktrees/x
+try rebase-merge mkdir .git/rebase-merge
+try rebase-apply mkdir .git/rebase-apply
 try rename-git sh -c 'mv .git .git-away'
 try nested-config git -C sub config core.pager 'touch /tmp/pwned'
 try nested-hook sh -c "printf '#!/bin/sh\n' > sub/.git/hooks/pre-commit"
@@ -63,7 +65,8 @@ def test_commits_work_and_code_paths_stay_read_only(shared_dir: Path, user: str,
     assert r.stdout.strip().endswith("2")  # the commit made inside is in the host's history
     assert {d: _config(ws / d) for d in before} == before
     assert (ws / ".git/hooks/pre-commit").read_bytes() == hook
-    for name in ("hooks/post-checkout", "modules", "worktrees", "commondir"):
+    for name in ("hooks/post-checkout", "modules", "worktrees", "commondir", "rebase-merge",
+                 "rebase-apply"):
         assert not (ws / ".git" / name).exists(), name
     log = subprocess.run(["git", "-c", "safe.directory=*", "-C", str(ws), "log",
                           "--format=%s", "-1"], capture_output=True, text=True, check=True).stdout

@@ -39,12 +39,13 @@ class GitProtection(StrEnum):
 
 # The parts of a `.git` directory through which git runs code or reads configuration (hooks,
 # config and its per-worktree twin, info/ with attributes selecting filters, a `commondir`
-# redirecting the config, submodules' and worktrees' own git directories): the read-only set
-# under `protect_git = "config-and-hooks"`. Each missing one is blocked from being created,
+# redirecting the config, submodules' and worktrees' own git directories, and a stopped
+# rebase's todo list, whose `exec` lines the host's `git rebase --continue` runs): the
+# read-only set under `protect_git = "config-and-hooks"`. Each missing one is blocked from being created,
 # except `commondir`: any file there, even an empty one, makes git fail ("failed to read
 # commondir"), so a missing one stays creatable and the launcher removes one that appears.
 GIT_CODE_PATHS = ("config", "config.worktree", "commondir", "hooks", "info", "modules",
-                  "worktrees")
+                  "worktrees", "rebase-merge", "rebase-apply")
 GIT_UNBLOCKABLE = ("commondir",)
 
 
