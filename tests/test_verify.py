@@ -1,7 +1,7 @@
 """`sandboxtui verify` against the real kernel: the demo workspace verifies with zero mismatches
-on bubblewrap (as root and as `nobody`), the legacy Landlock pipeline shows exactly its
-documented unenforced paths, a plan whose argv silently lost a mount is caught, and probing
-never changes the host.
+on bubblewrap (as root and as `nobody`), the legacy Landlock pipeline (as `nobody`: a root
+launcher stays on bubblewrap) shows exactly its documented unenforced paths, a plan whose argv
+silently lost a mount is caught, and probing never changes the host.
 """
 
 from __future__ import annotations
@@ -111,11 +111,9 @@ def legacy_config(ws: Path, config: Path) -> Path:
     return legacy
 
 
-@pytest.mark.parametrize("user", ["root", "nobody"])
-def test_legacy_pipeline_reports_exactly_its_unenforced_paths(user: str,
-                                                              shared_dir: Path) -> None:
-    ws, config = demo_in(shared_dir, user)
-    runner = Runner(user, "system", legacy_config(ws, config))
+def test_legacy_pipeline_reports_exactly_its_unenforced_paths(shared_dir: Path) -> None:
+    ws, config = demo_in(shared_dir, "nobody")
+    runner = Runner("nobody", "system", legacy_config(ws, config))
     code, report = verify_cli(runner, ws, runner.config, "--pipeline", "legacy", "--sample",
                               "10", "-c", "sandbox_workspace_write.exclude_slash_tmp=true")
     assert report["pipeline"] == "legacy-landlock"
@@ -135,10 +133,22 @@ def test_legacy_pipeline_reports_exactly_its_unenforced_paths(user: str,
     assert ops["tcp"] == "denied (EPERM)"  # seccomp still cuts the network
 
 
+def test_a_root_launcher_asking_for_legacy_is_verified_on_bubblewrap(shared_dir: Path) -> None:
+    """Landlock cannot stop a root command from chmodding host files: root stays on bubblewrap,
+    says why, and what verify probes is bubblewrap's picture (`.env` hidden)."""
+    ws, config = demo_in(shared_dir, "root")
+    runner = Runner("root", "system", legacy_config(ws, config))
+    code, report = verify_cli(runner, ws, runner.config, "--pipeline", "legacy", "--sample", "0",
+                              ".env")
+    assert code == 0 and report["pipeline"] == "bubblewrap" and report["unenforced"] == []
+    assert any("root launcher" in w and "bubblewrap is used" in w for w in report["warnings"])
+    assert by_probe(report)[("read", str(ws / ".env"))]["observed"] == "denied (EACCES)"
+
+
 def test_legacy_request_for_an_inexpressible_demo_stays_on_bubblewrap(
         shared_dir: Path) -> None:
-    ws, config = demo_in(shared_dir, "root")
-    code, report = verify_cli(Runner("root", "system", config), ws, config,
+    ws, config = demo_in(shared_dir, "nobody")
+    code, report = verify_cli(Runner("nobody", "system", config), ws, config,
                               "--pipeline", "legacy", "--sample", "0", str(ws / "secrets"))
     assert code == 0 and report["pipeline"] == "bubblewrap" and report["unenforced"] == []
     assert any("cannot express" in w for w in report["warnings"])
@@ -186,17 +196,22 @@ def test_a_mount_missing_from_the_argv_is_caught(shared_dir: Path) -> None:
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["bubblewrap", "legacy"])
 def test_probing_never_changes_the_host(legacy: bool, shared_dir: Path) -> None:
-    ws, config = demo_in(shared_dir, "root")
+    user = "nobody" if legacy else "root"  # a root launcher never runs on legacy Landlock
+    ws, config = demo_in(shared_dir, user)
     (ws / "tool.sh").write_text(f"#!/bin/sh\ntouch {ws}/tool-ran\n")  # must never really run
     (ws / "tool.sh").chmod(0o755)
-    plan = demo_plan(ws, config, use_legacy_landlock=legacy, exclude_slash_tmp=True,
-                     **({"fs_entries": ()} if legacy else {}))
+    chown_tree(ws / "tool.sh", user)
+    config = legacy_config(ws, config) if legacy else config
+    plan = demo_plan(ws, config, use_legacy_landlock=legacy, exclude_slash_tmp=True)
     before = snapshot(ws.parent)
     paths = [*v.sample_paths(plan, 40, random.Random(3)), "README.md", "tool.sh"]
-    report = v.verify(plan, paths)
-    assert report.pipeline is (Pipeline.LANDLOCK if legacy else Pipeline.BWRAP)
-    assert report.ok, [r.to_json() for r in report.mismatches]
-    allowed = {(r.probe.op, r.probe.path) for r in report.results if r.observed}
+    code, report = verify_cli(Runner(user, "system", config), ws, config, "--sample", "0",
+                              "--pipeline", "legacy" if legacy else "bwrap",
+                              "-c", "sandbox_workspace_write.exclude_slash_tmp=true", *paths)
+    assert report["pipeline"] == (Pipeline.LANDLOCK if legacy else Pipeline.BWRAP).value
+    assert code == 0 and report["ok"], [r for r in report["results"]
+                                        if r["status"] == "MISMATCH"]
+    allowed = {(r["op"], r["path"]) for r in report["results"] if r["observed"] == "allowed"}
     # Allowed writes, creations, renames and executions really happened inside...
     for op, name in (("write", "README.md"), ("rename", "README.md"), ("create", ""),
                      ("mkdir", ""), ("delete", ""), ("execute", "tool.sh")):
@@ -211,7 +226,8 @@ def test_probing_never_changes_the_host(legacy: bool, shared_dir: Path) -> None:
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["bubblewrap", "legacy"])
 def test_root_gets_no_permission_override_inside(legacy: bool, shared_dir: Path) -> None:
-    """Host permission bits, not root's capabilities, decide inside either pipeline."""
+    """Host permission bits, not root's capabilities, decide inside; root asking for legacy
+    Landlock (which could not stop it chmodding host files) stays on bubblewrap."""
     ws, config = demo_in(shared_dir, "root")
     (ws / "locked").write_text("x")
     (ws / "locked").chmod(0o000)
@@ -220,7 +236,8 @@ def test_root_gets_no_permission_override_inside(legacy: bool, shared_dir: Path)
     (ws / "theirs").chmod(0o600)
     plan = demo_plan(ws, config, fs_entries=(), use_legacy_landlock=legacy)
     report = v.verify(plan, ["locked", "theirs"])  # relative to the workspace
-    assert report.pipeline is (Pipeline.LANDLOCK if legacy else Pipeline.BWRAP)
+    assert report.pipeline is Pipeline.BWRAP and report.unenforced == ()
+    assert legacy is any("root launcher" in w for w in report.warnings), report.warnings
     assert report.ok, [r.to_json() for r in report.mismatches]
     reads = {r.probe.path: r for r in report.results if r.probe.op == "read"}
     for name in ("locked", "theirs"):
@@ -232,16 +249,19 @@ def test_root_gets_no_permission_override_inside(legacy: bool, shared_dir: Path)
 @pytest.mark.parametrize("legacy", [False, True], ids=["bubblewrap", "legacy"])
 def test_restricted_read_verifies_on_both_pipelines(legacy: bool, shared_dir: Path) -> None:
     """Bubblewrap's empty root lists its mount points; Landlock refuses to list `/`."""
-    ws, config = demo_in(shared_dir, "root")
-    plan = build_plan(replace(resolve(config_path=config, overrides=[
-        'read_access.mode="restricted"']), fs_entries=(), use_legacy_landlock=legacy), str(ws))
-    report = v.verify(plan, sample=30, rng=random.Random(5))
-    assert report.pipeline is (Pipeline.LANDLOCK if legacy else Pipeline.BWRAP)
-    assert report.ok, [r.to_json() for r in report.mismatches]
-    got = {(r.probe.op, r.probe.path): r for r in report.results}
-    assert got[("list", "/")].observed is not legacy
-    assert not got[("list", "/root")].observed  # outside every readable root
-    assert got[("read", "/etc/hostname")].observed  # a platform default
+    user = "nobody" if legacy else "root"  # a root launcher never runs on legacy Landlock
+    ws, config = demo_in(shared_dir, user)
+    config = legacy_config(ws, config)
+    code, report = verify_cli(Runner(user, "system", config), ws, config, "--sample", "30",
+                              "--seed", "5", "--pipeline", "legacy" if legacy else "bwrap",
+                              "-c", 'read_access.mode="restricted"')
+    assert report["pipeline"] == (Pipeline.LANDLOCK if legacy else Pipeline.BWRAP).value
+    assert code == 0 and report["ok"], [r for r in report["results"]
+                                        if r["status"] == "MISMATCH"]
+    got = by_probe(report)
+    assert (got[("list", "/")]["observed"] == "allowed") is not legacy
+    assert got[("list", "/root")]["observed"] != "allowed"  # outside every readable root
+    assert got[("read", "/etc/hostname")]["observed"] == "allowed"  # a platform default
 
 
 def test_network_on_reaches_the_host_loopback(shared_dir: Path) -> None:
@@ -349,6 +369,8 @@ def test_kernel_files_devices_and_placeholders_agree_with_the_kernel(
     blocked missing protected name; verify probes each, and the kernel agrees."""
     if pipeline == "legacy" and runner.bwrap == "vendored":
         pytest.skip("the legacy pipeline runs no bwrap")
+    if pipeline == "legacy" and runner.user == "root":
+        pytest.skip("a root launcher never runs on legacy Landlock (it stays on bubblewrap)")
     ws, config = demo_in(shared_dir, runner.user)
     runner = replace(runner, config=legacy_config(ws, config) if pipeline == "legacy"
                      else config, pipeline=pipeline)
