@@ -3,6 +3,7 @@ sandbox, driven by Pilot."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -194,23 +195,30 @@ async def test_a_real_mismatch_is_marked_and_listed_first(demo, tmp_path, caps) 
                    for n in app._notifications)
 
 
-async def test_legacy_pipeline_marks_expected_mismatches(demo, tmp_path, caps) -> None:  # type: ignore[no-untyped-def]
+async def test_legacy_for_root_verifies_bubblewraps_picture(demo, tmp_path, caps) -> None:  # type: ignore[no-untyped-def]
+    """The app runs as root here, and legacy Landlock cannot stop a root command from
+    chmodding host files: asking for it keeps bubblewrap, the warnings say why, and verify
+    finds `.env` hidden, not an expected (unenforced) mismatch. (A normal user's legacy verify,
+    with its expected mismatches, is test_verify.py's, launched as nobody.)"""
+    assert os.geteuid() == 0, "the TUI tests run as root"
     ws, config = demo
-    # Without its `secrets = none` entry (which legacy Landlock cannot express) the demo runs
-    # on the legacy pipeline, whose unenforced .env shows as an expected mismatch.
+    # Without its `secrets = none` entry legacy Landlock could express the demo: only the
+    # launcher being root keeps it on bubblewrap.
     config.write_text("".join(line for line in config.read_text().splitlines(keepends=True)
                               if "default_permissions" not in line and "secrets" not in line
                               and "[permissions.demo" not in line))
     app = make_app(ws, config, tmp_path, caps=caps, overrides=NO_TMP)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("l")  # the legacy Landlock pipeline
-        await _wait(pilot, lambda: app.workspace.pipeline == "legacy-landlock")
+        await pilot.press("l")  # ask for the legacy Landlock pipeline
+        await _wait(pilot, lambda: app.workspace.plan.policy.use_legacy_landlock)
+        assert app.workspace.pipeline == "bubblewrap" and app.workspace.choice.landlock is None
+        assert "legacy-root" in [d.code for d in app.workspace.diagnostics]
         env = f"{app.workspace.plan.cwd}/.env"
         app.query_one(MountTree).reveal(env)
         await pilot.pause()
         await pilot.press("v")
         panel = app.query_one(VerifyResults)
         await _wait(pilot, lambda: panel.report is not None)
-        assert panel.report.ok and panel.report.expected_mismatches
-        assert app.query_one(MountTree).marks == {env: "expected"}
-        assert _cells(app, "#verify-table")[0][4] == "expected (unenforced)"
+        assert panel.report.ok and not panel.report.expected_mismatches
+        assert panel.report.pipeline is Pipeline.BWRAP
+        assert app.query_one(MountTree).marks == {env: "verified"}
