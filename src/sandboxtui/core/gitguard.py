@@ -30,7 +30,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sandboxtui.core.plan import runtime_dir
 
@@ -68,6 +68,8 @@ class Snapshot:
 
     repos: dict[str, Signature]
     configs: dict[str, bytes]
+    # `.git` files naming a git directory outside the roots: (ino, mtime, size, mode)
+    pointers: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,17 +85,46 @@ def _within(path: str, roots: list[str]) -> bool:
     return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
 
 
-def _git_dirs(roots: list[str], bounds: Bounds) -> list[str]:
-    """The git directories (a `.git` directory, or what a `.git` file's `gitdir:` names) at
-    any depth under each root, without following symlinks; only those that lie (resolved)
-    inside the roots."""
+@dataclass
+class _Found:
+    """What a walk of the writable roots found."""
+
+    git_dirs: list[str]  # resolved git directories inside the roots (`.git`, bare ones)
+    pointers: list[str]  # `.git` files (or symlinks) naming a git directory outside them
+    bound: str | None = None  # why the walk stopped early, if it did
+
+
+def _is_git_dir(names: set[str], entries: list[os.DirEntry[str]]) -> bool:
+    """Does a directory with these entries look like a git directory (git's own test: HEAD,
+    objects/ and refs/)? A bare repository (or a workspace a command turned into one) has no
+    `.git` to find it by, and git discovers it all the same."""
+    if not {"HEAD", "objects", "refs"} <= names:
+        return False
+    kinds = {e.name: e for e in entries if e.name in ("objects", "refs")}
+    return all(_entry_is_dir(kinds[n]) for n in ("objects", "refs"))
+
+
+def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _git_dirs(roots: list[str], bounds: Bounds) -> _Found:
+    """The git directories (a `.git` directory, what a `.git` file's `gitdir:` names, or a
+    directory that is itself one) at any depth under each root, without following symlinks;
+    only those that lie (resolved) inside the roots. `.git` files naming one outside are
+    listed apart: git follows them, the launcher must not edit there."""
     tops = [os.path.realpath(r) for r in roots]
-    found: list[str] = []
+    found = _Found([], [])
     seen, start = 0, time.monotonic()
     for root in roots:
         stack = [(root, 0)]
-        while stack and seen < bounds.max_entries and time.monotonic() - start \
-                < bounds.max_seconds:
+        while stack:
+            if seen >= bounds.max_entries or time.monotonic() - start >= bounds.max_seconds:
+                found.bound = f"{seen} entries or {bounds.max_seconds:g} s"
+                break
             directory, depth = stack.pop()
             try:
                 with os.scandir(directory) as it:
@@ -101,18 +132,26 @@ def _git_dirs(roots: list[str], bounds: Bounds) -> list[str]:
             except OSError:
                 continue
             seen += len(entries)
+            names = {e.name for e in entries}
+            bare = _is_git_dir(names, entries)
+            if bare:
+                found.git_dirs.append(os.path.realpath(directory))
             for entry in entries:
-                try:
-                    is_dir = entry.is_dir(follow_symlinks=False)
-                except OSError:
-                    continue
+                if bare and entry.name in ("objects", "refs"):
+                    continue  # its own store: no repositories there
                 if entry.name == GIT_DIR:
                     git_dir = _git_dir_of(directory, tops)
                     if git_dir is not None:
-                        found.append(git_dir)
-                elif is_dir and depth + 1 < bounds.max_depth:
-                    stack.append((entry.path, depth + 1))
-    return list(dict.fromkeys(found))
+                        found.git_dirs.append(git_dir)
+                    elif not _entry_is_dir(entry) and _gitdir_of(entry.path) is not None:
+                        found.pointers.append(entry.path)
+                elif _entry_is_dir(entry):
+                    if depth + 1 < bounds.max_depth:
+                        stack.append((entry.path, depth + 1))
+                    else:
+                        found.bound = f"depth {bounds.max_depth} ({entry.path})"
+    found.git_dirs = list(dict.fromkeys(found.git_dirs))
+    return found
 
 
 def _git_dir_of(repo: str, tops: list[str]) -> str | None:
@@ -124,41 +163,50 @@ def _git_dir_of(repo: str, tops: list[str]) -> str | None:
     return os.path.realpath(git_dir)
 
 
+def _first_line(path: str) -> str | None:
+    """The first line of a regular file, read without following a symlink or blocking (a
+    FIFO named `.git` or `commondir` must not hang the launcher)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return fh.readline(4096).decode("utf-8", "replace")
+
+
 def _gitdir_of(git_file: str) -> str | None:
     """The directory a `.git` file's `gitdir:` line names (a symlink `.git`: its target)."""
     if os.path.islink(git_file):
         target = os.path.realpath(git_file)
         return target if os.path.isdir(target) else None
-    try:
-        with open(git_file, encoding="utf-8", errors="replace") as fh:
-            line = fh.readline(4096)
-    except OSError:
-        return None
-    if not line.startswith("gitdir:") or not line[7:].strip():
+    line = _first_line(git_file)
+    if line is None or not line.startswith("gitdir:") or not line[7:].strip():
         return None
     target = os.path.realpath(os.path.join(os.path.dirname(git_file), line[7:].strip()))
     return target if os.path.isdir(target) else None
 
 
+def _commondir_of(git_dir: str) -> str | None:
+    """Where a `commondir` file sends git for the config and hooks (resolved), if any."""
+    line = _first_line(os.path.join(git_dir, "commondir"))
+    common = line.strip() if line else ""
+    return os.path.realpath(os.path.join(git_dir, common)) if common else None
+
+
 def _repo_dirs(git_dir: str, tops: list[str]) -> list[str]:
     """The git directory, and the common directory of a linked worktree if it lies in `tops`
     (where the config and hooks that apply are)."""
-    dirs = [git_dir]
-    with contextlib.suppress(OSError), open(os.path.join(git_dir, "commondir"),
-                                            encoding="utf-8") as fh:
-        common = fh.readline(4096).strip()
-        if common:
-            real = os.path.realpath(os.path.join(git_dir, common))
-            if _within(real, tops):
-                dirs.append(real)
-    return dirs
+    common = _commondir_of(git_dir)
+    return [git_dir] + ([common] if common is not None and _within(common, tops) else [])
 
 
 def _watched(dirs: list[str]) -> list[str]:
     """The files whose change matters: configs, the hooks directory and its entries."""
     out = []
     for d in dirs:
-        out += [os.path.join(d, n) for n in ("config", "config.worktree", "hooks")]
+        out += [os.path.join(d, n) for n in ("config", "config.worktree", "commondir", "hooks")]
         with contextlib.suppress(OSError):
             out += [os.path.join(d, "hooks", n) for n in sorted(os.listdir(
                 os.path.join(d, "hooks")))]
@@ -181,8 +229,14 @@ def snapshot(roots: list[str], repos: tuple[str, ...] | None = None,
     known to hold a `.git` there (the plan's walk found them), so that no walk is needed;
     None: walk."""
     tops = [os.path.realpath(r) for r in roots]
-    dirs = _git_dirs(roots, bounds) if repos is None else [
-        d for d in (_git_dir_of(r, tops) for r in repos) if d is not None]
+    if repos is None:
+        found = _git_dirs(roots, bounds)
+        dirs, pointers = found.git_dirs, found.pointers
+    else:
+        dirs = [d for d in (_git_dir_of(r, tops) for r in repos) if d is not None]
+        dirs += [t for t in tops if _looks_like_git_dir(t)]  # a workspace that is a bare repo
+        pointers = [p for r in repos if _git_dir_of(r, tops) is None
+                    and _gitdir_of(p := os.path.join(r, GIT_DIR)) is not None]
     configs = {}
     for d in dict.fromkeys(dirs):
         for repo_dir in _repo_dirs(d, tops):
@@ -190,7 +244,17 @@ def snapshot(roots: list[str], repos: tuple[str, ...] | None = None,
                 data = _read_small(os.path.join(repo_dir, name))
                 if data is not None:
                     configs[os.path.join(repo_dir, name)] = data
-    return Snapshot({d: _signature(_repo_dirs(d, tops)) for d in dict.fromkeys(dirs)}, configs)
+    return Snapshot({d: _signature(_repo_dirs(d, tops)) for d in dict.fromkeys(dirs)}, configs,
+                    {p: stamp for p in pointers if (stamp := _stamp(p)) is not None})
+
+
+def _looks_like_git_dir(path: str) -> bool:
+    try:
+        with os.scandir(path) as it:
+            entries = list(it)
+    except OSError:
+        return False
+    return _is_git_dir({e.name for e in entries}, entries)
 
 
 def _read_small(path: str) -> bytes | None:
@@ -208,7 +272,8 @@ def neutralise(before: Snapshot, roots: list[str],
     `before`; one line per thing done."""
     tops = [os.path.realpath(r) for r in roots]
     done: list[str] = []
-    for git_dir in _git_dirs(roots, bounds):
+    found = _git_dirs(roots, bounds)
+    for git_dir in found.git_dirs:
         dirs = _repo_dirs(git_dir, tops)
         old = before.repos.get(git_dir)
         if old == _signature(dirs):
@@ -224,7 +289,24 @@ def neutralise(before: Snapshot, roots: list[str],
                     path = os.path.join(d, name)
                     if had.get(path) != _stamp_at(dfd, name):  # appeared or changed
                         done += _clean_config(dfd, d, name, before.configs.get(path))
+                common = os.path.join(d, "commondir")
+                if (stamp := _stamp_at(dfd, "commondir")) is not None and \
+                        had.get(common) != stamp and not any(
+                            _within(c, tops) for c in [_commondir_of(d)] if c is not None):
+                    done += _move_aside(dfd, d, "commondir", "it sends git for its config "
+                                        "and hooks outside the writable roots")
                 done += _disable_hooks(dfd, d, had)
+    for pointer in found.pointers:
+        if before.pointers.get(pointer) == _stamp(pointer):
+            continue  # the user's own (a worktree of a repository elsewhere, say)
+        parent = os.path.dirname(pointer)
+        with _held(parent, tops) as dfd:
+            done += [f"could not disable {pointer}: its directory moved"] if dfd is None else \
+                _move_aside(dfd, parent, GIT_DIR, "it names a git directory outside the "
+                            "writable roots, whose config git would run")
+    if found.bound is not None:
+        done.append(f"the search for repositories stopped at {found.bound}: repositories "
+                    "beyond it were not checked")
     return tuple(dict.fromkeys(done))
 
 
@@ -262,9 +344,19 @@ def _stamp_at(dfd: int, name: str) -> tuple[int, int, int, int] | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
 
 
+# The system's git, never one found through the caller's PATH: that may hold a directory a
+# sandbox can write (an activated venv's bin/, node_modules/.bin), and the launcher runs git
+# unsandboxed.
+_TRUSTED_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def _git() -> str:
+    return shutil.which("git", path=_TRUSTED_PATH) or "/usr/bin/git"
+
+
 def _git_env() -> dict[str, str]:
     """git reading exactly one file: no system or global config, no repository around."""
-    return {"PATH": os.environ.get("PATH", os.defpath), "GIT_CONFIG_NOSYSTEM": "1",
+    return {"PATH": _TRUSTED_PATH, "GIT_CONFIG_NOSYSTEM": "1",
             "GIT_CONFIG_GLOBAL": os.devnull, "HOME": "/nonexistent", "LC_ALL": "C"}
 
 
@@ -272,7 +364,7 @@ def _settings(args: list[str], data: bytes | None = None) -> list[tuple[str, str
     """The (key, value) pairs of one config file (`args`: how git names it), as git parses
     it; None when git cannot."""
     try:
-        out = subprocess.run(["git", "config", *args, "--null", "--list"], cwd="/",
+        out = subprocess.run([_git(), "config", *args, "--null", "--list"], cwd="/",
                              env=_git_env(), capture_output=True, timeout=10, input=data)
     except (OSError, subprocess.SubprocessError):
         return None
@@ -324,7 +416,7 @@ def _clean_config(dfd: int, git_dir: str, name: str, before: bytes | None) -> li
         with open(copy, "wb") as fh:
             fh.write(data)
         for key in keys:
-            r = subprocess.run(["git", "config", "--file", copy, "--unset-all", key], cwd="/",
+            r = subprocess.run([_git(), "config", "--file", copy, "--unset-all", key], cwd="/",
                                env=_git_env(), capture_output=True, timeout=10)
             if r.returncode not in (0, 5):  # 5: already gone (a bang alias beside a plain one)
                 return _move_aside(dfd, git_dir, name, f"cannot remove {key}")
