@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 from textual.widgets import DataTable, Label, Static, TabbedContent, TextArea
-from tui_support import SIZE, demo_at, make_app
+from tui_support import SIZE, demo_at, make_app, workspace_for
 
+from sandboxtui.app import SandboxApp
 from sandboxtui.core.diagnostics import Capabilities
+from sandboxtui.core.pipeline import Pipeline, startup_diagnostics
 from sandboxtui.core.seccomp import HOST_FILTER, NETWORK_FILTER, pseudo_filter, rule_table
 from sandboxtui.widgets.help_screen import HelpScreen
 from sandboxtui.widgets.mount_tree import Category, MountTree
@@ -142,12 +145,17 @@ async def test_carveouts_and_legacy_pipeline(demo: tuple[Path, Path], tmp_path: 
         assert by_path[extra][0] == "writable"
         assert by_path[extra][4] == line_of(config, "writable_roots")
         assert not any(r[0] == "unenforced" for r in rows)
-        await pilot.press("l")  # legacy Landlock cannot express the `secrets = none` entry
+        await pilot.press("l")  # ask for legacy Landlock: this app runs as root
         await pilot.pause()
-        assert app.workspace.plan.policy.use_legacy_landlock
-        assert app.workspace.pipeline == "bubblewrap"
-        assert "cannot express" in app.workspace.choice.reason
-        assert "legacy-inexpressible" in [d.code for d in app.workspace.diagnostics]
+        workspace = app.workspace
+        assert workspace.plan.policy.use_legacy_landlock
+        assert workspace.pipeline == "bubblewrap"
+        # root never gets Landlock (it could not stop a root command chmodding host files)...
+        assert os.geteuid() != 0 or "legacy-root" in [d.code for d in workspace.diagnostics]
+        # ...nor would a normal user here: Landlock cannot express the `secrets = none` entry
+        user, diags = startup_diagnostics(workspace.plan, workspace.caps, euid=65534)
+        assert user.pipeline is Pipeline.BWRAP and "cannot express" in user.reason
+        assert "legacy-inexpressible" in [d.code for d in diags]
         assert any("pipeline: bubblewrap -> bubblewrap" in str(n.message)
                    for n in app._notifications)
 
@@ -158,9 +166,14 @@ async def test_legacy_pipeline_lists_unenforced_paths(tmp_path: Path) -> None:
     (ws / ".env").write_text("SECRET=1\n")
     config = tmp_path / "config.toml"
     config.write_text('sandbox_mode = "workspace-write"\n')
-    app = make_app(ws, config, tmp_path)
+    # The panels show the choice made for the launcher; this process is root, which never
+    # gets legacy Landlock, so the picture is built with a normal user's choice.
+    legacy = workspace_for(ws, config, overrides=("features.use_legacy_landlock=true",))
+    choice, diags = startup_diagnostics(legacy.plan, legacy.caps, euid=65534)
+    app = SandboxApp(replace(legacy, choice=choice, diagnostics=diags),
+                     audit_path=str(tmp_path / "audit.jsonl"))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("l", "2")
+        await pilot.press("2")
         await pilot.pause()
         assert app.workspace.pipeline == "legacy-landlock"
         rows = _rows(app.query_one("#carveouts-table", DataTable))
