@@ -80,8 +80,9 @@ class _RulesetAttr(ctypes.Structure):
                 ("scoped", ctypes.c_uint64)]
 
 
-def apply_landlock(read: list[str], write: list[str]) -> int:
-    """Read+execute beneath `read`, everything beneath `write`; returns the ABI used.
+def apply_landlock(read: list[str], write: list[str], listable: list[str]) -> int:
+    """Read+execute beneath `read`, everything beneath `write`, listing directories beneath
+    `listable`; returns the ABI used.
 
     From ABI 6 the domain is also scoped: no signals to processes outside it (the supervising
     stage, the user's shell) and no connecting to abstract Unix sockets outside it.
@@ -103,7 +104,8 @@ def apply_landlock(read: list[str], write: list[str]) -> int:
         if ruleset < 0:
             raise StageError(f"landlock_create_ruleset: {os.strerror(ctypes.get_errno())}")
         try:
-            for paths, rights in ((read, read_rights), (write, everything)):
+            for paths, rights in ((read, read_rights), (write, everything),
+                                  (listable, FSAccess.READ_DIR)):
                 for path in paths:
                     if not os.path.exists(path):
                         continue
@@ -221,7 +223,8 @@ def restrict(spec: dict[str, Any]) -> None:
                   "queues — use the bubblewrap pipeline, or allow unprivileged user "
                   "namespaces", file=sys.stderr)
         drop_capabilities()
-        apply_landlock(spec["landlock"]["read"], spec["landlock"]["write"])
+        apply_landlock(spec["landlock"]["read"], spec["landlock"]["write"],
+                       spec["landlock"]["list"])
     apply_limits(spec.get("limits", {}))
     if bpf is not None:
         apply_seccomp(bpf)

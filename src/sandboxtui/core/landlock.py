@@ -45,6 +45,9 @@ class LandlockModel:
     write_roots: tuple[str, ...]
     unenforced: tuple[Rule, ...]  # denials / read-only carveouts Landlock cannot apply
     inexpressible: tuple[Rule, ...]  # split entries that keep the policy on bubblewrap
+    # directories listable (not readable) beneath: `/` when read access is full, so `ls /` and
+    # `ls /dev` work while no device but the safe ones can be opened
+    list_roots: tuple[str, ...] = ()
 
     @property
     def expressible(self) -> bool:
@@ -96,6 +99,9 @@ def landlock_model(plan: MountPlan) -> LandlockModel:
                 reads.append(rule.path)
         elif granted is not Access.NONE:
             (unenforced if rule.kind in _BUILTIN_SUBTRACTIONS else inexpressible).append(rule)
+    listable: tuple[str, ...] = ()
     if "/" in reads:
         reads = [p for p in reads if p != "/"] + _root_without_dev()
-    return LandlockModel(tuple(reads), tuple(writes), tuple(unenforced), tuple(inexpressible))
+        listable = ("/",)
+    return LandlockModel(tuple(reads), tuple(writes), tuple(unenforced), tuple(inexpressible),
+                         listable)

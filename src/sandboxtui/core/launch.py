@@ -185,7 +185,8 @@ class LaunchSpec:
         spec: dict[str, Any] = {"argv": list(argv), "limits": dict(self.plan.policy.limits.items())}
         if self.landlock is not None:
             spec["landlock"] = {"read": list(self.landlock.read_roots),
-                                "write": list(self.landlock.write_roots)}
+                                "write": list(self.landlock.write_roots),
+                                "list": list(self.landlock.list_roots)}
             spec["supervise"] = True
         return spec
 

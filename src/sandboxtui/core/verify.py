@@ -269,10 +269,13 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
                               f"directories for mount points); plan: {rule}", ex.rule.path)
         if op == "list":  # bwrap made it (mode 0755), whatever the host's bits say
             return Prediction(True, ex.access.value, rule, ex.rule.path)
-    if ex.rule.kind in (RuleKind.DEVICE, RuleKind.KERNEL) and pipeline is not Pipeline.BWRAP \
-            and not any(_within(path, r) for r in landlock_model(plan).read_roots):
-        return Prediction(False, Access.NONE.value, "legacy Landlock: outside every readable "
-                          f"root (the host's /dev and /proc); plan: {rule}", ex.rule.path)
+    if ex.rule.kind in (RuleKind.DEVICE, RuleKind.KERNEL) and pipeline is not Pipeline.BWRAP:
+        model = landlock_model(plan)
+        roots = model.read_roots + (model.list_roots if op == "list" else ())
+        if not any(_within(path, r) for r in roots):
+            return Prediction(False, Access.NONE.value, "legacy Landlock: outside every "
+                              f"readable root (the host's /dev and /proc); plan: {rule}",
+                              ex.rule.path)
     if legacy_host:
         # Legacy: the host's /dev and /proc, read as the host's bits (and the capabilities
         # no sandbox keeps) allow; Landlock writes nothing there but /dev/null.
