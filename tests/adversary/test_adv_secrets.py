@@ -13,6 +13,8 @@ from sandboxtui.core.launch import scrub_env
 
 PLAIN = "x"
 SCRUBBED = [
+    ("STRIPE_SK", "sk_live_" + "a1B2c3D4e5F6g7H8"),  # found by the attack review
+    ("PAYMENT_CONFIG", "rk_test_" + "a1B2c3D4e5F6g7H8"),
     # names
     ("DB_PW", PLAIN), ("PW", PLAIN), ("SMTP_PW_FILE", PLAIN), ("MY_JWT", PLAIN),
     ("JWT_SIGNING", PLAIN), ("SEGMENT_WRITEKEY", PLAIN), ("RUDDER_WRITE_KEY", PLAIN),

@@ -99,6 +99,7 @@ EXIT_NOT_FOUND = 127
 SECRET_NAME = re.compile(
     r"TOKEN(?!IZER)|SECRET|PASSW(OR)?D|PASS(_|$)|PASSPHRASE|_PWD$|(^|_)PW(_|$)|API_?KEY"
     r"|(^|_)KEY$|WRITE_?KEY|JWT|BEARER|WEBHOOK|CREDENTIAL|CREDS?(_|$)|PRIVATE|(^|_)AUTH(_|$)"
+    r"|(^|_)SK(_|$)"
     r"|COOKIE|_PAT$|DSN$|NETRC|^AWS_|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$|^VAULT_",
     re.IGNORECASE,
 )
@@ -111,7 +112,8 @@ SECRET_VALUE = re.compile(
     r"|[?&]([\w-]*[_-])?(token|api_?key|apikey|key|sig|signature|secret|password|auth)="
     # well-known token formats, wherever they appear: a JWT, GitHub, GitLab, Slack, AWS keys
     r"|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.|(?-i:\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,}"
-    r"|glpat-[\w-]{20,}|xox[abposr]-[\w-]{10,}|(AKIA|ASIA)[0-9A-Z]{16})\b)",
+    r"|glpat-[\w-]{20,}|xox[abposr]-[\w-]{10,}|(AKIA|ASIA)[0-9A-Z]{16}"
+    r"|[sr]k_(live|test)_[A-Za-z0-9]{10,})\b)",  # Stripe secret and restricted keys
     re.IGNORECASE,
 )
 
