@@ -673,12 +673,31 @@ def _special_paths(policy: Policy, cwd: str, env: Mapping[str, str]) -> dict[str
 def _commondir(git_dir: str | None) -> str | None:
     if git_dir is None:
         return None
-    try:
-        with open(os.path.join(git_dir, "commondir"), encoding="utf-8") as fh:
-            line = fh.readline(4096).strip()
-    except OSError:
-        return None
+    # git follows a symlinked `commondir`, so the launcher must too, to protect what it names
+    line = _first_line(os.path.join(git_dir, "commondir"), follow=True).strip()
     return _realpath(os.path.join(git_dir, line)) if line else None
+
+
+def _first_line(path: str, follow: bool = False) -> str:
+    """The first line of the regular file `path`, or "". A command can leave a FIFO (or a
+    symlink to one, or a device) where git keeps a file: opened without O_NONBLOCK it would
+    block every later launch, so nothing but a regular file is read (and opened)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if follow else os.O_NOFOLLOW)
+    try:
+        if not stat.S_ISREG(os.stat(path, follow_symlinks=follow).st_mode):
+            return ""
+        fd = os.open(path, flags)
+    except OSError:
+        return ""
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return ""
+        head = os.read(fd, 4096)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    return head.decode("utf-8", "replace").split("\n", 1)[0]
 
 
 def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str, bool]]:
@@ -721,11 +740,7 @@ def _access_at(by_path: Mapping[str, Rule], path: str) -> Access:
 
 
 def _gitdir_target(git_file: str) -> str | None:
-    try:
-        with open(git_file, encoding="utf-8", errors="replace") as fh:
-            first = fh.readline(4096)
-    except OSError:
-        return None
+    first = _first_line(git_file)
     if not first.startswith("gitdir:"):
         return None
     target = first[len("gitdir:"):].strip()
@@ -823,6 +838,14 @@ def _protected_rules(
         if name == GIT_DIR and stat.S_ISDIR(st.st_mode):
             yield from _git_dir_rules(path, reason, git, source, diags)
             continue
+        if name == GIT_DIR and not stat.S_ISREG(st.st_mode):
+            # git skips a `.git` that is neither a directory nor a file (it looks further up),
+            # so it runs nothing; kept read-only, it cannot become a `gitdir:` file inside.
+            diags.append(Diagnostic(
+                Severity.WARNING, "git-not-a-file",
+                f"{path} is neither a directory nor a regular file (a FIFO, socket or "
+                "device, which git ignores): it is kept read-only and never opened",
+                f"remove {path}"))
         yield Rule(path, Access.RO, RuleKind.PROTECTED, reason, BUILTIN,
                    is_dir=stat.S_ISDIR(st.st_mode))
         if name == GIT_DIR and stat.S_ISREG(st.st_mode):

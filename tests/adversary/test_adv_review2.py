@@ -1,0 +1,83 @@
+"""Findings of the second attack review (issue 11): what one launch plants must not reach the
+host or hang the next launch.
+
+Each test launches the real sandbox as root and as `nobody` and asserts the kernel's answer
+and the host state after.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import Runner, chown_tree
+
+USERS = ["root", "nobody"]
+
+
+def launch(runner: Runner, cwd: Path, script: str, *options: str, bound: float = 60,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`sandboxtui run` as the runner's user, killed as a whole (its process group) after
+    `bound` seconds: a launcher that hangs fails the test instead of outliving it."""
+    prefix = runner.prefix()
+    if "env" in prefix and env:
+        at = prefix.index("env") + 1
+        prefix[at:at] = [f"{k}={v}" for k, v in env.items()]
+    argv = [*prefix, "run", "--config", str(runner.config), "--cwd", str(cwd),
+            *runner.bwrap_options(), *options, "--", "sh", "-c", script]
+    base = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env={**base, **(env or {})}, start_new_session=True) as proc:
+        try:
+            out, err = proc.communicate(timeout=bound)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            pytest.fail(f"the launch in {cwd} still ran after {bound:g} s: {script!r}")
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def new_base(shared_dir: Path, user: str) -> Path:
+    base = Path(tempfile.mkdtemp(dir=shared_dir))
+    base.chmod(0o755)
+    chown_tree(base, user)
+    return base
+
+
+# --- a FIFO named `.git` ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_a_fifo_named_git_does_not_hang_later_launches(shared_dir: Path, user: str) -> None:
+    runner = Runner(user, "system", shared_dir / "config.toml")
+    ws = new_base(shared_dir, user) / "ws"
+    ws.mkdir()
+    chown_tree(ws, user)
+    planted = launch(runner, ws, "mkdir sub && mkfifo sub/.git && echo PLANTED", bound=30)
+    assert "PLANTED" in planted.stdout, planted.stderr
+    assert (ws / "sub" / ".git").is_fifo()
+    for cwd in (ws, ws / "sub"):  # the FIFO below the workspace, then at its top
+        done = launch(runner, cwd, "echo RAN", bound=30)
+        assert done.returncode == 0 and "RAN" in done.stdout, done.stderr
+    assert "neither a directory nor a regular file" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_a_fifo_commondir_named_by_a_git_file_does_not_hang_the_launch(shared_dir: Path,
+                                                                       user: str) -> None:
+    """A `.git` file (say, from an unpacked archive) names a git directory outside the roots,
+    whose `commondir` another local user made a FIFO: the plan reads it, without blocking."""
+    runner = Runner(user, "system", shared_dir / "config.toml")
+    base = new_base(shared_dir, user)
+    (base / "elsewhere").mkdir()
+    os.mkfifo(base / "elsewhere" / "commondir")
+    ws = base / "ws"
+    (ws / "sub").mkdir(parents=True)
+    (ws / "sub" / ".git").write_text(f"gitdir: {base / 'elsewhere'}\n")
+    chown_tree(ws, user)
+    done = launch(runner, ws, "echo RAN", bound=30)
+    assert done.returncode == 0 and "RAN" in done.stdout, done.stderr
