@@ -277,6 +277,7 @@ def prepare(
     cwd = plan.cwd if cwd is None else resolve_host_path(cwd, "/")
     source = os.environ if env is None else env
     env, dropped = scrub_env(source, plan.policy.env_passthrough)
+    env |= plan.cache_env()
     if plan.unsandboxed:
         resolved = resolve_command(command, env, cwd)
         return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped,

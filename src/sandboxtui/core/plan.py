@@ -8,6 +8,7 @@ describes the policy.
 from __future__ import annotations
 
 import errno
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -54,6 +55,15 @@ class RuleKind(StrEnum):
     KERNEL = "host-kernel"  # host-global kernel interfaces under /proc: read-only everywhere
     UNSANDBOXED = "unsandboxed"
     RUNTIME = "runtime"  # sandboxtui's own launch files: hidden in every sandbox
+    CACHE = "cache"  # sandboxtui's per-workspace cache directory: writable inside
+
+
+# Where the tools' caches go inside: the variable, and its subdirectory of the workspace's
+# cache directory ("" the directory itself). The host's own caches stay read-only (a sandbox
+# could poison them); these variables point every run of one workspace at its own.
+CACHE_VARIABLES = {"XDG_CACHE_HOME": "", "npm_config_cache": "npm", "GOCACHE": "go-build",
+                   "GOMODCACHE": "go-mod", "PIP_CACHE_DIR": "pip", "YARN_CACHE_FOLDER": "yarn",
+                   "UV_CACHE_DIR": "uv"}
 
 
 @dataclass(frozen=True)
@@ -171,6 +181,18 @@ class MountPlan:
     @property
     def enforceable(self) -> bool:
         return not any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    @property
+    def cache_dir(self) -> str | None:
+        """The workspace's cache directory when the plan has one (`caches.enabled`)."""
+        return next((r.path for r in self.rules if r.kind is RuleKind.CACHE), None)
+
+    def cache_env(self) -> dict[str, str]:
+        """The variables that point the tools' caches at the workspace's cache directory."""
+        cache = self.cache_dir
+        return {} if cache is None else {
+            var: os.path.join(cache, sub) if sub else cache
+            for var, sub in CACHE_VARIABLES.items()}
 
     def rule_for(self, path: str) -> Rule:
         """The deciding rule for an absolute, already-resolved path."""
@@ -394,6 +416,12 @@ def build_plan(
         rules.add(Rule(real, Access.RW, RuleKind.WRITABLE, reason, prov))
     for path in ra.readable_roots if ra.restricted else ():
         _refuse_planted_link(path, "readable root", rules.by_path, diags)
+    if policy.mode is SandboxMode.WORKSPACE_WRITE and policy.caches:
+        cache = _workspace_cache(cwd, env, diags)
+        if cache is not None:
+            rules.add(Rule(cache, Access.RW, RuleKind.CACHE, "sandboxtui's cache for this "
+                           "workspace (" + ", ".join(CACHE_VARIABLES) + " point here); the "
+                           "host's own caches stay read-only", policy.source("caches.enabled")))
 
     special = _special_paths(policy, cwd, env)
     deny_globs: list[tuple[str, RuleKind, str, Provenance]] = []
@@ -552,6 +580,46 @@ def _blocked_missing(by_path: dict[str, Rule]) -> None:
             by_path[path] = replace(rule, access=Access.NONE, reason=(
                 f"{rule.reason}; inside, an empty file without permissions stands there, so "
                 "it can be neither created nor read"))
+
+
+def _workspace_cache(cwd: str, env: Mapping[str, str], diags: list[Diagnostic]) -> str | None:
+    """`$XDG_CACHE_HOME/sandboxtui/workspaces/NAME-HASH` (else `~/.cache/...`), created 0700.
+    Every directory below the cache home must be a real directory of ours: one a sandbox could
+    have replaced by a symlink (a cache home inside a writable root) would make a later launch
+    bind the link's target writable."""
+    home = env.get("HOME", "")
+    xdg = env.get("XDG_CACHE_HOME", "")
+    base = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache") if os.path.isabs(home) \
+        else None
+    name = f"{os.path.basename(cwd) or 'root'}-{hashlib.sha256(cwd.encode()).hexdigest()[:16]}"
+    remedy = "set caches.enabled = false, or make $XDG_CACHE_HOME a directory of yours"
+    if base is None:
+        diags.append(Diagnostic(Severity.WARNING, "cache-missing", "no cache directory for the "
+                                "workspace: neither $XDG_CACHE_HOME nor $HOME is absolute",
+                                remedy))
+        return None
+    path = base
+    for part in ("", "sandboxtui", "workspaces", name):
+        path = os.path.join(path, part) if part else path
+        try:
+            if part:
+                os.mkdir(path, 0o700)
+            else:
+                os.makedirs(path, 0o700, exist_ok=True)  # the cache home: not ours to judge
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            diags.append(Diagnostic(Severity.WARNING, "cache-missing", "cannot create the "
+                                    f"workspace's cache directory {path}: {exc.strerror}",
+                                    remedy))
+            return None
+        st = _lstat(path)
+        if part and (st is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid()):
+            diags.append(Diagnostic(Severity.WARNING, "cache-unsafe", f"{path} is not a "
+                                    "directory of ours (a symlink?): no cache directory is "
+                                    "bound", remedy))
+            return None
+    return _realpath(path)
 
 
 def _missing_root(path: str, reason: str) -> Diagnostic:

@@ -41,9 +41,10 @@ class GitProtection(StrEnum):
 # config and its per-worktree twin, info/ with attributes selecting filters, a `commondir`
 # redirecting the config, submodules' and worktrees' own git directories, and a stopped
 # rebase's todo list, whose `exec` lines the host's `git rebase --continue` runs): the
-# read-only set under `protect_git = "config-and-hooks"`. Each missing one is blocked from being created,
-# except `commondir`: any file there, even an empty one, makes git fail ("failed to read
-# commondir"), so a missing one stays creatable and the launcher removes one that appears.
+# read-only set under `protect_git = "config-and-hooks"`. Each missing one is blocked from
+# being created, except `commondir`: any file there, even an empty one, makes git fail
+# ("failed to read commondir"), so a missing one stays creatable, and after the run the
+# launcher moves aside one that appeared and leads outside the writable roots.
 GIT_CODE_PATHS = ("config", "config.worktree", "commondir", "hooks", "info", "modules",
                   "worktrees", "rebase-merge", "rebase-apply")
 GIT_UNBLOCKABLE = ("commondir",)
@@ -86,6 +87,12 @@ PLATFORM_DEFAULTS = (
 )
 
 PROTECTED_NAMES = (".git", ".codex", ".agents")
+# Protected names that are directories when present: a missing one is blocked by an empty,
+# read-only directory, which git ("not a git repository", it goes on up) and rg take for
+# nothing there. The other missing protected names (`config`, `config.worktree`) are files:
+# they get an empty file.
+PLACEHOLDER_DIR_NAMES = (*PROTECTED_NAMES, "hooks", "info", "modules", "worktrees",
+                         "rebase-merge", "rebase-apply")
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,7 @@ class Policy:
     fs_entries: tuple[FsEntry, ...] = ()
     sensitive_paths: tuple[str, ...] = (".env", ".env.*")
     protect_git: GitProtection = GitProtection.FULL
+    caches: bool = True  # a per-workspace cache directory, writable inside (workspace-write)
     precheck_mode: PrecheckMode = PrecheckMode.ASK
     use_legacy_landlock: bool = False
     limits: Limits = Limits()
