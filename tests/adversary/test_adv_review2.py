@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import Runner, chown_tree
+from conftest import CANARY, Runner, chown_tree
 
 USERS = ["root", "nobody"]
 
@@ -81,3 +81,37 @@ def test_a_fifo_commondir_named_by_a_git_file_does_not_hang_the_launch(shared_di
     chown_tree(ws, user)
     done = launch(runner, ws, "echo RAN", bound=30)
     assert done.returncode == 0 and "RAN" in done.stdout, done.stderr
+
+
+# --- a planted sensitive symlink -----------------------------------------------------------
+
+PRECHECK_OFF = ["-c", 'sensitive_path_precheck_mode="off"']  # the kernel's answer is tested
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_a_secret_written_through_a_planted_sensitive_link_stays_masked(shared_dir: Path,
+                                                                        user: str) -> None:
+    runner = Runner(user, "system", shared_dir / "config.toml")
+    ws = new_base(shared_dir, user) / "ws"
+    ws.mkdir()
+    chown_tree(ws, user)
+    plant = "mkdir build other && ln -s build/cache.txt .env.local && ln -s other .env.d && " \
+            "ln -s /etc/ssl .env.x && ln -s /etc/hostname .env.y && echo PLANTED"
+    planted = launch(runner, ws, plant, *PRECHECK_OFF)
+    assert "PLANTED" in planted.stdout, planted.stderr
+    with open(ws / ".env.local", "a", encoding="utf-8") as fh:  # the user, through the link
+        fh.write(f"API_KEY={CANARY}\n")
+    (ws / "other" / "plain.txt").write_text("plain\n")
+    chown_tree(ws, user)
+    done = launch(runner, ws, "cat build/cache.txt; cat .env.local; ls /etc/ssl >/dev/null && "
+                  "echo SSL-LISTED; cat /etc/hostname >/dev/null && echo HOSTNAME-READ; "
+                  "cat .env.d/plain.txt", *PRECHECK_OFF)
+    assert CANARY not in done.stdout, done.stdout
+    assert "SSL-LISTED" in done.stdout and "HOSTNAME-READ" in done.stdout, done.stderr
+    assert "plain" in done.stdout, done.stderr  # a directory target stays as it was
+    assert (ws / "build" / "cache.txt").read_text() == f"API_KEY={CANARY}\n"
+    explain = subprocess.run(
+        [*runner.prefix(), "explain", "--config", str(runner.config), "--cwd", str(ws),
+         str(ws / "build" / "cache.txt")], capture_output=True, text=True, check=True)
+    assert "access:   none" in explain.stdout
+    assert f"target of the sensitive symlink {ws / '.env.local'}" in explain.stdout

@@ -498,7 +498,7 @@ def build_plan(
                 "missed, so launches are refused",
                 "stop whatever renames directories in the workspace (a running sandbox?) "
                 "and launch again"))
-        _scan_rules(rules, diags, result, policy, bounds)
+        _scan_rules(rules, diags, result, policy, bounds, _scan_roots(cwd, rules))
         found_repos = result.repos
     # Nested repositories: an existing `.git` at any depth of the walked writable trees is
     # protected like the root's, since git runs what its config and hooks name. Found by the
@@ -655,8 +655,8 @@ def _refuse_planted_link(path: str, what: str, by_path: Mapping[str, Rule],
 
 
 def _scan_rules(rules: _Rules, diags: list[Diagnostic], result: _ScanResult, policy: Policy,
-                bounds: ScanBounds) -> None:
-    """Denials (and their warnings) from the sensitive-path walk."""
+                bounds: ScanBounds, roots: list[str]) -> None:
+    """Denials (and their warnings) from the sensitive-path walk of `roots`."""
     prov = policy.source("sensitive_paths")
     links = []
     for f in result.found:
@@ -675,6 +675,16 @@ def _scan_rules(rules: _Rules, diags: list[Diagnostic], result: _ScanResult, pol
         # exactly what its target's own path allows, which is what explain() reports.
         target = _realpath(link)
         access = _access_at(rules.by_path, target)
+        st = _lstat(target)
+        if st is not None and stat.S_ISREG(st.st_mode) and access is not Access.NONE \
+                and any(_is_within(target, r) for r in roots):
+            # Except a regular file of the scanned roots: a command may have planted
+            # `.env.local -> build/cache.txt` for the user to write a secret through.
+            rules.add(Rule(target, Access.NONE, RuleKind.SENSITIVE,
+                           f"target of the sensitive symlink {link}, a file inside the scanned "
+                           "roots: the secret written through the link lands here, so masked",
+                           prov, is_dir=False))
+            continue
         if os.path.exists(target) and access is not Access.NONE:
             diags.append(Diagnostic(
                 Severity.WARNING, "sensitive-symlink",
