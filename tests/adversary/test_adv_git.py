@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import RUNNERS, Runner, chown_tree, git, make_workspace
 
-LEGACY = [("root", "system", "legacy"), ("nobody", "system", "legacy")]
+LEGACY = [("nobody", "system", "legacy")]  # a root launcher stays on bubblewrap
 BOTH = [(u, b, "bwrap") for u, b in RUNNERS] + LEGACY
 
 

@@ -86,6 +86,8 @@ def test_secrets_are_not_visible_inside(runner: Runner, workspace: Path, pipelin
     while ordinary variables (and the look-alikes above) arrive."""
     if pipeline == "legacy" and runner.bwrap == "vendored":
         pytest.skip("the legacy pipeline runs no bwrap: one variant per user is enough")
+    if pipeline == "legacy" and runner.user == "root":
+        pytest.skip("a root launcher never runs on legacy Landlock (it stays on bubblewrap)")
     chown_tree(workspace, runner.user)
     for name, value in {**LAUNCHED, "KEYBOARD": "kept-kb",
                         "DOCS_URL": "http://example.com/kept/path"}.items():

@@ -28,7 +28,9 @@ from sandboxtui.widgets.run_panel import RunPanel
 
 
 def _legacy_and_bwrap(user: str, bwrap: str) -> list[tuple[str, str, str]]:
-    return [(user, bwrap, "bwrap")] + ([(user, bwrap, "legacy")] if bwrap == "system" else [])
+    """Legacy Landlock runs no bwrap, and a root launcher never runs on it."""
+    legacy = bwrap == "system" and user != "root"
+    return [(user, bwrap, "bwrap")] + ([(user, bwrap, "legacy")] if legacy else [])
 
 
 PIPELINES = [p for user, bwrap in RUNNERS for p in _legacy_and_bwrap(user, bwrap)]
