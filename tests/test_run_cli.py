@@ -9,12 +9,13 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from conftest import ABSENT_BWRAP
+from conftest import ABSENT_BWRAP, Runner, chown_tree
 
 from sandboxtui.core.bwrap import data_fd
 from sandboxtui.core.config import resolve
@@ -197,12 +198,16 @@ def test_secret_looking_variables_are_not_passed_unless_configured(tmp_path: Pat
 
 @pytest.mark.parametrize("staged_by", ["features.use_legacy_landlock=true",
                                        "limits.open_files=64"])
-def test_the_exec_stage_never_imports_from_the_workspace(tmp_path: Path, staged_by: str) -> None:
+def test_the_exec_stage_never_imports_from_the_workspace(shared_dir: Path, staged_by: str) -> None:
     """The exec stage runs unsandboxed with the workspace as its cwd: an empty PYTHONPATH entry
-    must not make it import a sitecustomize.py that an earlier sandboxed command planted."""
-    ws = tmp_path / "ws"
+    must not make it import a sitecustomize.py that an earlier sandboxed command planted. Legacy
+    Landlock is launched by `nobody` (a root launcher stays on bubblewrap)."""
+    user = "nobody" if "legacy" in staged_by else "root"
+    base = Path(tempfile.mkdtemp(dir=shared_dir))
+    base.chmod(0o755)
+    ws = base / "ws"
     ws.mkdir()
-    planted = tmp_path / "planted"
+    planted = base / "planted"
     (ws / "sitecustomize.py").write_text(f"open({str(planted)!r}, 'w').close()\n")
     env = {"PYTHONPATH": ":"}
     # The plant works on an interpreter started the way the stage used to be (-P -s)...
@@ -211,8 +216,16 @@ def test_the_exec_stage_never_imports_from_the_workspace(tmp_path: Path, staged_
     assert planted.exists()
     planted.unlink()
     # ...but not on the stage.
-    done = sandboxtui(ws, "-c", staged_by, "--", "true", env=env)
+    chown_tree(base, user)
+    runner = Runner(user, "system", shared_dir / "config.toml")
+    # (runuser's `env PYTHONPATH=...` replaces the variable: it gets the empty entry too)
+    prefix = [a.replace("PYTHONPATH=", "PYTHONPATH=:", 1) for a in runner.prefix()]
+    argv = [*prefix, "run", "--config", str(runner.config), "--cwd", str(ws), "-c", staged_by,
+            "--", "true"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **env})
     assert done.returncode == 0, done.stderr
+    assert ("legacy Landlock" in done.stderr) is (user == "nobody")  # its warnings
     assert not planted.exists()
 
 
