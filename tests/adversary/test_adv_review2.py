@@ -8,22 +8,27 @@ and the host state after.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import CANARY, Runner, chown_tree
+from conftest import CANARY, SRC, Runner, chown_tree
 
 USERS = ["root", "nobody"]
 
 
 def launch(runner: Runner, cwd: Path, script: str, *options: str, bound: float = 60,
-           env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+           env: dict[str, str] | None = None, prefix: list[str] | None = None
+           ) -> subprocess.CompletedProcess[str]:
     """`sandboxtui run` as the runner's user, killed as a whole (its process group) after
-    `bound` seconds: a launcher that hangs fails the test instead of outliving it."""
-    prefix = runner.prefix()
+    `bound` seconds: a launcher that hangs fails the test instead of outliving it. `env`
+    reaches it (runuser resets HOME)."""
+    prefix = list(prefix or runner.prefix())
     if "env" in prefix and env:
         at = prefix.index("env") + 1
         prefix[at:at] = [f"{k}={v}" for k, v in env.items()]
@@ -115,3 +120,44 @@ def test_a_secret_written_through_a_planted_sensitive_link_stays_masked(shared_d
          str(ws / "build" / "cache.txt")], capture_output=True, text=True, check=True)
     assert "access:   none" in explain.stdout
     assert f"target of the sensitive symlink {ws / '.env.local'}" in explain.stdout
+
+
+# --- the per-user site-packages of the launcher's Python ------------------------------------
+
+
+def system_python() -> str:
+    """The distribution's Python: unlike a venv's, it imports the per-user site-packages."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    found = shutil.which(version, path="/usr/local/bin:/usr/bin:/bin")
+    if found is None:
+        pytest.skip(f"no system {version}")
+    return found
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_run_1_cannot_plant_a_pth_in_the_user_site_of_the_next_launcher(shared_dir: Path,
+                                                                        user: str) -> None:
+    runner = Runner(user, "system", shared_dir / "config.toml")
+    base = new_base(shared_dir, user)
+    ws = base / "ws"  # also $HOME
+    ws.mkdir()
+    chown_tree(ws, user)
+    python = system_python()
+    probe = subprocess.run([python, "-c", "import site; print(site.ENABLE_USER_SITE)"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "True"
+    env = {"HOME": str(ws), "PYTHONPATH": f"{SRC}:{sysconfig.get_paths()['purelib']}"}
+    prefix = [python, "-m", "sandboxtui"]
+    if user != "root":
+        prefix = ["runuser", "-u", user, "--", "env", *prefix]
+    site_dir = sysconfig.get_path("purelib", "posix_user", vars={"userbase": f"{ws}/.local"})
+    pwned = base / "pwned"
+    plant = f"mkdir -p {site_dir} && echo 'import os; open(\"{pwned}\", \"w\").close()' > " \
+            f"{site_dir}/zz.pth && echo PLANTED"
+    first = launch(runner, ws, plant, env=env, prefix=prefix)
+    assert "PLANTED" not in first.stdout
+    assert "Read-only file system" in first.stderr, first.stderr
+    assert not (Path(site_dir) / "zz.pth").exists()
+    second = launch(runner, ws, "echo RAN", env=env, prefix=prefix)
+    assert "RAN" in second.stdout, second.stderr
+    assert not pwned.exists()  # the next launcher ran nothing of run 1

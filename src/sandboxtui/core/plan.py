@@ -13,8 +13,10 @@ import importlib.util
 import os
 import pwd
 import re
+import site
 import stat
 import sys
+import sysconfig
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -447,6 +449,8 @@ def build_plan(
     for path, what, create in _own_paths(policy, env):
         if _access_at(rules.by_path, path) is not Access.RW:
             continue
+        if what == USER_SITE and _refuse_planted_link(path, what, rules.by_path, diags):
+            continue  # a link swapped during the run would reach the next launcher unseen
         if not os.path.exists(path):
             if not create:
                 continue
@@ -780,8 +784,9 @@ def _first_line(path: str, follow: bool = False) -> str:
 
 def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str, bool]]:
     """sandboxtui's configuration and state (audit log) directories, the config file, and
-    everything a later launch runs: the interpreter, its environment, the import roots of
-    sandboxtui and its enforcement packages, the vendored bwrap. (path, what, create it?)"""
+    everything a later launch runs: the interpreter, its environment, the per-user
+    site-packages, the import roots of sandboxtui and its enforcement packages, the vendored
+    bwrap. (path, what, create it?)"""
     home = env.get("HOME", "")
 
     def xdg(var: str, *default: str) -> str | None:
@@ -796,6 +801,9 @@ def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str, b
             (xdg("XDG_STATE_HOME", ".local", "state"), "state directory (audit log)")) if d]
     if policy.config_file:
         out.append((policy.config_file, "configuration file", False))
+    user_site = _user_site(env)
+    if user_site:
+        out.append((user_site, USER_SITE, True))
     out += [(sys.executable, "Python interpreter", False),
             (sys.prefix, "Python environment (venv)", False),
             (sys.base_prefix, "Python installation", False)]
@@ -807,6 +815,25 @@ def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str, b
             out.append((os.path.dirname(package) if spec.submodule_search_locations
                         else package, f"install ({name}'s import root)", False))
     return out
+
+
+USER_SITE = "per-user site-packages (its .pth files and usercustomize run in the launcher)"
+
+
+def _user_site(env: Mapping[str, str]) -> str | None:
+    """The per-user site-packages directory the next launcher's Python imports from (as
+    `site.getusersitepackages()` computes it for this HOME), when its user site is enabled."""
+    if not site.ENABLE_USER_SITE:  # a venv, `-s`, PYTHONNOUSERSITE, or setuid
+        return None
+    base = env.get("PYTHONUSERBASE", "")
+    if base:
+        base = os.path.abspath(base)
+    else:
+        home = env.get("HOME", "")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".local")
+    return sysconfig.get_path("purelib", f"{os.name}_user", vars={"userbase": base})
 
 
 def _access_at(by_path: Mapping[str, Rule], path: str) -> Access:
