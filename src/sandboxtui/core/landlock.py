@@ -59,8 +59,7 @@ class LandlockModel:
             "legacy Landlock shows the host's /proc: host-wide /proc files (host timers, keys, "
             "every host command line) are readable, which bubblewrap's fresh procfs does not "
             "have; of the host's /dev only " + ", ".join(SAFE_DEVICES) + " can be opened",
-            "use the bubblewrap pipeline (features.use_legacy_landlock = false), above all when "
-            "launching as root")
+            "use the bubblewrap pipeline (features.use_legacy_landlock = false)")
         return [host_dev] + [
             Diagnostic(
                 Severity.WARNING, "landlock-unenforced",

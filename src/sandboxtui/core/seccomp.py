@@ -212,7 +212,10 @@ LEGACY_METADATA: tuple[SeccompRule, ...] = (
       for name, arg in _CHMODS for who, bit in _SHARED_WRITE),
     *(_deny(name, f"{_METADATA}: no owner changes")
       for name in ("chown", "fchown", "lchown", "fchownat")),
-    *(_deny(name, f"{_METADATA}: no extended attributes") for name in (
+    # EOPNOTSUPP, as a filesystem without xattrs answers: `cp -p` and `install` then fall back
+    # to a plain chmod instead of failing (they treat EPERM from an ACL as an error).
+    *(SeccompRule(name, Action.ERRNO, f"{_METADATA}: no extended attributes",
+                  errno="EOPNOTSUPP") for name in (
         "setxattr", "lsetxattr", "fsetxattr", "setxattrat", "removexattr", "lremovexattr",
         "fremovexattr", "removexattrat", "file_setattr")),
 )
