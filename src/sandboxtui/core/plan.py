@@ -418,7 +418,8 @@ def build_plan(
         rules.add(Rule(real, Access.RW, RuleKind.WRITABLE, reason, prov))
     for path in ra.readable_roots if ra.restricted else ():
         _refuse_planted_link(path, "readable root", rules.by_path, diags)
-    if policy.mode is SandboxMode.WORKSPACE_WRITE and policy.caches:
+    # Not under restricted read: its cache home would show as a skeleton of directories.
+    if policy.mode is SandboxMode.WORKSPACE_WRITE and policy.caches and not ra.restricted:
         cache = _workspace_cache(cwd, env, diags)
         if cache is not None:
             rules.add(Rule(cache, Access.RW, RuleKind.CACHE, "sandboxtui's cache for this "
