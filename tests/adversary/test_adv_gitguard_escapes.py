@@ -111,3 +111,55 @@ def test_a_git_file_naming_a_directory_outside_is_moved_aside(runner: Runner,
         assert _ran(mark) == []
     finally:
         subprocess.run(["rm", "-rf", outside], check=False)
+
+
+def test_a_linked_git_dir_with_only_head_and_commondir_is_neutralised(runner: Runner,
+                                                                      shared_dir: Path) -> None:
+    """`D/HEAD` + `D/commondir -> x/.git/evil` is a git directory to git (its objects and refs
+    are the common directory's): a host `git log` in D ran the pager planted there."""
+    ws, mark = _setup(shared_dir, runner)
+    script = (f"{G} init -q x && git init -q --bare x/.git/evil && git --git-dir=x/.git/evil "
+              f"config core.pager 'touch {mark}-linked; cat' && mkdir D && "
+              "echo 'ref: refs/heads/main' > D/HEAD && echo ../x/.git/evil > D/commondir "
+              "&& echo RAN")
+    r = _run(runner, ws, script)
+    assert "RAN" in r.stdout, r.stderr
+    assert "pager" not in (ws / "x/.git/evil/config").read_text(), r.stderr
+    _host_git(runner, ws / "D")
+    assert _ran(mark) == []
+
+
+def test_keys_that_run_code_through_gpg_protocols_and_urls_are_removed(
+        runner: Runner, shared_dir: Path) -> None:
+    ws, mark = _setup(shared_dir, runner)
+    script = (f"{G} init -q s && cd s && git config commit.gpgsign true && git config "
+              "gpg.format ssh && git config gpg.ssh.defaultKeyCommand "
+              f"\"sh -c 'touch {mark}-key'\" && git config protocol.ext.allow always && "
+              f"git config remote.origin.url 'ext::sh -c touch% {mark}-ext' && git config "
+              "url.ext::sh.insteadOf evil: && echo RAN")
+    r = _run(runner, ws, script)
+    assert "RAN" in r.stdout, r.stderr
+    config = (ws / "s/.git/config").read_text()
+    for key in ("defaultKeyCommand", "[protocol", "insteadOf"):
+        assert key not in config, config
+
+
+def test_new_hooks_under_the_users_own_hooks_path_are_disabled(runner: Runner,
+                                                               shared_dir: Path) -> None:
+    """husky and others set core.hooksPath to a directory of the working tree: a hook the
+    command adds there runs on the host's next `git commit`."""
+    ws, _mark = _setup(shared_dir, runner)
+    subprocess.run(["git", "init", "-q", str(ws)], check=True)
+    subprocess.run(["git", "-c", "safe.directory=*", "-C", str(ws), "config", "core.hooksPath",
+                    ".githooks"], check=True)
+    (ws / ".githooks").mkdir()
+    own = ws / ".githooks" / "pre-push"
+    own.write_text("#!/bin/sh\nexit 0\n")
+    own.chmod(0o755)
+    chown_tree(ws, runner.user)
+    r = _run(runner, ws, "printf '#!/bin/sh\\nexit 0\\n' > .githooks/pre-commit && chmod +x "
+             ".githooks/pre-commit && echo RAN")
+    assert "RAN" in r.stdout, r.stderr
+    assert not (ws / ".githooks" / "pre-commit").exists(), r.stderr
+    assert (ws / ".githooks" / "pre-commit.sandboxtui-disabled").exists()
+    assert own.exists()  # the user's own hook stays

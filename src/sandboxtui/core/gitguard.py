@@ -47,7 +47,8 @@ _RUNS_CODE = re.compile(
     r"|filter\..*\.(clean|smudge|process)"
     r"|diff\.external|diff\..*\.(textconv|command)"
     r"|merge\..*\.driver"
-    r"|gpg\.program|gpg\..*\.program"
+    r"|gpg\..*|protocol\..*|url\..*|trailer\..*\.(command|cmd)|remote\..*\.vcs"
+    r"|instaweb\..*"
     r"|sequence\.editor|pager\..*"
     r"|remote\..*\.(uploadpack|receivepack)|uploadpack\.packobjectshook"
     r"|(difftool|mergetool|man|browser)\..*\.(cmd|path)|web\.browser"
@@ -96,8 +97,11 @@ class _Found:
 
 def _is_git_dir(names: set[str], entries: list[os.DirEntry[str]]) -> bool:
     """Does a directory with these entries look like a git directory (git's own test: HEAD,
-    objects/ and refs/)? A bare repository (or a workspace a command turned into one) has no
-    `.git` to find it by, and git discovers it all the same."""
+    and objects/ and refs/ here or in the directory its `commondir` names)? A bare repository
+    (or a workspace a command turned into one) has no `.git` to find it by, and git discovers
+    it all the same."""
+    if {"HEAD", "commondir"} <= names:
+        return True
     if not {"HEAD", "objects", "refs"} <= names:
         return False
     kinds = {e.name: e for e in entries if e.name in ("objects", "refs")}
@@ -203,14 +207,35 @@ def _repo_dirs(git_dir: str, tops: list[str]) -> list[str]:
 
 
 def _watched(dirs: list[str]) -> list[str]:
-    """The files whose change matters: configs, the hooks directory and its entries."""
+    """The files whose change matters: configs, the hooks directories and their entries (the
+    git directory's own, and one its `core.hooksPath` names, say husky's `.husky/_`)."""
     out = []
     for d in dirs:
-        out += [os.path.join(d, n) for n in ("config", "config.worktree", "commondir", "hooks")]
-        with contextlib.suppress(OSError):
-            out += [os.path.join(d, "hooks", n) for n in sorted(os.listdir(
-                os.path.join(d, "hooks")))]
+        out += [os.path.join(d, n) for n in ("config", "config.worktree", "commondir")]
+        for hooks in (os.path.join(d, "hooks"), _hooks_path(d)):
+            if hooks is None:
+                continue
+            out.append(hooks)
+            with contextlib.suppress(OSError):
+                out += [os.path.join(hooks, n) for n in sorted(os.listdir(hooks))]
     return out
+
+
+_HOOKS_PATH = re.compile(rb"^\s*hookspath\s*=\s*\"?([^\"\n]*?)\"?\s*$",
+                         re.IGNORECASE | re.MULTILINE)
+
+
+def _hooks_path(git_dir: str) -> str | None:
+    """The directory the git directory's own config names as `core.hooksPath` (relative to
+    the working tree, `git_dir`'s parent), resolved; None when unset. Read with a pattern,
+    not git: this runs before every launch in a repository (a wrong guess only watches one
+    directory more, or one fewer that the run's own config changes then reveal)."""
+    data = _read_small(os.path.join(git_dir, "config")) or b""
+    values = _HOOKS_PATH.findall(data)
+    if not values or not values[-1]:
+        return None
+    value = os.path.expanduser(values[-1].decode("utf-8", "surrogateescape"))
+    return os.path.realpath(os.path.join(os.path.dirname(git_dir), value))
 
 
 def _stamp(path: str) -> tuple[int, int, int, int] | None:
@@ -296,6 +321,10 @@ def neutralise(before: Snapshot, roots: list[str],
                     done += _move_aside(dfd, d, "commondir", "it sends git for its config "
                                         "and hooks outside the writable roots")
                 done += _disable_hooks(dfd, d, had)
+            hooks_path = _hooks_path(d)
+            if hooks_path is not None and _within(hooks_path, tops):
+                with _held(hooks_path, tops) as hfd:
+                    done += [] if hfd is None else _disable_in(hfd, hooks_path, had)
     for pointer in found.pointers:
         if before.pointers.get(pointer) == _stamp(pointer):
             continue  # the user's own (a worktree of a repository elsewhere, say)
@@ -454,21 +483,27 @@ def _disable_hooks(dfd: int, git_dir: str, had: dict[str, tuple[int, int, int, i
         hfd = os.open("hooks", _DIR_FLAGS, dir_fd=dfd)
     except OSError:
         return []
-    done = []
     try:
-        for name in sorted(os.listdir(hfd)):
-            path = os.path.join(hooks, name)
-            try:
-                st = os.stat(name, dir_fd=hfd, follow_symlinks=False)
-            except OSError:
-                continue
-            if name.endswith((".sample", DISABLED_SUFFIX)) or had.get(path) == (
-                    st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode):
-                continue
-            if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_mode & 0o111):
-                done += _move_aside(hfd, hooks, name, "hook")
+        return _disable_in(hfd, hooks, had)
     finally:
         os.close(hfd)
+
+
+def _disable_in(hfd: int, hooks: str, had: dict[str, tuple[int, int, int, int]]) -> list[str]:
+    """The executable entries of the held hooks directory `hfd` (shown as `hooks`) that
+    appeared or changed, moved aside."""
+    done = []
+    for name in sorted(os.listdir(hfd)):
+        path = os.path.join(hooks, name)
+        try:
+            st = os.stat(name, dir_fd=hfd, follow_symlinks=False)
+        except OSError:
+            continue
+        if name.endswith((".sample", DISABLED_SUFFIX)) or had.get(path) == (
+                st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode):
+            continue
+        if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_mode & 0o111):
+            done += _move_aside(hfd, hooks, name, "hook")
     return done
 
 

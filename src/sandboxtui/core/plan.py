@@ -420,7 +420,7 @@ def build_plan(
         _refuse_planted_link(path, "readable root", rules.by_path, diags)
     # Not under restricted read: its cache home would show as a skeleton of directories.
     if policy.mode is SandboxMode.WORKSPACE_WRITE and policy.caches and not ra.restricted:
-        cache = _workspace_cache(cwd, env, diags)
+        cache = _workspace_cache(cwd, env, rules.by_path, diags)
         if cache is not None:
             rules.add(Rule(cache, Access.RW, RuleKind.CACHE, "sandboxtui's cache for this "
                            "workspace (" + ", ".join(CACHE_VARIABLES) + " point here); the "
@@ -587,11 +587,14 @@ def _blocked_missing(by_path: dict[str, Rule]) -> None:
                 "it can be neither created nor read"))
 
 
-def _workspace_cache(cwd: str, env: Mapping[str, str], diags: list[Diagnostic]) -> str | None:
-    """`$XDG_CACHE_HOME/sandboxtui/workspaces/NAME-HASH` (else `~/.cache/...`), created 0700.
-    Every directory below the cache home must be a real directory of ours: one a sandbox could
-    have replaced by a symlink (a cache home inside a writable root) would make a later launch
-    bind the link's target writable."""
+def _workspace_cache(cwd: str, env: Mapping[str, str], by_path: Mapping[str, Rule],
+                     diags: list[Diagnostic]) -> str | None:
+    """`$XDG_CACHE_HOME/sandboxtui/workspaces/NAME-HASH` (else `~/.cache/...`), created 0700,
+    only where no sandbox can reach: a cache home inside a writable root (HOME = the workspace)
+    could be swapped for a symlink by a running sandbox, between these checks and bwrap's bind
+    or before the launcher creates the directories, and a later launch would bind (or the
+    launcher create) the link's target. Every level below the cache home must be a real
+    directory of ours too."""
     home = env.get("HOME", "")
     xdg = env.get("XDG_CACHE_HOME", "")
     base = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache") if os.path.isabs(home) \
@@ -602,6 +605,12 @@ def _workspace_cache(cwd: str, env: Mapping[str, str], diags: list[Diagnostic]) 
         diags.append(Diagnostic(Severity.WARNING, "cache-missing", "no cache directory for the "
                                 "workspace: neither $XDG_CACHE_HOME nor $HOME is absolute",
                                 remedy))
+        return None
+    if _access_at(by_path, base) is Access.RW or any(
+            _is_within(r.path, base) for r in by_path.values() if r.access is Access.RW):
+        diags.append(Diagnostic(Severity.WARNING, "cache-in-writable-root", f"the cache home "
+                                f"{base} lies in (or holds) a writable root: a sandbox could "
+                                "redirect it, so no cache directory is bound", remedy))
         return None
     path = base
     for part in ("", "sandboxtui", "workspaces", name):
