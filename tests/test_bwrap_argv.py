@@ -58,20 +58,28 @@ def test_always_on_flags_and_network(tmp_path: Path) -> None:
 
 def test_every_op_kind_maps_to_its_arguments(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    (ws / ".git").mkdir(parents=True)
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / ".git" / "hooks" / "pre-commit").write_text("#!/bin/sh\n")
     (ws / ".env").write_text("x")
     (ws / "secrets").mkdir()
     plan = plan_for(ws, 'sensitive_paths=[".env", "secrets"]',
-                    "sandbox_workspace_write.exclude_slash_tmp=true")
+                    "sandbox_workspace_write.exclude_slash_tmp=true",
+                    'protect_git="config-and-hooks"')
     args = bwrap_options(plan, FILES, str(ws))
     kinds = {op.kind for op in plan.ops}
     assert {OpKind.BIND, OpKind.RO_BIND, OpKind.DENY_FILE, OpKind.DENY_DIR,
-            OpKind.BLOCK_MISSING, OpKind.REMOUNT_RO} <= kinds
+            OpKind.BLOCK_MISSING, OpKind.BLOCK_MISSING_DIR, OpKind.REMOUNT_RO} <= kinds
     assert args[args.index(str(ws)) - 1:][:3] == ["--bind", str(ws), str(ws)]
-    assert pairs(args, "--ro-bind").count(f"{ws}/.git") == 1
+    assert pairs(args, "--ro-bind").count(f"{ws}/.git/hooks") == 1
     empties = [args[i + 2] for i, a in enumerate(args)
                if a == "--ro-bind" and args[i + 1] == FILES.empty_file]
-    assert f"{ws}/.env" in empties and f"{ws}/.agents" in empties and f"{ws}/.codex" in empties
+    # Denied files and missing protected files (a git directory's config) get the mode-000
+    # file; a missing protected directory name an empty tmpfs, remounted read-only below.
+    assert f"{ws}/.env" in empties and f"{ws}/.git/config" in empties
+    for name in (".agents", ".codex", ".git/info"):
+        i = args.index(f"{ws}/{name}")
+        assert args[i - 3:i] == ["--perms", "0555", "--tmpfs"]
+        assert f"{ws}/{name}" not in empties
     i = args.index(f"{ws}/secrets")
     assert args[i - 3:i] == ["--perms", "000", "--tmpfs"]
     # Read-only remounts come after every mount; the runtime directory, a plan rule like any
@@ -79,7 +87,7 @@ def test_every_op_kind_maps_to_its_arguments(tmp_path: Path) -> None:
     runtime = runtime_dir()
     tail = args[args.index("--remount-ro"):]
     remounts = {tail[i + 1] for i in range(0, len(tail) - 1, 2) if tail[i] == "--remount-ro"}
-    assert {f"{ws}/secrets", runtime} <= remounts
+    assert {f"{ws}/secrets", runtime, f"{ws}/.agents", f"{ws}/.git/info"} <= remounts
     assert tail[:2 * len(remounts)] == [a for d in sorted(remounts, key=tail.index)
                                         for a in ("--remount-ro", d)]
     assert args[args.index(runtime) - 3:args.index(runtime)] == ["--perms", "000", "--tmpfs"]

@@ -113,8 +113,10 @@ probe("codex_unlink", lambda: os.unlink(".codex/config.toml"))
 probe("codex_replace", lambda: os.rename("README.md", ".codex/config.toml"))
 probe("codex_dir_rename", lambda: os.rename(".codex", "codex-moved"))
 probe("agents_mkdir", lambda: os.mkdir(".agents"))
-probe("agents_write", lambda: append(".agents"))
-probe("agents_unlink", lambda: os.unlink(".agents"))
+probe("agents_create", lambda: open(".agents/AGENTS.md", "x").close())
+probe("agents_list", lambda: "ok" if os.listdir(".agents") == [] else "not empty")
+probe("agents_rmdir", lambda: os.rmdir(".agents"))
+probe("agents_rename", lambda: os.rename(".agents", "agents-moved"))
 
 # The secret.
 probe("env_direct", lambda: read(".env"))
@@ -394,10 +396,13 @@ def test_protected_paths_cannot_be_written_renamed_or_removed(escape: Escape) ->
     assert r["git_dir_rmdir"] == "EBUSY"
     assert r["codex_dir_rename"] == "EBUSY"
     assert r["codex_replace"] == "EXDEV"
-    # The missing .agents is occupied by an empty, read-only, permissionless file.
+    # The missing .agents is occupied by an empty read-only directory: nothing can be
+    # created in it or in its place, and it cannot be removed or moved away.
     assert r["agents_mkdir"] == "EEXIST"
-    assert r["agents_write"] in ("EACCES", "EROFS")
-    assert r["agents_unlink"] == "EBUSY"
+    assert r["agents_create"] in ("EACCES", "EROFS")
+    assert r["agents_list"] == "ok"
+    assert r["agents_rmdir"] == "EBUSY"
+    assert r["agents_rename"] == "EBUSY"
     before, after = escape.before, escape.snapshot()
     for key in ("git_config", "hooks", "hook", "hook_mode", "codex", "codex_config"):
         assert after[key] == before[key], key

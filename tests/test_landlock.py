@@ -47,8 +47,9 @@ def test_what_landlock_cannot_enforce_is_named_not_silently_passed(legacy: Escap
     assert f"legacy Landlock cannot enforce none on {ws}/sub/.env.local" in err
     for name in (".git", ".codex"):
         assert f"legacy Landlock cannot enforce ro on {ws}/{name}" in err
-    # missing: bubblewrap binds an unreadable placeholder there; Landlock cannot keep it out
-    assert f"legacy Landlock cannot enforce none on {ws}/.agents" in err
+    # missing: bubblewrap mounts an empty read-only directory there; Landlock cannot keep it
+    # out
+    assert f"legacy Landlock cannot enforce ro on {ws}/.agents" in err
     assert "the command CAN create it" in err
     # ...and the warning is true: the content is readable under this pipeline.
     assert legacy.result["env_direct"] == f"read:API_TOKEN={CANARY}\n"

@@ -134,19 +134,40 @@ def test_git_directory_and_codex_are_read_only(ws: Path) -> None:
     assert plan.explain(str(ws / ".git" / "hooks" / "pre-commit")).access is Access.RO
     assert plan.explain(str(ws / ".codex" / "x")).access is Access.RO
     assert ops_by_dest(plan)[str(ws / ".git")] == [OpKind.RO_BIND]
-    # missing .agents is still protected: its creation is blocked by an empty mode-000 file,
-    # which cannot be read either
+    # missing .agents is still protected: its creation is blocked by an empty read-only
+    # directory (empty: it lists nothing)
     agents = plan.explain(str(ws / ".agents"))
-    assert agents.access is Access.NONE and agents.rule.missing
-    assert ops_by_dest(plan)[str(ws / ".agents")] == [OpKind.BLOCK_MISSING]
+    assert agents.access is Access.RO and agents.rule.missing
+    assert ops_by_dest(plan)[str(ws / ".agents")] == [OpKind.BLOCK_MISSING_DIR]
 
 
 def test_missing_git_and_codex_still_protected(ws: Path) -> None:
     plan = plan_for(ws)
     for name in (".git", ".codex", ".agents"):
         ex = plan.explain(str(ws / name / "config"))
-        assert ex.access is Access.NONE and ex.rule.kind is RuleKind.PROTECTED
-        assert ops_by_dest(plan)[str(ws / name)] == [OpKind.BLOCK_MISSING]
+        assert ex.access is Access.RO and ex.rule.kind is RuleKind.PROTECTED
+        assert ops_by_dest(plan)[str(ws / name)] == [OpKind.BLOCK_MISSING_DIR]
+
+
+def test_placeholder_kind_follows_the_name_and_what_stands_there(ws: Path) -> None:
+    """A missing protected directory name gets an empty read-only directory, and so does an
+    empty directory standing there (a concurrent launch's placeholder, held like one); a
+    missing protected file name (`config`), or an empty file left by an older launch, a
+    mode-000 file."""
+    (ws / ".git" / "objects").mkdir(parents=True)
+    (ws / ".git" / "hooks").mkdir()
+    (ws / ".codex").mkdir()
+    (ws / ".agents").write_text("")
+    plan = plan_for(ws, overrides=['protect_git="config-and-hooks"'])
+    ops = ops_by_dest(plan)
+    for name in (".codex", ".git/hooks", ".git/info", ".git/modules", ".git/worktrees",
+                 ".git/rebase-merge", ".git/rebase-apply"):
+        assert ops[str(ws / name)] == [OpKind.BLOCK_MISSING_DIR], name
+        assert plan.explain(str(ws / name)).access is Access.RO
+    for name in (".agents", ".git/config", ".git/config.worktree"):
+        assert ops[str(ws / name)] == [OpKind.BLOCK_MISSING], name
+        assert plan.explain(str(ws / name)).access is Access.NONE
+    assert str(ws / ".git" / "commondir") not in ops
 
 
 def test_gitdir_file_protects_its_target(tmp_path: Path, ws: Path) -> None:

@@ -365,8 +365,9 @@ PICTURE = ["/proc/sys/kernel/domainname", "/proc/sys/kernel/core_pattern", "/dev
 @pytest.mark.parametrize("pipeline", ["bwrap", "legacy"])
 def test_kernel_files_devices_and_placeholders_agree_with_the_kernel(
         runner: Runner, pipeline: str, shared_dir: Path) -> None:
-    """explain says ro for /proc/sys, none for /dev entries bwrap does not create and for a
-    blocked missing protected name; verify probes each, and the kernel agrees."""
+    """explain says ro for /proc/sys, none for /dev entries bwrap does not create, ro for a
+    blocked missing protected name (an empty read-only directory inside); verify probes
+    each, and the kernel agrees."""
     if pipeline == "legacy" and runner.bwrap == "vendored":
         pytest.skip("the legacy pipeline runs no bwrap")
     if pipeline == "legacy" and runner.user == "root":
@@ -386,7 +387,9 @@ def test_kernel_files_devices_and_placeholders_agree_with_the_kernel(
         assert got[("read", sysctl)]["observed"] == "allowed"
     assert got[("list", "/proc/sys")]["observed"] == "allowed"
     agents = str(ws / ".agents")
-    assert got[("read", agents)]["access"] == got[("create-missing", agents)]["access"] == "none"
+    assert got[("list", agents)]["access"] == got[("create-missing", agents)]["access"] == "ro"
+    assert got[("create-missing", agents)]["predicted"] == "denied"
+    assert ("read", agents) not in got
     for dev in ("/dev/kmsg", "/dev/vda"):
         if dev in present:
             assert got[("read", dev)]["access"] == "none"
@@ -395,9 +398,13 @@ def test_kernel_files_devices_and_placeholders_agree_with_the_kernel(
         expect = "EROFS" if runner.user == "root" else "EACCES"
         assert got[("write", "/proc/sys/kernel/domainname")]["errno"] == expect
         assert got[("read", "/dev/kmsg")]["errno"] == "ENOENT"  # absent inside
-        assert got[("read", agents)]["errno"] == "EACCES"  # the mode-000 placeholder
-    else:
-        assert got[("read", agents)]["status"] in ("ok", "expected (unenforced)")
+        # the placeholder: an empty directory that lists, where nothing can be created
+        assert got[("list", agents)]["predicted"] == got[("list", agents)]["observed"] \
+            == "allowed"
+        assert got[("create-missing", agents)]["errno"] == "EEXIST"
+    else:  # no placeholder on legacy: the name is absent
+        assert got[("list", agents)]["predicted"] == "denied"
+        assert got[("list", agents)]["status"] in ("ok", "expected (unenforced)")
 
 
 def test_skeleton_directories_are_explained_as_they_are(shared_dir: Path) -> None:

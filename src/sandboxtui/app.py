@@ -321,7 +321,8 @@ class SandboxApp(App[int]):
 
     def _on_files_changed(self, changed: list[str]) -> None:
         # The launcher's placeholders for missing protected paths come and go with each run.
-        blocked = {op.dest for op in self.workspace.plan.ops if op.kind is OpKind.BLOCK_MISSING}
+        blocked = {op.dest for op in self.workspace.plan.ops
+                   if op.kind in (OpKind.BLOCK_MISSING, OpKind.BLOCK_MISSING_DIR)}
         changed = [p for p in changed if (p not in blocked or not _placeholder_like(p))
                    and not os.path.basename(p).startswith(SCRATCH_NAME)]  # verify's probes
         if not changed:
@@ -476,12 +477,14 @@ class SandboxApp(App[int]):
 
 
 def _placeholder_like(path: str) -> bool:
-    """Absent, or an empty regular file: what the launcher leaves at a blocked missing path."""
+    """Absent, an empty regular file or an empty directory: what the launcher leaves at a
+    blocked missing path."""
     try:
         st = os.lstat(path)
+        return stat.S_ISREG(st.st_mode) and st.st_size == 0 \
+            or stat.S_ISDIR(st.st_mode) and not os.listdir(path)
     except OSError:
         return True
-    return stat.S_ISREG(st.st_mode) and st.st_size == 0
 
 
 def run_app(options: Options) -> int:

@@ -9,19 +9,23 @@ Host side effects (`LaunchFiles`), documented for the threat model:
 
 - Every launch gets a private directory (mode 0700) under the per-user runtime directory
   (`$XDG_RUNTIME_DIR/sandboxtui`, else `/tmp/sandboxtui-UID`) holding one empty, mode-000 file.
-  It is bound read-only over denied files and over missing protected paths. The whole runtime
+  It is bound read-only over denied files and over missing protected files. The whole runtime
   directory is hidden inside the sandbox (empty read-only tmpfs), so the sandboxed command
   cannot chmod or fill that file, nor touch another launch's files. The directory is removed
   when the launch ends.
 - A missing protected path inside a writable root (say `.git` or `.agents`, also in `/tmp`) is
-  blocked by binding the empty file over it, which needs a mount point on the host: the launcher
-  creates an empty, read-only regular file there before bwrap starts. While any sandbox runs,
-  such files are visible on the host (host `git` may complain about an empty `.git` file). Each
-  launch holds a shared flock on every placeholder it binds over; after its sandbox exits it
-  removes the ones it created, but only under an exclusive flock (so never while another
-  launch, of any user, still binds over it: unlinking a mount point would detach that mount
-  inside the running sandbox and make the path creatable there) and only while each is still an
-  empty regular file. A placeholder left by an overlapping or crashed launch is listed in a
+  blocked by a mount over it, which needs a mount point on the host: before bwrap starts, the
+  launcher creates an empty directory (mode 0555) there for a directory name (`.git`,
+  `.codex`, `.agents`, a git directory's `hooks`, `info`, ...; inside, an empty read-only tmpfs
+  is mounted on it, which git takes for "not a repository"), or an empty, read-only regular
+  file for a file name (`config`; the empty mode-000 file is bound over it). While any sandbox
+  runs, these are visible on the host (an empty `.git` directory: host `git` goes on up, as
+  if it were absent). Each launch holds a shared flock on every placeholder it mounts over;
+  after its sandbox exits it removes the ones it created, but only under an exclusive flock (so
+  never while another launch, of any user, still mounts over it: removing a mount point would
+  detach that mount inside the running sandbox and make the path creatable there) and only
+  while each is still an empty regular file or empty directory of ours with the placeholder
+  mode. A placeholder left by an overlapping or crashed launch is listed in a
   record in the runtime directory (locked by its launch while that lives) and removed by a
   later launch of the same user. A launch directory is swept only once the process that made
   it is gone (so a fresh one is never removed before its launch locks it).
@@ -100,6 +104,11 @@ def bwrap_options(plan: MountPlan, files: LaunchFiles, chdir: str) -> list[str]:
             args += ["--perms", f"{op.perms or 0:03o}", "--tmpfs", op.dest]
         elif op.kind in (OpKind.DENY_FILE, OpKind.BLOCK_MISSING):
             args += ["--ro-bind", files.empty_file, op.dest]
+        elif op.kind is OpKind.BLOCK_MISSING_DIR:
+            # Empty and read-only: git reads it as "not a repository", nothing can be created
+            # in it (EROFS) or in its place (EEXIST), and a mount point cannot be moved (EBUSY).
+            args += ["--perms", f"{PLACEHOLDER_DIR_MODE:04o}", "--tmpfs", op.dest]
+            tail += ["--remount-ro", op.dest]
         elif op.kind is OpKind.REMOUNT_RO:
             tail += ["--remount-ro", op.dest]
         elif op.kind is OpKind.SYMLINK:
@@ -155,6 +164,7 @@ def _private_dir(path: str) -> None:
 
 
 PLACEHOLDER_MODE = 0o444
+PLACEHOLDER_DIR_MODE = 0o555
 
 
 class _Placeholders:
@@ -164,7 +174,8 @@ class _Placeholders:
     flock on it while its sandbox lives. A placeholder is removed only by an exclusive flock
     that succeeds, i.e. when no launch of any user still binds over it (unlinking a mount point
     would detach the mount inside a running sandbox), and only while it is an empty regular
-    file of ours with the placeholder mode. Placeholders this user created are listed in a
+    file or empty directory of ours with the placeholder mode (the directory's fd carries the
+    flocks). Placeholders this user created are listed in a
     record file, so that a later launch removes the ones a crashed or overlapping launch had to
     leave; each launch holds an exclusive flock on its own record while it lives, so no other
     launch judges (and deletes) a record whose placeholders are not created yet. (A record
@@ -179,14 +190,15 @@ class _Placeholders:
         self.held: list[int] = []
 
     def hold(self, plan: MountPlan) -> None:
-        paths = [op.dest for op in plan.ops if op.kind is OpKind.BLOCK_MISSING]
+        paths = [(op.dest, op.kind is OpKind.BLOCK_MISSING_DIR) for op in plan.ops
+                 if op.kind in (OpKind.BLOCK_MISSING, OpKind.BLOCK_MISSING_DIR)]
         # Recorded before anything is created, so that even a crash leaves a trace.
-        intended = [p for p in paths if _lstat(p) is None]
+        intended = [p for p, _ in paths if _lstat(p) is None]
         if intended:
             self._write_record(intended)
         created = []
-        for path in paths:
-            fd, made = self._open(path)
+        for path, is_dir in paths:
+            fd, made = self._open_dir(path) if is_dir else self._open(path)
             if fd is not None:
                 self.held.append(fd)
             if made:
@@ -218,6 +230,33 @@ class _Placeholders:
             except OSError as exc:
                 raise SandboxSetupError(f"cannot create the placeholder {path} that keeps it "
                                         f"from being created: {exc.strerror}") from exc
+            fcntl.flock(fd, fcntl.LOCK_SH)
+            st, now = os.fstat(fd), _lstat(path)
+            if now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+                return fd, made
+            os.close(fd)  # removed (or replaced) by another launch's cleanup meanwhile: retry
+        raise SandboxSetupError(f"the placeholder {path} keeps changing; retry the launch")
+
+    def _open_dir(self, path: str) -> tuple[int | None, bool]:
+        """Make (if missing) and share-lock the placeholder directory at `path`."""
+        for _ in range(5):
+            made = False
+            try:
+                os.mkdir(path, PLACEHOLDER_DIR_MODE)
+                made = True
+            except FileExistsError:
+                pass
+            except OSError as exc:
+                raise SandboxSetupError(f"cannot create the placeholder directory {path} that "
+                                        f"keeps it from being created: {exc.strerror}") from exc
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue  # removed by another launch's cleanup meanwhile: retry
+            except OSError:
+                return None, False  # not a directory we can lock: bwrap mounts over it
+            if made:
+                os.fchmod(fd, PLACEHOLDER_DIR_MODE)  # exactly, whatever the umask
             fcntl.flock(fd, fcntl.LOCK_SH)
             st, now = os.fstat(fd), _lstat(path)
             if now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
@@ -281,7 +320,7 @@ def _lstat(path: str) -> os.stat_result | None:
 
 
 def _remove_if_unused(path: str) -> bool:
-    """Unlink the placeholder unless a launch holds it; True when nothing is left to do."""
+    """Remove the placeholder unless a launch holds it; True when nothing is left to do."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -294,10 +333,15 @@ def _remove_if_unused(path: str) -> bool:
     try:
         st, now = os.fstat(fd), _lstat(path)
         same = now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
-        ours = st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) == PLACEHOLDER_MODE
-        if same and ours and stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        ours = same and st.st_uid == os.getuid()
+        if ours and stat.S_ISREG(st.st_mode) and st.st_size == 0 \
+                and stat.S_IMODE(st.st_mode) == PLACEHOLDER_MODE:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        elif ours and stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) \
+                == PLACEHOLDER_DIR_MODE:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)  # only while empty
     finally:
         os.close(fd)
     return True

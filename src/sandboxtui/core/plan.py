@@ -29,6 +29,7 @@ from sandboxtui.core.policy import (
     BUILTIN,
     GIT_CODE_PATHS,
     GIT_UNBLOCKABLE,
+    PLACEHOLDER_DIR_NAMES,
     PLATFORM_DEFAULTS,
     PROTECTED_NAMES,
     Access,
@@ -91,6 +92,8 @@ class OpKind(StrEnum):
     DENY_DIR = "deny-dir"  # --perms 000 --tmpfs DEST (+ remount-ro)
     DENY_FILE = "deny-file"  # --ro-bind EMPTY DEST (empty file, mode 000)
     BLOCK_MISSING = "block-missing"  # --ro-bind EMPTY DEST on a missing protected path
+    # --perms 0555 --tmpfs DEST (+ remount-ro) on a missing protected directory name
+    BLOCK_MISSING_DIR = "block-missing-dir"
     REMOUNT_RO = "remount-ro"  # --remount-ro DEST
     SYMLINK = "symlink"  # --symlink SOURCE DEST (a readable root that is a symlink, e.g. /lib64)
     KERNEL_RO = "kernel-ro"  # --ro-bind /proc/X /proc/X: a host-global proc file, read-only
@@ -119,6 +122,8 @@ class MountOp:
             return f"--ro-bind {self.dest} {self.dest} (host procfs, read-only)"
         if self.kind is OpKind.DENY_DIR:
             return f"--perms {self.perms:03o} --tmpfs {self.dest}"
+        if self.kind is OpKind.BLOCK_MISSING_DIR:
+            return f"--perms 0555 --tmpfs {self.dest} (empty, read-only)"
         if self.kind is OpKind.REMOUNT_RO:
             return f"--remount-ro {self.dest}"
         if self.kind is OpKind.SYMLINK:
@@ -577,11 +582,18 @@ def _proc_rules(rules: _Rules, diags: list[Diagnostic], mount_proc: bool) -> Non
 
 def _blocked_missing(by_path: dict[str, Rule]) -> None:
     """A missing path kept from being created inside a writable parent gets an empty,
-    mode-000 file bound over it: inside it can be neither created nor read, so it is none."""
+    mode-000 file bound over it: inside it can be neither created nor read, so it is none. A
+    missing protected directory name gets an empty read-only directory instead: ro."""
     for path, rule in list(by_path.items()):
         parent = _parent_rule(path, by_path)
-        if rule.missing and rule.access is Access.RO and parent is not None \
-                and parent.access is Access.RW:
+        if not (rule.missing and rule.access is Access.RO and parent is not None
+                and parent.access is Access.RW):
+            continue
+        if placeholder_dir(rule):
+            by_path[path] = replace(rule, reason=(
+                f"{rule.reason}; inside, an empty read-only directory stands there: it lists "
+                "nothing, and nothing can be created in it, nor can it be renamed or removed"))
+        else:
             by_path[path] = replace(rule, access=Access.NONE, reason=(
                 f"{rule.reason}; inside, an empty file without permissions stands there, so "
                 "it can be neither created nor read"))
@@ -919,12 +931,13 @@ def _protected_rules(
         st = _lstat(path)
         reason = (f"protected subpath {name} of writable root {root}"
                   if names is PROTECTED_NAMES else f"{name} of the nested repository {root}")
-        # An empty regular file is treated as missing: it is (or is no different from) the
-        # placeholder a concurrent launch bound over it, and may vanish before our bwrap runs.
-        if st is None or (stat.S_ISREG(st.st_mode) and st.st_size == 0):
+        # An empty regular file or directory is treated as missing: it is (or is no different
+        # from) the placeholder a concurrent launch bound over it, and may vanish before our
+        # bwrap runs.
+        if _placeholder_like(path, st):
             yield Rule(path, Access.RO, RuleKind.PROTECTED,
                        f"{reason} (missing: creation blocked)", BUILTIN, missing=True,
-                       is_dir=False)
+                       is_dir=_dir_name(path, st))
             continue
         if stat.S_ISLNK(st.st_mode):
             owner = _owner(st)
@@ -998,11 +1011,13 @@ def _git_dir_rules(git_dir: str, reason: str, git: GitProtection, source: Proven
         return
     why = f"{reason}: protect_git = config-and-hooks keeps what runs code read-only"
     for path, st in parts:
-        if st is None and os.path.basename(path) in GIT_UNBLOCKABLE:
+        name = os.path.basename(path)
+        if st is None and name in GIT_UNBLOCKABLE:
             continue
-        if st is None:
+        # An empty directory may be a concurrent launch's placeholder (see _protected_rules).
+        if st is None or name in PLACEHOLDER_DIR_NAMES and _placeholder_like(path, st):
             yield Rule(path, Access.RO, RuleKind.PROTECTED, f"{why} (missing: creation "
-                       "blocked)", source, missing=True, is_dir=False)
+                       "blocked)", source, missing=True, is_dir=_dir_name(path, st))
         else:
             yield Rule(path, Access.RO, RuleKind.PROTECTED, why, source,
                        is_dir=stat.S_ISDIR(st.st_mode))
@@ -1241,6 +1256,31 @@ def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
             if names[key] < nlink]
 
 
+def _placeholder_like(path: str, st: os.stat_result | None) -> bool:
+    """Missing, or what a launch's placeholder for the protected `path` may look like on the
+    host: an empty regular file, or an empty directory for a directory name."""
+    if st is None or stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        return True
+    if not _dir_name(path, st):
+        return False
+    try:
+        return not os.listdir(path)
+    except OSError:
+        return False
+
+
+def _dir_name(path: str, st: os.stat_result | None) -> bool:
+    """Is a missing (or placeholder-like) protected `path` blocked by an empty directory? Its
+    name says so, unless an empty file (an older launch's placeholder) stands there."""
+    return os.path.basename(path) in PLACEHOLDER_DIR_NAMES and (
+        st is None or stat.S_ISDIR(st.st_mode))
+
+
+def placeholder_dir(rule: Rule) -> bool:
+    """Does the missing `rule.path` get an empty read-only directory (else an empty file)?"""
+    return rule.missing and rule.kind is RuleKind.PROTECTED and rule.is_dir
+
+
 def _first_missing(path: str) -> str:
     while not os.path.lexists(os.path.dirname(path)):
         path = os.path.dirname(path)
@@ -1319,7 +1359,9 @@ def _ops_for(
                 # Creation must fail: occupy the first missing component.
                 dest = _first_missing(rule.path)
                 pin(os.path.dirname(dest))
-                ops.append(MountOp(OpKind.BLOCK_MISSING, dest, None, rule))
+                kind = OpKind.BLOCK_MISSING_DIR if dest == rule.path and placeholder_dir(rule) \
+                    else OpKind.BLOCK_MISSING
+                ops.append(MountOp(kind, dest, None, rule))
                 mounted.add(dest)
             elif rule.access is Access.RW and inherited is not Access.RW:
                 diags.append(Diagnostic(

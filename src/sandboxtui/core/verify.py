@@ -39,7 +39,15 @@ from sandboxtui.core import launch
 from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.landlock import landlock_model
 from sandboxtui.core.pipeline import Pipeline
-from sandboxtui.core.plan import MountPlan, Rule, RuleKind, build_plan, resolve_host_path
+from sandboxtui.core.plan import (
+    Explanation,
+    MountPlan,
+    OpKind,
+    Rule,
+    RuleKind,
+    build_plan,
+    resolve_host_path,
+)
 from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import AF_UNIX, Action, filter_for
 
@@ -269,6 +277,12 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
                               f"directories for mount points); plan: {rule}", ex.rule.path)
         if op == "list":  # bwrap made it (mode 0755), whatever the host's bits say
             return Prediction(True, ex.access.value, rule, ex.rule.path)
+    if op == "list" and _placeholder_dir_at(ex):
+        if pipeline is not Pipeline.BWRAP:
+            return Prediction(False, ex.access.value, "missing, and legacy Landlock mounts no "
+                              f"placeholder there; plan: {rule}", ex.rule.path)
+        return Prediction(True, ex.access.value, f"an empty read-only directory inside; plan: "
+                          f"{rule}", ex.rule.path)
     if ex.rule.kind in (RuleKind.DEVICE, RuleKind.KERNEL) and pipeline is not Pipeline.BWRAP:
         model = landlock_model(plan)
         roots = model.read_roots + (model.list_roots if op == "list" else ())
@@ -407,8 +421,10 @@ def probes_for_path(plan: MountPlan, path: str) -> tuple[list[Probe], str | None
     ex = plan.explain(path)
     if ex.rule.missing and ex.rule.path == ex.resolved:
         # The plan's view wins: a placeholder another launch put there since does not count.
-        # Where one is bound inside (access none), it must not be readable either.
-        extra = [Probe("read", path)] if ex.access is Access.NONE else []
+        # Where one is bound inside (access none), it must not be readable either; an empty
+        # read-only directory stands in for a missing protected directory: it lists.
+        extra = [Probe("read", path)] if ex.access is Access.NONE else \
+            [Probe("list", path)] if _placeholder_dir_at(ex) else []
         return [Probe("create-missing", path), *extra], None
     if ex.rule.kind in (RuleKind.KERNEL, RuleKind.DEVICE):  # only ever opened
         ops = ("list",) if os.path.isdir(path) else ("read", "write")
@@ -433,6 +449,12 @@ def probes_for_path(plan: MountPlan, path: str) -> tuple[list[Probe], str | None
     if st.st_mode & 0o111 and _safe_to_execute(path, st):
         ops.append("execute")
     return [Probe(op, path) for op in ops], None
+
+
+def _placeholder_dir_at(ex: Explanation) -> bool:
+    """Does bwrap mount an empty read-only directory on this missing protected path?"""
+    return ex.rule.missing and ex.rule.path == ex.resolved and any(
+        o.kind is OpKind.BLOCK_MISSING_DIR and o.dest == ex.resolved for o in ex.ops)
 
 
 def _children(path: str, limit: int) -> list[str]:

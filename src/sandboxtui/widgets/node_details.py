@@ -19,6 +19,8 @@ _EFFECT = {
     OpKind.DENY_DIR: "inside: an empty tmpfs with no permissions (Permission denied)",
     OpKind.BLOCK_MISSING: "inside: an empty mode-000 file occupies the name, so it cannot "
                           "be created",
+    OpKind.BLOCK_MISSING_DIR: "inside: an empty read-only directory occupies the name: it "
+                              "lists nothing, and nothing can be created in it or in its place",
 }
 
 
