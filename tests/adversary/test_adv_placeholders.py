@@ -146,3 +146,53 @@ def test_a_non_empty_directory_planted_in_a_placeholder_is_not_removed(
     finally:
         proc.communicate(timeout=60)
     assert (ws / name / "kept").read_text() == "host\n"
+
+
+@pytest.mark.parametrize("name", [".git", ".agents"])
+def test_the_users_own_empty_directory_is_kept(runner: Runner, shared_dir: Path,
+                                               name: str) -> None:
+    """An empty directory at a protected name is planned like a placeholder (a concurrent
+    launch's may stand there), but one the launch did not create is never removed."""
+    ws = _plain_workspace(shared_dir, runner.user)
+    (ws / name).mkdir(mode=0o755)
+    chown_tree(ws, runner.user)
+    code, out = _run(runner, ws, f"touch {name}/x; echo touch=$?; ls -A {name}; echo ls=$?")
+    assert code == 0 and "touch=0" not in out and "ls=0" in out, out
+    assert (ws / name).is_dir() and os.listdir(ws / name) == []
+
+
+def _runtime_dir(runner: Runner) -> Path:
+    code = "from sandboxtui.core.plan import runtime_dir; print(runtime_dir())"
+    done = subprocess.run([*runner.prefix()[:-2], "-c", code], capture_output=True, text=True,
+                          check=True, env=ENV)
+    return Path(done.stdout.strip())
+
+
+def test_a_crashed_launchs_placeholder_directories_are_removed_only_when_empty_and_ours(
+        runner: Runner, shared_dir: Path) -> None:
+    """A launch that died left its record and placeholder directories: the next launch of the
+    user removes the empty ones of the placeholder mode, and keeps one that holds something
+    or has another mode (no longer a placeholder of ours)."""
+    ws = _plain_workspace(shared_dir, runner.user)
+    left, filled, other = ws / "a" / ".agents", ws / "b" / ".codex", ws / "c" / ".git"
+    for d in (left, filled, other):
+        d.mkdir(parents=True)
+    (filled / "kept").write_text("host\n")
+    chown_tree(ws, runner.user)
+    for d, mode in ((left, 0o555), (filled, 0o555), (other, 0o755)):
+        d.chmod(mode)
+    records = _runtime_dir(runner) / "placeholders"
+    if not records.is_dir():  # a first launch makes it, private
+        assert subprocess.run(_argv(runner, ws, ["true"]), env=ENV).returncode == 0
+    record = records / "999999999-crashed.json"  # no such pid: nobody holds it
+    record.write_text(f'["{left}", "{filled}", "{other}"]')
+    chown_tree(record, runner.user)
+    try:
+        code, out = _run(runner, ws, "true")
+        assert code == 0, out
+        assert not os.path.lexists(left), "a crashed launch's placeholder was left"
+        assert (filled / "kept").read_text() == "host\n"
+        assert other.is_dir()
+        assert not record.exists()  # judged: nothing of ours is left to remove
+    finally:
+        record.unlink(missing_ok=True)
