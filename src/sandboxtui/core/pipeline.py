@@ -8,8 +8,10 @@
 | seccomp (any network)| refuse (4)                      | refuse (4)                       |
 
 A policy the legacy model cannot express (a split entry that subtracts access) stays on
-bubblewrap. Without bubblewrap it is refused rather than run wider than asked. A `[limits]
-processes` cap run by root is refused too: the kernel does not apply RLIMIT_NPROC to root.
+bubblewrap, and so does a root launcher (Landlock cannot stop a root command's chmod or chown
+of host files; root needs no unprivileged user namespaces for bwrap). Without bubblewrap
+either is refused rather than run wider than asked. A `[limits] processes` cap run by root is
+refused too: the kernel does not apply RLIMIT_NPROC to root.
 """
 
 from __future__ import annotations
