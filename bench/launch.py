@@ -35,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from sandboxtui.core.bwrap import data_fd, display_argv, launch_files
@@ -77,15 +78,18 @@ def medians_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, flo
 
 def raw_bwrap(spec: LaunchSpec) -> None:
     """The same bwrap invocation the launcher makes, minus the launcher."""
-    assert spec.seccomp is not None
-    seccomp = data_fd(compile_bpf(spec.seccomp), "bench-seccomp")
+    assert spec.outer_filter is not None
+    seccomp = data_fd(compile_bpf(spec.outer_filter), "bench-seccomp")
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
+    block_r, block_w = os.pipe2(os.O_CLOEXEC)
+    os.close(block_w)  # at EOF: bwrap goes on at once (the launcher checks the mounts first)
     try:
         with launch_files(spec.plan, seccomp_fd=seccomp, status_fd=status_w) as files:
-            argv = display_argv(spec.bwrap or "", spec.options(files), spec.command)
-            subprocess.run(argv, pass_fds=(seccomp, status_w), check=True)
+            options = spec.options(replace(files, block_fd=block_r))
+            argv = display_argv(spec.bwrap or "", options, spec.command)
+            subprocess.run(argv, pass_fds=(seccomp, status_w, block_r), check=True)
     finally:
-        for fd in (seccomp, status_r, status_w):
+        for fd in (seccomp, status_r, status_w, block_r):
             os.close(fd)
 
 
