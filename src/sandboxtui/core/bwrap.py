@@ -224,8 +224,11 @@ class _Placeholders:
                 made = True
             except FileExistsError:
                 try:
-                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                    # O_NONBLOCK: a FIFO planted under the name must not hang the launch
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                                 | os.O_CLOEXEC)
                 except OSError:
+                    _refuse_symlink(path)
                     return None, False  # not a file we can lock: bwrap binds whatever is there
             except OSError as exc:
                 raise SandboxSetupError(f"cannot create the placeholder {path} that keeps it "
@@ -254,6 +257,7 @@ class _Placeholders:
             except FileNotFoundError:
                 continue  # removed by another launch's cleanup meanwhile: retry
             except OSError:
+                _refuse_symlink(path)
                 return None, False  # not a directory we can lock: bwrap mounts over it
             if made:
                 os.fchmod(fd, PLACEHOLDER_DIR_MODE)  # exactly, whatever the umask
@@ -310,6 +314,15 @@ def _locked_record(path: str) -> int:
             return fd
         os.close(fd)
     raise SandboxSetupError(f"the placeholder record {path} keeps vanishing; retry the launch")
+
+
+def _refuse_symlink(path: str) -> None:
+    """A symlink where the plan found nothing (or a placeholder) was planted since: bwrap would
+    mount over the link's target, and the name itself would stay creatable inside."""
+    st = _lstat(path)
+    if st is not None and stat.S_ISLNK(st.st_mode):
+        raise SandboxSetupError(f"{path} became a symlink since the plan was made (a running "
+                                "command?); nothing ran, launch again")
 
 
 def _lstat(path: str) -> os.stat_result | None:

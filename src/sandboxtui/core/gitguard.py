@@ -57,7 +57,7 @@ _RUNS_CODE = re.compile(
 _BANG = re.compile(r"^(alias\..*|submodule\..*\.update)$")
 
 
-Signature = tuple[tuple[str, int, int, int, int], ...]  # (path, ino, mtime, size, mode)
+Signature = tuple[tuple[str, int, int, int, int], ...]  # (path, ino, ctime, size, mode)
 _CONFIGS = ("config", "config.worktree")
 _MAX_CONFIG = 1 << 20
 
@@ -69,7 +69,7 @@ class Snapshot:
 
     repos: dict[str, Signature]
     configs: dict[str, bytes]
-    # `.git` files naming a git directory outside the roots: (ino, mtime, size, mode)
+    # `.git` files naming a git directory outside the roots: (ino, ctime, size, mode)
     pointers: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)
 
 
@@ -238,9 +238,15 @@ def _hooks_path(git_dir: str) -> str | None:
     return os.path.realpath(os.path.join(os.path.dirname(git_dir), value))
 
 
+def _stamp_of(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What tells a file apart from its earlier self: the change time, which (unlike the
+    modification time) a command cannot set back after an in-place edit."""
+    return (st.st_ino, st.st_ctime_ns, st.st_size, st.st_mode)
+
+
 def _stamp(path: str) -> tuple[int, int, int, int] | None:
     st = _lstat(path)
-    return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
+    return None if st is None else _stamp_of(st)
 
 
 def _signature(dirs: list[str]) -> Signature:
@@ -370,7 +376,7 @@ def _stamp_at(dfd: int, name: str) -> tuple[int, int, int, int] | None:
         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except OSError:
         return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode)
+    return _stamp_of(st)
 
 
 # The system's git, never one found through the caller's PATH: that may hold a directory a
@@ -499,8 +505,7 @@ def _disable_in(hfd: int, hooks: str, had: dict[str, tuple[int, int, int, int]])
             st = os.stat(name, dir_fd=hfd, follow_symlinks=False)
         except OSError:
             continue
-        if name.endswith((".sample", DISABLED_SUFFIX)) or had.get(path) == (
-                st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode):
+        if name.endswith((".sample", DISABLED_SUFFIX)) or had.get(path) == _stamp_of(st):
             continue
         if stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_mode & 0o111):
             done += _move_aside(hfd, hooks, name, "hook")

@@ -499,8 +499,15 @@ class RunningCommand:
             self._setup_error = (f"the workspace changed while the sandbox was set up: "
                                  f"{problem} (a running command renaming directories?); "
                                  "nothing ran, launch again")
-        elif left() > 0 or proc.poll() is not None:
+        elif proc.poll() is not None or left() > 0 and (
+                pid is None or not os.path.exists(f"/proc/{pid}")):
             return  # bwrap (or its sandbox) ended during setup: wait() reports its message
+        elif left() > 0:
+            # Alive, but its setup could not be watched (/proc/PID/syscall unreadable, say
+            # under Yama ptrace_scope >= 2): released unchecked it would run unverified, kept
+            # blocked it would wait forever. Neither: it is killed, and the launch refused.
+            self._setup_error = ("cannot watch the sandbox's setup through /proc (is "
+                                 "kernel.yama.ptrace_scope above 1?); nothing ran")
         else:
             self.timed_out = True
         if pid is not None:  # blocked before the command: killed before our pipe closes

@@ -28,7 +28,11 @@ from sandboxtui.core.policy import Access
 
 Ident = tuple[int, int]  # (st_dev, st_ino)
 
-_CHECKED = (OpKind.BIND, OpKind.RO_BIND, OpKind.DENY_FILE, OpKind.DENY_DIR)
+_CHECKED = (OpKind.BIND, OpKind.RO_BIND, OpKind.DENY_FILE, OpKind.DENY_DIR,
+            OpKind.BLOCK_MISSING, OpKind.BLOCK_MISSING_DIR)
+# What each masking op leaves at its destination: the empty file, or a fresh directory.
+_FILE_MASKS = (OpKind.DENY_FILE, OpKind.BLOCK_MISSING)
+_DIR_MASKS = (OpKind.DENY_DIR, OpKind.BLOCK_MISSING_DIR)
 
 
 class WorkspaceChanged(Exception):
@@ -110,10 +114,10 @@ def verify(pid: int, wanted: tuple[Expected, ...], empty_file: str) -> str | Non
             st = os.lstat(inside)
         except OSError:
             return f"{e.dest} is not masked"
-        if e.kind is OpKind.DENY_FILE and (st.st_dev, st.st_ino) != empty:
+        if e.kind in _FILE_MASKS and (st.st_dev, st.st_ino) != empty:
             return f"{e.dest} is not masked"
-        if e.kind is OpKind.DENY_DIR and (not stat.S_ISDIR(st.st_mode)
-                                          or (st.st_dev, st.st_ino) == e.ident):
+        if e.kind in _DIR_MASKS and (not stat.S_ISDIR(st.st_mode)
+                                     or (st.st_dev, st.st_ino) == e.ident):
             return f"{e.dest} is not masked"
     return None
 
