@@ -180,3 +180,12 @@ def test_cli_config_error_exits_2_and_runs_nothing(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert f"{cfg}:2: writable: unknown key" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_set_glob_no_regex_can_express_is_a_config_error_not_a_traceback() -> None:
+    """`[z-a]` has a reversed range: exit 2 naming the glob; `[]x]` is a set holding `]`."""
+    from sandboxtui.core.globs import compile_glob
+
+    with pytest.raises(ConfigError, match=r"glob '\[z-a\]' is not valid"):
+        resolve(overrides=['sensitive_paths=["[z-a]"]'], env={})
+    assert compile_glob("[]x]").regex.fullmatch("]") and compile_glob("[]x]").regex.fullmatch("x")

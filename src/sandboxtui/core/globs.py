@@ -49,7 +49,9 @@ def _segment(seg: str) -> str:
         elif c == "?":
             out.append("[^/]")
         elif c == "[":
-            j = seg.find("]", i + 2 if seg[i + 1:i + 2] in ("!", "^") else i + 1)
+            # a `]` first in the set (after any `!`) is a member, as in fnmatch and gitignore
+            first = i + 2 if seg[i + 1:i + 2] in ("!", "^") else i + 1
+            j = seg.find("]", first + 1)
             if j < 0:
                 out.append(re.escape(c))
             else:
@@ -103,7 +105,7 @@ def compile_glob(glob: str, home: str | None = None) -> CompiledGlob:
         if len(parts) == 1:
             parts = ["**", *parts]  # no slash: a name at any depth
         name = _segment(parts[1]) if len(parts) == 2 and parts[0] == "**" else None
-        return CompiledGlob(glob, None, re.compile(_regex(parts)), dir_only, name)
+        return CompiledGlob(glob, None, _compile(glob, parts), dir_only, name)
     fixed: list[str] = []
     for part in parts:
         if _MAGIC.search(part):
@@ -115,7 +117,14 @@ def compile_glob(glob: str, home: str | None = None) -> CompiledGlob:
     if len(fixed) == len(parts):
         fixed.pop()  # a plain path: walk its parent, match its name
     rest = parts[len(fixed):]
-    return CompiledGlob(glob, "/" + "/".join(fixed), re.compile(_regex(rest)), dir_only)
+    return CompiledGlob(glob, "/" + "/".join(fixed), _compile(glob, rest), dir_only)
+
+
+def _compile(glob: str, parts: list[str]) -> re.Pattern[str]:
+    try:
+        return re.compile(_regex(parts))
+    except re.error as exc:  # a set no translation makes valid: an error, never a traceback
+        raise GlobError(f"glob {glob!r} is not valid: {exc}") from None
 
 
 def check_glob(glob: str) -> None:
