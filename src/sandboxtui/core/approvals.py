@@ -230,13 +230,13 @@ def sandboxed_peer(pid: int) -> str | None:
     """Why the process `pid` (from SO_PEERCRED) may not take part in approvals, or None: a
     seccomp filter or no-new-privs marks a sandboxed command (every pipeline sets both), and a
     process this one cannot see (pid 0: another PID namespace) is not trusted either."""
+    if pid <= 0:
+        return "its process is in another PID namespace"
     try:
         with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
             fields = dict(line.rstrip("\n").split(":\t", 1) for line in fh if ":\t" in line)
     except (OSError, ValueError):
         return f"its process ({pid}) cannot be inspected"
-    if pid <= 0:
-        return "its process is in another PID namespace"
     if fields.get("Seccomp", "0").strip() != "0":
         return f"process {pid} runs under a seccomp filter (a sandboxed command)"
     if fields.get("NoNewPrivs", "0").strip() != "0":
