@@ -243,6 +243,8 @@ async def test_run_panel_renders_command_output_and_argv_inert(tmp_path: Path) -
         shown = "\n".join(log.lines)
         assert "\\x1b]0;pwned\\x07\\x1b[2J\\x9b1m[bold]x[/bold]" in shown
         for widget in (log, app.query_one("#run-status"), app.query_one("#run-history")):
+            # the history table paints its new row on a later refresh: wait for it
+            await _wait_for(pilot, lambda w=widget: "[bold]x" in _painted(w))
             painted = _painted(widget)
             _assert_inert(painted)
             assert "[bold]x" in painted, type(widget).__name__
