@@ -118,6 +118,12 @@ def git(ws: Path, *args: str) -> None:
                    capture_output=True)
 
 
+def git_config(git_dir: Path) -> str:
+    """Every setting of one repository's own config file, as git lists it."""
+    return subprocess.run(["git", "config", "--file", str(git_dir / "config"), "--list"],
+                          capture_output=True, text=True, check=True, cwd="/").stdout
+
+
 def make_workspace(base: Path, name: str = "ws") -> Path:
     """A git repo with `.env` (holding CANARY), a nested `.env.local`, `.codex`, a hook and a
     symlink to `.env`: every protected and sensitive kind the sandbox must handle."""

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import RUNNERS, Runner, chown_tree, git, make_workspace
+from conftest import RUNNERS, Runner, chown_tree, git, git_config, make_workspace
 
 LEGACY = [("nobody", "system", "legacy")]  # a root launcher stays on bubblewrap
 BOTH = [(u, b, "bwrap") for u, b in RUNNERS] + LEGACY
@@ -46,17 +46,12 @@ def _fresh(shared_dir: Path, user: str) -> tuple[Path, Path]:
     return ws, state
 
 
-def _config(git_dir: Path) -> str:
-    return subprocess.run(["git", "config", "--file", str(git_dir / "config"), "--list"],
-                          capture_output=True, text=True, check=True, cwd="/").stdout
-
-
 @pytest.mark.parametrize(("user", "bwrap"), RUNNERS, ids=lambda p: str(p))
 def test_an_existing_nested_repository_is_read_only_inside(shared_dir: Path, user: str,
                                                             bwrap: str) -> None:
     runner = _runner(shared_dir, user, bwrap, "bwrap")
     ws, state = _fresh(shared_dir, user)
-    before = {d: _config(ws / d) for d in ("sub/.git", "vendor/lib.git")}
+    before = {d: git_config(ws / d) for d in ("sub/.git", "vendor/lib.git")}
     script = ("git -C sub config core.fsmonitor 'touch /tmp/pwned' && echo WROTE-CONFIG; "
               "echo '#!/bin/sh' > sub/.git/hooks/post-checkout && echo WROTE-HOOK; "
               "mkdir sub/.git/info/x 2>/dev/null && echo WROTE-INFO; "
@@ -64,7 +59,7 @@ def test_an_existing_nested_repository_is_read_only_inside(shared_dir: Path, use
     r = _run(runner, ws, script, state)
     assert r.returncode == 0, r.stderr
     assert "WROTE" not in r.stdout, r.stdout
-    assert {d: _config(ws / d) for d in before} == before
+    assert {d: git_config(ws / d) for d in before} == before
     assert not (ws / "sub/.git/hooks/post-checkout").exists()
 
 
@@ -88,7 +83,7 @@ def test_a_repository_created_inside_works_and_is_neutralised_after(
               "chmod +x new/.git/hooks/post-checkout; echo RAN")
     r = _run(runner, ws, script, state)
     assert r.returncode == 0 and "RAN" in r.stdout, r.stderr
-    new, cloned = _config(ws / "new/.git"), _config(ws / "cloned/.git")
+    new, cloned = git_config(ws / "new/.git"), git_config(ws / "cloned/.git")
     for key in ("core.fsmonitor", "core.hookspath", "alias.st", "filter.x.clean"):
         assert key not in new, new
     assert "alias.co=checkout" in new  # harmless settings stay
@@ -113,10 +108,10 @@ def test_an_unchanged_repository_is_left_alone(shared_dir: Path) -> None:
     """Only repositories whose config or hooks changed during the run are touched."""
     runner = _runner(shared_dir, "root", "system", "bwrap")
     ws, state = _fresh(shared_dir, "root")
-    before = _config(ws / ".git")
+    before = git_config(ws / ".git")
     r = _run(runner, ws, "true", state)
     assert r.returncode == 0 and "git repository" not in r.stderr, r.stderr
-    assert _config(ws / ".git") == before
+    assert git_config(ws / ".git") == before
     assert (ws / ".git/hooks/pre-commit").exists()
 
 
@@ -161,7 +156,7 @@ def test_only_what_the_command_added_is_removed(shared_dir: Path, user: str) -> 
     chown_tree(base, user)
     r = _run(runner, ws, "git config core.fsmonitor 'touch /tmp/pwned-legacy' && echo RAN", state)
     assert "RAN" in r.stdout, r.stderr
-    config = _config(ws / ".git")
+    config = git_config(ws / ".git")
     assert "core.fsmonitor" not in config and "core.pager=less -R" in config
     assert (ws / ".git/hooks/pre-commit").exists()
     assert "removed core.fsmonitor" in r.stderr and "pre-commit" not in r.stderr

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import RUNNERS, Runner, chown_tree, git, make_workspace
+from conftest import RUNNERS, Runner, chown_tree, git, git_config, make_workspace
 
 MODE = ['-c', 'protect_git="config-and-hooks"']
 
@@ -38,11 +38,6 @@ git log --oneline | wc -l
 """
 
 
-def _config(git_dir: Path) -> str:
-    return subprocess.run(["git", "config", "--file", str(git_dir / "config"), "--list"],
-                          capture_output=True, text=True, check=True, cwd="/").stdout
-
-
 @pytest.mark.parametrize(("user", "bwrap"), RUNNERS, ids=["-".join(p) for p in RUNNERS])
 def test_commits_work_and_code_paths_stay_read_only(shared_dir: Path, user: str,
                                                     bwrap: str) -> None:
@@ -54,7 +49,7 @@ def test_commits_work_and_code_paths_stay_read_only(shared_dir: Path, user: str,
     git(ws / "sub", "init", "-q")
     git(ws / "sub", "commit", "-q", "--allow-empty", "-m", "s")
     chown_tree(base, user)
-    before = {d: _config(ws / d) for d in (".git", "sub/.git")}
+    before = {d: git_config(ws / d) for d in (".git", "sub/.git")}
     hook = (ws / ".git/hooks/pre-commit").read_bytes()
     argv = [*runner.prefix(), "run", "--config", str(runner.config), "--cwd", str(ws),
             *runner.bwrap_options(), *MODE, "--", "bash", "-c", ATTACKS]
@@ -63,7 +58,7 @@ def test_commits_work_and_code_paths_stay_read_only(shared_dir: Path, user: str,
     assert "BROKE" not in r.stdout, r.stdout
     assert "COMMITTED" in r.stdout and "NESTED-COMMITTED" in r.stdout, r.stdout + r.stderr
     assert r.stdout.strip().endswith("2")  # the commit made inside is in the host's history
-    assert {d: _config(ws / d) for d in before} == before
+    assert {d: git_config(ws / d) for d in before} == before
     assert (ws / ".git/hooks/pre-commit").read_bytes() == hook
     for name in ("hooks/post-checkout", "modules", "worktrees", "commondir", "rebase-merge",
                  "rebase-apply"):

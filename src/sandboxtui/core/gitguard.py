@@ -32,7 +32,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sandboxtui.core.plan import runtime_dir
+from sandboxtui.core.plan import _entry_is_dir, _first_line, _is_within, _lstat, runtime_dir
 
 GIT_DIR = ".git"
 DISABLED_SUFFIX = ".sandboxtui-disabled"
@@ -83,7 +83,7 @@ class Bounds:
 def _within(path: str, roots: list[str]) -> bool:
     """Only what a sandbox could write is ever touched: a `gitdir:` line naming a host
     directory elsewhere must not make the launcher edit it."""
-    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+    return any(_is_within(path, r) for r in roots)
 
 
 @dataclass
@@ -106,13 +106,6 @@ def _is_git_dir(names: set[str], entries: list[os.DirEntry[str]]) -> bool:
         return False
     kinds = {e.name: e for e in entries if e.name in ("objects", "refs")}
     return all(_entry_is_dir(kinds[n]) for n in ("objects", "refs"))
-
-
-def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir(follow_symlinks=False)
-    except OSError:
-        return False
 
 
 def _git_dirs(roots: list[str], bounds: Bounds) -> _Found:
@@ -167,26 +160,13 @@ def _git_dir_of(repo: str, tops: list[str]) -> str | None:
     return os.path.realpath(git_dir)
 
 
-def _first_line(path: str) -> str | None:
-    """The first line of a regular file, read without following a symlink or blocking (a
-    FIFO named `.git` or `commondir` must not hang the launcher)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        return fh.readline(4096).decode("utf-8", "replace")
-
-
 def _gitdir_of(git_file: str) -> str | None:
     """The directory a `.git` file's `gitdir:` line names (a symlink `.git`: its target)."""
     if os.path.islink(git_file):
         target = os.path.realpath(git_file)
         return target if os.path.isdir(target) else None
     line = _first_line(git_file)
-    if line is None or not line.startswith("gitdir:") or not line[7:].strip():
+    if not line.startswith("gitdir:") or not line[7:].strip():
         return None
     target = os.path.realpath(os.path.join(os.path.dirname(git_file), line[7:].strip()))
     return target if os.path.isdir(target) else None
@@ -194,8 +174,7 @@ def _gitdir_of(git_file: str) -> str | None:
 
 def _commondir_of(git_dir: str) -> str | None:
     """Where a `commondir` file sends git for the config and hooks (resolved), if any."""
-    line = _first_line(os.path.join(git_dir, "commondir"))
-    common = line.strip() if line else ""
+    common = _first_line(os.path.join(git_dir, "commondir")).strip()
     return os.path.realpath(os.path.join(git_dir, common)) if common else None
 
 
@@ -520,10 +499,3 @@ def _move_aside(dfd: int, directory: str, name: str, why: str) -> list[str]:
     except OSError as exc:
         return [f"could not disable {path} ({why}): {exc.strerror}"]
     return [f"disabled {path} ({why}): now {name + DISABLED_SUFFIX}"]
-
-
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except OSError:
-        return None

@@ -1158,13 +1158,6 @@ def _lstat_ino(path: str) -> int | None:
     return None if st is None else st.st_ino
 
 
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir(follow_symlinks=False)
-    except OSError:
-        return False
-
-
 def _scan_sensitive(
     roots: list[str], patterns: list[_Pattern], bounds: ScanBounds
 ) -> _ScanResult:
@@ -1240,7 +1233,7 @@ def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
         elif st is not None:  # a denied directory: its files are sensitive too
             for _d, entries in walk.dirs(f.path, record=False):
                 for entry in entries:
-                    if _is_dir(entry):
+                    if _entry_is_dir(entry):
                         walk.descend(entry.path)
                     elif (est := _lstat(entry.path)) is not None:
                         note(entry.path, est)
@@ -1253,7 +1246,7 @@ def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
             for entry in entries:
                 if entry.path in skip:
                     continue
-                if _is_dir(entry):
+                if _entry_is_dir(entry):
                     walk.descend(entry.path)
                     continue
                 if entry.inode() not in wanted or (st := _lstat(entry.path)) is None:
