@@ -41,7 +41,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sandboxtui.core.plan import MountPlan, OpKind, runtime_dir
+from sandboxtui.core.plan import MountPlan, OpKind, _lstat, runtime_dir
 from sandboxtui.core.policy import NetworkMode
 
 # bubblewrap refuses more arguments than this (its MAX_ARGS, `--args` contents included): with
@@ -233,11 +233,8 @@ class _Placeholders:
             except OSError as exc:
                 raise SandboxSetupError(f"cannot create the placeholder {path} that keeps it "
                                         f"from being created: {exc.strerror}") from exc
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            st, now = os.fstat(fd), _lstat(path)
-            if now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+            if _locked_if_current(fd, path, fcntl.LOCK_SH):
                 return fd, made
-            os.close(fd)  # removed (or replaced) by another launch's cleanup meanwhile: retry
         raise SandboxSetupError(f"the placeholder {path} keeps changing; retry the launch")
 
     def _open_dir(self, path: str) -> tuple[int | None, bool]:
@@ -261,11 +258,8 @@ class _Placeholders:
                 return None, False  # not a directory we can lock: bwrap mounts over it
             if made:
                 os.fchmod(fd, PLACEHOLDER_DIR_MODE)  # exactly, whatever the umask
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            st, now = os.fstat(fd), _lstat(path)
-            if now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+            if _locked_if_current(fd, path, fcntl.LOCK_SH):
                 return fd, made
-            os.close(fd)  # removed (or replaced) by another launch's cleanup meanwhile: retry
         raise SandboxSetupError(f"the placeholder {path} keeps changing; retry the launch")
 
     def release(self) -> None:
@@ -308,12 +302,24 @@ def _locked_record(path: str) -> int:
     removed the name between our open and our lock)."""
     for _ in range(5):
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        st, now = os.fstat(fd), _lstat(path)
-        if now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino):
+        if _locked_if_current(fd, path, fcntl.LOCK_EX):
             return fd
-        os.close(fd)
     raise SandboxSetupError(f"the placeholder record {path} keeps vanishing; retry the launch")
+
+
+def _locked_if_current(fd: int, path: str, operation: int) -> bool:
+    """flock `fd`; True if `path` still names it, else (another launch's cleanup removed or
+    replaced it between our open and our lock) close it for the caller to retry."""
+    fcntl.flock(fd, operation)
+    if _same_file(fd, path):
+        return True
+    os.close(fd)
+    return False
+
+
+def _same_file(fd: int, path: str) -> bool:
+    st, now = os.fstat(fd), _lstat(path)
+    return now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
 
 
 def _refuse_symlink(path: str) -> None:
@@ -323,13 +329,6 @@ def _refuse_symlink(path: str) -> None:
     if st is not None and stat.S_ISLNK(st.st_mode):
         raise SandboxSetupError(f"{path} became a symlink since the plan was made (a running "
                                 "command?); nothing ran, launch again")
-
-
-def _lstat(path: str) -> os.stat_result | None:
-    try:
-        return os.lstat(path)
-    except OSError:
-        return None
 
 
 def _remove_if_unused(path: str) -> bool:
@@ -344,8 +343,7 @@ def _remove_if_unused(path: str) -> bool:
         os.close(fd)
         return False  # still bound over by a running launch
     try:
-        st, now = os.fstat(fd), _lstat(path)
-        same = now is not None and (st.st_dev, st.st_ino) == (now.st_dev, now.st_ino)
+        st, same = os.fstat(fd), _same_file(fd, path)
         ours = same and st.st_uid == os.getuid()
         if ours and stat.S_ISREG(st.st_mode) and st.st_size == 0 \
                 and stat.S_IMODE(st.st_mode) == PLACEHOLDER_MODE:
