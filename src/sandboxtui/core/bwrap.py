@@ -334,7 +334,8 @@ def _refuse_symlink(path: str) -> None:
 def _remove_if_unused(path: str) -> bool:
     """Remove the placeholder unless a launch holds it; True when nothing is left to do."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO another sandbox put in its place must not hang the cleanup
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return True  # gone, or no longer a file we made
     try:
