@@ -243,18 +243,25 @@ def snapshot(roots: list[str], repos: tuple[str, ...] | None = None,
         found = _git_dirs(roots, bounds)
         dirs, pointers = found.git_dirs, found.pointers
     else:
-        dirs = [d for d in (_git_dir_of(r, tops) for r in repos) if d is not None]
+        dirs, pointers = [], []
+        for repo in repos:
+            git_dir = _git_dir_of(repo, tops)
+            if git_dir is not None:
+                dirs.append(git_dir)
+            elif _gitdir_of(pointer := os.path.join(repo, GIT_DIR)) is not None:
+                pointers.append(pointer)
         dirs += [t for t in tops if _looks_like_git_dir(t)]  # a workspace that is a bare repo
-        pointers = [p for r in repos if _git_dir_of(r, tops) is None
-                    and _gitdir_of(p := os.path.join(r, GIT_DIR)) is not None]
     configs = {}
+    signatures = {}
     for d in dict.fromkeys(dirs):
-        for repo_dir in _repo_dirs(d, tops):
+        repo_dirs = _repo_dirs(d, tops)
+        for repo_dir in repo_dirs:
             for name in _CONFIGS:
                 data = _read_small(os.path.join(repo_dir, name))
                 if data is not None:
                     configs[os.path.join(repo_dir, name)] = data
-    return Snapshot({d: _signature(_repo_dirs(d, tops)) for d in dict.fromkeys(dirs)}, configs,
+        signatures[d] = _signature(repo_dirs)
+    return Snapshot(signatures, configs,
                     {p: stamp for p in pointers if (stamp := _stamp(p)) is not None})
 
 
