@@ -266,22 +266,26 @@ class _Placeholders:
         for fd in self.held:
             os.close(fd)
         self.held = []
+        # Our record is judged like any other from here: a live launch holds its record's
+        # exclusive lock, an ending one only a shared lock while it looks. Ending launches
+        # never skip each other's records, so the last one out removes what the others had
+        # to leave (they skipped one another while a record's owner held it exclusively).
+        if self.record_fd is not None:
+            os.close(self.record_fd)
+            self.record_fd = None
         for name in os.listdir(self.records_dir):
             record = os.path.join(self.records_dir, name)
-            if record == self.record and self.record_fd is not None:
-                fd = self.record_fd
-            else:
-                try:
-                    fd = os.open(record, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
-                except OSError:
-                    continue
-                try:
-                    # A record whose launch still lives (or is being written) is not ours to
-                    # judge: its placeholders may not exist yet.
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
-                    continue
+            try:
+                fd = os.open(record, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                # A record whose launch still lives (or is being written) is not ours to
+                # judge: its placeholders may not exist yet.
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
             try:
                 try:
                     paths = json.loads(os.pread(fd, 1 << 20, 0) or b"[]")
@@ -294,7 +298,6 @@ class _Placeholders:
                         os.unlink(record)
             finally:
                 os.close(fd)
-        self.record_fd = None
 
 
 def _locked_record(path: str) -> int:
