@@ -214,10 +214,12 @@ def _painted(widget: Widget) -> str:
                      for y in range(widget.size.height))
 
 
-async def _wait_for(pilot, condition, timeout: float = 15.0) -> None:  # type: ignore[no-untyped-def]
+async def _wait_for(pilot, condition, timeout: float = 15.0,  # type: ignore[no-untyped-def]
+                    shown=lambda: "") -> None:
+    """Wait for the condition; on timeout, say what the UI showed instead."""
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, "timed out waiting for the UI"
+        assert time.monotonic() < deadline, f"timed out waiting for the UI: {shown()}"
         await pilot.pause(0.05)
 
 
@@ -242,9 +244,11 @@ async def test_run_panel_renders_command_output_and_argv_inert(tmp_path: Path) -
         log = app.query_one("#run-output", Log)
         shown = "\n".join(log.lines)
         assert "\\x1b]0;pwned\\x07\\x1b[2J\\x9b1m[bold]x[/bold]" in shown
+        log.scroll_home(animate=False, immediate=True)  # the first lines, whatever the layout
         for widget in (log, app.query_one("#run-status"), app.query_one("#run-history")):
-            # the history table paints its new row on a later refresh: wait for it
-            await _wait_for(pilot, lambda w=widget: "[bold]x" in _painted(w))
+            # the history table paints its new row on a later refresh: ask for one and wait
+            await _wait_for(pilot, lambda w=widget: w.refresh() and "[bold]x" in _painted(w),
+                            shown=lambda w=widget: f"{w!r} painted {_painted(w)!r}")
             painted = _painted(widget)
             _assert_inert(painted)
             assert "[bold]x" in painted, type(widget).__name__
