@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +22,7 @@ from sandboxtui.core.seccomp import (
     LEGACY_METADATA,
     LEGACY_NETWORK_FILTER,
     NETWORK_FILTER,
+    NETWORK_FILTER_NO_GATE,
     NEWER_SYSCALLS,
     PROXY_FILTER,
     Action,
@@ -56,9 +59,10 @@ def test_legacy_rule_table_refuses_every_address_but_not_calls_on_held_sockets()
         "foreign architecture (i386, x32)", "anything else"]
 
 
-def test_namespace_rule_table_allows_loopback_and_refuses_new_unix_sockets() -> None:
+def test_namespace_rule_table_allows_loopback_and_gates_unix_sockets() -> None:
     """Own network namespace: TCP/UDP reach only the sandbox's loopback, so connect, bind
-    and sendto are exceptions with reasons; only AF_INET/AF_INET6 sockets may be created."""
+    and sendto are exceptions with reasons; AF_UNIX stream sockets may be created, and the
+    gate answers connect() and listen(). Without the gate no AF_UNIX socket may be created."""
     rows = rule_table(NETWORK_FILTER)
     denied = {r["syscall"] for r in rows if r["action"] == "errno"}
     assert not denied & ({"connect", "bind", "listen", "accept", "sendto"} | ON_HELD_SOCKETS)
@@ -66,10 +70,49 @@ def test_namespace_rule_table_allows_loopback_and_refuses_new_unix_sockets() -> 
                if r["action"] == Action.ALLOW.value and r["syscall"] != "*"}
     assert {"connect", "bind", "sendto"} | ON_HELD_SOCKETS <= set(allowed)
     assert all(reason.startswith("exception: ") for reason in allowed.values())
-    refused_domains = {d for d in range(64) if any(
-        r.condition is not None and r.condition.matches(d)
-        for r in NETWORK_FILTER.rules if r.syscall == "socket")}
-    assert set(range(64)) - refused_domains == {2, 10}  # AF_INET, AF_INET6
+    gated = [(r["syscall"], r["errno"]) for r in rows if r["action"] == Action.GATE.value]
+    assert gated == [("connect", None), ("listen", None)]
+
+    def refused(flt: SeccompFilter, kind: int) -> set[int]:
+        return {d for d in range(64) if any(r.matches((d, kind)) for r in flt.rules
+                                            if r.syscall == "socket")}
+    stream, dgram, raw, seqpacket = 1, 2, 3, 5
+    for kind in (stream, seqpacket, stream | 0o2000000):  # SOCK_CLOEXEC set
+        assert set(range(64)) - refused(NETWORK_FILTER, kind) == {1, 2, 10}
+    for kind in (dgram, raw, dgram | 0o4000):  # a Unix datagram socket names any destination
+        assert set(range(64)) - refused(NETWORK_FILTER, kind) == {2, 10}
+    for kind in (stream, dgram):
+        assert set(range(64)) - refused(NETWORK_FILTER_NO_GATE, kind) == {2, 10}
+    assert not any(r.action is Action.GATE for r in NETWORK_FILTER_NO_GATE.rules)
+
+
+def test_the_gate_program_notifies_exactly_the_gated_syscalls() -> None:
+    """The listener's BPF program is built from the GATE rows: run through the kernel's own
+    interpreter it would notify connect and listen, and allow everything else."""
+    from sandboxtui.core import unix_gate
+
+    prog = unix_gate.gate_program(NETWORK_FILTER)
+    assert prog is not None and unix_gate.gate_program(NETWORK_FILTER_NO_GATE) is None
+    arch, numbers = unix_gate._SYSCALLS[os.uname().machine]
+
+    def run(nr: int, call_arch: int) -> int:
+        """A tiny interpreter for the four instructions the program uses."""
+        data = {0: nr, 4: call_arch}
+        pc, acc = 0, 0
+        while True:
+            code, jt, jf, k = struct.unpack_from("<HBBI", prog, pc * 8)
+            if code == 0x20:
+                acc = data[k]
+            elif code == 0x15:
+                pc += jt if acc == k else jf
+            elif code == 0x06:
+                return k
+            pc += 1
+
+    notify, allow = unix_gate.SECCOMP_RET_USER_NOTIF, unix_gate.SECCOMP_RET_ALLOW
+    assert run(numbers["connect"], arch) == notify and run(numbers["listen"], arch) == notify
+    assert {run(nr, arch) for nr in range(512) if nr not in numbers.values()} == {allow}
+    assert run(numbers["connect"], 0x40000003) == allow  # i386: the command's filter refuses
 
 
 @pytest.mark.parametrize("flt", [NETWORK_FILTER, LEGACY_NETWORK_FILTER], ids=lambda f: f.name)
@@ -89,14 +132,17 @@ def test_the_compiled_program_comes_from_the_same_rules(flt: SeccompFilter) -> N
 
 def test_every_network_mode_has_a_filter_with_the_host_safety_rules() -> None:
     for legacy in (True, False):
-        assert filter_for(Policy(network=NetworkMode.ON), legacy=legacy) \
+        assert filter_for(Policy(network=NetworkMode.ON), legacy=legacy, unix_gate=True) \
             is (LEGACY_HOST_FILTER if legacy else HOST_FILTER)
-        assert filter_for(Policy(network=NetworkMode.PROXY), legacy=legacy) \
+        assert filter_for(Policy(network=NetworkMode.PROXY), legacy=legacy, unix_gate=True) \
             is PROXY_FILTER
-    assert filter_for(Policy(network=NetworkMode.OFF), legacy=False) is NETWORK_FILTER
-    assert filter_for(Policy(network=NetworkMode.OFF), legacy=True) is LEGACY_NETWORK_FILTER
-    for flt in (NETWORK_FILTER, LEGACY_NETWORK_FILTER, PROXY_FILTER, HOST_FILTER,
-                LEGACY_HOST_FILTER):
+    off = Policy(network=NetworkMode.OFF)
+    assert filter_for(off, legacy=False, unix_gate=True) is NETWORK_FILTER
+    assert filter_for(off, legacy=False, unix_gate=False) is NETWORK_FILTER_NO_GATE
+    for gate in (True, False):
+        assert filter_for(off, legacy=True, unix_gate=gate) is LEGACY_NETWORK_FILTER
+    for flt in (NETWORK_FILTER, NETWORK_FILTER_NO_GATE, LEGACY_NETWORK_FILTER, PROXY_FILTER,
+                HOST_FILTER, LEGACY_HOST_FILTER):
         rules = [r for r in flt.rules if r in HOST_SAFETY]
         assert tuple(rules) == HOST_SAFETY, flt.name
     rows = rule_table(HOST_FILTER)
@@ -191,15 +237,15 @@ print(json.dumps(out))
 """
 
 
-@pytest.mark.parametrize("flt", [NETWORK_FILTER, LEGACY_NETWORK_FILTER, PROXY_FILTER],
-                         ids=lambda f: f.name)
+@pytest.mark.parametrize("flt", [NETWORK_FILTER, NETWORK_FILTER_NO_GATE, LEGACY_NETWORK_FILTER,
+                                 PROXY_FILTER], ids=lambda f: f.name)
 def test_unix_datagram_sockets_are_refused_by_the_kernel(flt: SeccompFilter) -> None:
     """A Unix datagram socket (SOCK_RAW is one too) reaches any host socket path with
     sendmsg(msg_name): no filter lets one be created; a stream pair still works."""
     done = subprocess.run([sys.executable, "-c", UNIX_PROBE], input=compile_bpf(flt),
                           capture_output=True, check=True)
     out = json.loads(done.stdout)
-    # The namespace and proxy filters refuse AF_UNIX sockets altogether (domain < AF_INET).
+    # Without the gate, the namespace and proxy filters refuse AF_UNIX sockets altogether.
     assert out == {"socket-dgram": "EPERM", "socket-raw": "EPERM",
                    "socket-dgram-cloexec": "EPERM", "pair-dgram": "EPERM", "pair-raw": "EPERM",
                    "pair-dgram-nonblock": "EPERM", "pair-stream": "ok"}

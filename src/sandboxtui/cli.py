@@ -426,12 +426,12 @@ def cmd_patch(args: argparse.Namespace) -> int:
 
 def cmd_seccomp(args: argparse.Namespace) -> int:
     from sandboxtui.core.diagnostics import probe
-    from sandboxtui.core.pipeline import Pipeline, choose_pipeline
-    from sandboxtui.core.seccomp import filter_for, pseudo_filter, render_table, rule_table
+    from sandboxtui.core.pipeline import choose_pipeline
+    from sandboxtui.core.seccomp import pseudo_filter, render_table, rule_table
 
     plan = load_plan(args)
     choice = choose_pipeline(plan, probe(plan.policy.system_bwrap, launch_test=False))
-    flt = filter_for(plan.policy, legacy=choice.pipeline is Pipeline.LANDLOCK)
+    flt = choice.seccomp_filter(plan.policy)
     if args.json:
         _print_json({"name": flt.name, "rules": rule_table(flt)})
     elif args.pfc:

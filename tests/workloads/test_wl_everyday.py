@@ -32,13 +32,6 @@ class Workload:
     name: str
     script: str  # run by `bash -euc` in the workspace
     needs: tuple[str, ...] = ()  # executables that must be installed
-    fails_because: str | None = None  # a known gap: the test fails (strictly) until it closes
-
-
-# Unix-socket servers inside: the network filter refuses new AF_UNIX sockets, because a host
-# socket path is reachable through the filesystem and seccomp cannot see connect()'s path.
-UNIX_SERVERS = ("issue 12 item 5: a Unix socket the sandbox binds itself is refused with the "
-                "host's (new AF_UNIX sockets are refused while network is off)")
 
 
 PY_ASYNCIO = r'''
@@ -184,9 +177,8 @@ WORKLOADS = [
     Workload("python-socketpair", f"python3 -c '{PY_SOCKETPAIR}'"),
     Workload("python-multiprocessing", f"cat > mp.py <<'X'\n{PY_MULTIPROCESSING}\nX\n"
              "python3 mp.py"),
-    Workload("python-forkserver", f"cat > fs.py <<'X'\n{PY_FORKSERVER}\nX\npython3 fs.py",
-             fails_because=UNIX_SERVERS),
-    Workload("python-unix-server", f"python3 -c '{PY_UNIX_SERVER}'", fails_because=UNIX_SERVERS),
+    Workload("python-forkserver", f"cat > fs.py <<'X'\n{PY_FORKSERVER}\nX\npython3 fs.py"),
+    Workload("python-unix-server", f"python3 -c '{PY_UNIX_SERVER}'"),
     Workload("python-venv", "python3 -m venv --without-pip v && v/bin/python -c 'print(1)'"),
     Workload("python-http-server", HTTP_SERVER, ("curl",)),
     Workload("c-make", C_PROJECT, ("cc", "make")),
@@ -194,8 +186,8 @@ WORKLOADS = [
     Workload("node-http", f"node -e '{NODE_HTTP}'", ("node",)),
     Workload("ripgrep", "rg -q hello", ("rg",)),
     Workload("npm-install-local", NPM_INSTALL, ("npm",)),
-    Workload("gpg-agent", GPG_KEY, ("gpg", "gpg-agent"), fails_because=UNIX_SERVERS),
-    Workload("tmux-server", TMUX_SERVER, ("tmux",), fails_because=UNIX_SERVERS),
+    Workload("gpg-agent", GPG_KEY, ("gpg", "gpg-agent")),
+    Workload("tmux-server", TMUX_SERVER, ("tmux",)),
     Workload("sqlite", "python3 -c 'import sqlite3; c = sqlite3.connect(\"d.db\"); "
              "c.execute(\"create table t(x)\"); c.commit()'"),
 ]
@@ -245,9 +237,7 @@ def run_in(runner: Runner, ws: Path, command: list[str]) -> subprocess.Completed
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-@pytest.mark.parametrize("workload", [
-    pytest.param(w, marks=pytest.mark.xfail(reason=w.fails_because, strict=True))
-    if w.fails_because else w for w in WORKLOADS], ids=lambda w: w.name)
+@pytest.mark.parametrize("workload", WORKLOADS, ids=lambda w: w.name)
 def test_workload_runs_inside(workload: Workload, wl_runner: Runner, ws: Path) -> None:
     missing = [n for n in workload.needs if shutil.which(n) is None]
     if missing:
@@ -308,7 +298,8 @@ def test_host_unix_socket_stays_unreachable(wl_runner: Runner, ws: Path,
                   f"    s.connect({path!r}); print('REACHED')\n"
                   "except OSError as e:\n    print('refused', e.errno)\n")
         r = run_in(wl_runner, ws, ["python3", "-c", script])
-        assert "REACHED" not in r.stdout and "refused" in r.stdout, r.stdout + r.stderr
+        # the gate answers EACCES (without it, socket() itself fails with EPERM)
+        assert "REACHED" not in r.stdout and "refused 13" in r.stdout, r.stdout + r.stderr
     finally:
         srv.close()
         os.unlink(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import stat
 import subprocess
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ class Capabilities:
     landlock_abi: int | None
     seccomp: bool
     seccomp_error: str | None = None
+    unix_gate_error: str | None = None  # why the Unix-socket gate cannot run; None: it can
 
     @property
     def bwrap(self) -> str | None:
@@ -106,7 +108,20 @@ def probe(system_bwrap_path: str = "/usr/bin/bwrap", *, launch_test: bool = True
         error = bwrap_namespace_error(chosen)
     ok, seccomp_error = seccomp_status()
     return Capabilities(system_bwrap_path, system, vendored, error, landlock_abi(), ok,
-                        seccomp_error)
+                        seccomp_error, unix_gate_error(chosen))
+
+
+def unix_gate_error(bwrap: str | None) -> str | None:
+    """Why the Unix-socket gate cannot run here: the kernel, or a set-id bwrap (the gate sets
+    no-new-privs before bwrap starts, which would strip its privilege)."""
+    from sandboxtui.core import unix_gate
+
+    try:
+        if bwrap is not None and os.stat(bwrap).st_mode & (stat.S_ISUID | stat.S_ISGID):
+            return f"{bwrap} is set-id"
+    except OSError:
+        pass  # no bwrap: no bubblewrap pipeline either
+    return unix_gate.unavailable()
 
 
 def diagnose(caps: Capabilities, plan: MountPlan | None = None) -> list[Diagnostic]:

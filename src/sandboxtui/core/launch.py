@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from sandboxtui.core import gitguard, setup_check, terminal
+from sandboxtui.core import gitguard, setup_check, terminal, unix_gate
 from sandboxtui.core.bwrap import (
     BWRAP_MAX_ARGS,
     LaunchFiles,
@@ -61,7 +61,7 @@ from sandboxtui.core.landlock import LandlockModel
 from sandboxtui.core.pipeline import Pipeline, choose_pipeline
 from sandboxtui.core.plan import MountPlan, resolve_host_path
 from sandboxtui.core.policy import Access, NetworkMode
-from sandboxtui.core.seccomp import HOST_FILTER, SeccompFilter, compile_bpf, filter_for
+from sandboxtui.core.seccomp import HOST_FILTER, SeccompFilter, compile_bpf
 
 if TYPE_CHECKING:
     from sandboxtui.core.proxy import ProxyPlan
@@ -175,6 +175,12 @@ class LaunchSpec:
     @property
     def sandboxed(self) -> bool:
         return self.pipeline is not Pipeline.UNSANDBOXED
+
+    def unix_gate_program(self) -> bytes | None:
+        """The Unix-socket gate's BPF program, when the command's filter gates calls."""
+        if self.pipeline is not Pipeline.BWRAP or self.seccomp is None:
+            return None
+        return unix_gate.gate_program(self.seccomp)
 
     @property
     def staged(self) -> bool:
@@ -314,7 +320,7 @@ def prepare(
 
         warnings += tuple(d for d in diagnose(caps) if d.code == "system-bwrap-missing")
     warnings += tuple(d for d in plan.diagnostics if d.severity is Severity.WARNING)
-    seccomp = filter_for(plan.policy, legacy=choice.pipeline is Pipeline.LANDLOCK)
+    seccomp = choice.seccomp_filter(plan.policy)
     if choice.pipeline is Pipeline.LANDLOCK:
         return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, Pipeline.LANDLOCK,
                           None, seccomp, warnings, choice.landlock)
@@ -464,10 +470,18 @@ class RunningCommand:
                     argv = [*STAGE_ARGV, str(stage_fd)]
                     fds += (stage_fd,)
                     self.argv = [*argv, *self.argv] if spec.bwrap else [*argv, *spec.command]
+                gate = spec.unix_gate_program()
+                installer = (until_spawned.enter_context(unix_gate.ChildInstaller(gate))
+                             if gate is not None else None)
                 proc = _SPAWNER.call(lambda: subprocess.Popen(
                     argv, cwd=spec.cwd, env=dict(spec.env), stdin=stdin, stdout=out,
-                    stderr=out, pass_fds=fds))
+                    stderr=out, pass_fds=fds, preexec_fn=installer))
+                if installer is not None:
+                    self._start_gate(proc, installer)
         except (SandboxSetupError, setup_check.WorkspaceChanged) as exc:
+            self._cleanup.close()
+            raise LaunchError(EXIT_UNENFORCEABLE, str(exc)) from exc
+        except unix_gate.GateError as exc:
             self._cleanup.close()
             raise LaunchError(EXIT_UNENFORCEABLE, str(exc)) from exc
         except (OSError, RuntimeError, ImportError) as exc:  # incl. libseccomp missing
@@ -518,6 +532,17 @@ class RunningCommand:
                 finally:
                     os.close(sandbox)
         proc.kill()
+
+    def _start_gate(self, proc: subprocess.Popen[bytes], installer: unix_gate.ChildInstaller
+                    ) -> None:
+        """Serve the sandbox's Unix-socket calls; bwrap is still held at --block-fd."""
+        try:
+            gate = unix_gate.UnixGate(installer.receive())
+        except unix_gate.GateError:
+            proc.kill()
+            proc.wait()
+            raise
+        self._cleanup.callback(gate.close)
 
     def _start_readers(self, proc: subprocess.Popen[bytes]) -> None:
         if self._capture:

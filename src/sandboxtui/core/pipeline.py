@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from sandboxtui.core.diagnostics import Capabilities, diagnose
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.landlock import LandlockModel, landlock_model
 from sandboxtui.core.plan import MountPlan
-from sandboxtui.core.policy import NetworkMode
+from sandboxtui.core.policy import NetworkMode, Policy
+from sandboxtui.core.seccomp import SeccompFilter, filter_for
 
 
 class Pipeline(StrEnum):
@@ -40,10 +41,16 @@ class PipelineChoice:
     reason: str
     diagnostics: tuple[Diagnostic, ...] = ()
     landlock: LandlockModel | None = None
+    unix_gate: bool = False  # bubblewrap runs the Unix-socket gate (core/unix_gate.py)
 
     @property
     def refused(self) -> bool:
         return self.pipeline is None
+
+    def seccomp_filter(self, policy: Policy) -> SeccompFilter:
+        """The command's filter on this pipeline: what is loaded, and what every view shows."""
+        return filter_for(policy, legacy=self.pipeline is Pipeline.LANDLOCK,
+                          unix_gate=self.unix_gate)
 
 
 def _refuse(reason: str, remedy: str, *extra: Diagnostic) -> PipelineChoice:
@@ -65,6 +72,20 @@ def _stay_on_bubblewrap(why: str, code: str, remedy: str, bwrap_reason: str | No
 def choose_pipeline(
     plan: MountPlan, caps: Capabilities, *, euid: int | None = None
 ) -> PipelineChoice:
+    choice = _choose(plan, caps, euid=euid)
+    if choice.pipeline is not Pipeline.BWRAP or plan.policy.network is not NetworkMode.OFF:
+        return choice
+    if caps.unix_gate_error is None:
+        return replace(choice, unix_gate=True)
+    return replace(choice, diagnostics=(*choice.diagnostics, Diagnostic(
+        Severity.WARNING, "no-unix-gate",
+        f"the command cannot create Unix sockets (its own servers, multiprocessing's "
+        f"forkserver, gpg-agent, tmux): {caps.unix_gate_error}; without the gate a Unix "
+        "socket could connect to any host socket path", "use Linux 6.1 or later, and a bwrap "
+        "that is not set-id")))
+
+
+def _choose(plan: MountPlan, caps: Capabilities, *, euid: int | None) -> PipelineChoice:
     if plan.unsandboxed:
         return PipelineChoice(Pipeline.UNSANDBOXED, "sandbox_mode = danger-full-access")
     errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]

@@ -33,6 +33,7 @@ AF_UNIX = 1
 class Action(StrEnum):
     ALLOW = "allow"
     ERRNO = "errno"
+    GATE = "gate"  # decided call by call by the launcher (unix_gate), not by the BPF program
 
 
 class CmpOp(StrEnum):
@@ -68,10 +69,20 @@ class SeccompRule:
     reason: str
     condition: ArgCondition | None = None
     errno: str | None = "EPERM"  # errno name for Action.ERRNO
+    also: ArgCondition | None = None  # a second comparison, on another argument (and)
+
+    @property
+    def conditions(self) -> tuple[ArgCondition, ...]:
+        return tuple(c for c in (self.condition, self.also) if c is not None)
 
     @property
     def condition_text(self) -> str:
-        return self.condition.text if self.condition else "always"
+        return " and ".join(c.text for c in self.conditions) or "always"
+
+    def matches(self, args: tuple[int | None, ...]) -> bool:
+        """Does a call with these arguments (None: not known) meet every condition?"""
+        return all(args[c.arg] is not None and c.matches(args[c.arg])  # type: ignore[arg-type]
+                   for c in self.conditions)
 
 
 @dataclass(frozen=True)
@@ -91,8 +102,9 @@ class SeccompFilter:
 _NET = "network is off"
 
 
-def _deny(syscall: str, reason: str, condition: ArgCondition | None = None) -> SeccompRule:
-    return SeccompRule(syscall, Action.ERRNO, reason, condition)
+def _deny(syscall: str, reason: str, condition: ArgCondition | None = None, *,
+          also: ArgCondition | None = None) -> SeccompRule:
+    return SeccompRule(syscall, Action.ERRNO, reason, condition, also=also)
 
 
 _NOT_UNIX = ArgCondition(0, CmpOp.NE, AF_UNIX, "domain != AF_UNIX")
@@ -146,23 +158,22 @@ _NETNS = "only the sandbox's own loopback exists in its network namespace"
 _HELD = "it acts only on a socket the process already holds"
 
 
-def _inet_only(why: str, unix_reason: str) -> tuple[SeccompRule, ...]:
-    """socket() for AF_INET/AF_INET6 only, socketpair() for AF_UNIX streams only: in a private
-    network namespace TCP and UDP reach nothing but the sandbox's own loopback, while a new
-    AF_UNIX socket could connect to any host socket path the filesystem shows. libseccomp takes
-    one comparison per argument and rule, so "domain not in {AF_INET, AF_INET6}" is five rules.
-    """
-    only = f"{why}: only AF_INET/AF_INET6 sockets ({_NETNS})"
+def _inet_only(why: str, unix: tuple[SeccompRule, ...]) -> tuple[SeccompRule, ...]:
+    """socket() for AF_INET/AF_INET6 and what `unix` allows of AF_UNIX, socketpair() for
+    AF_UNIX streams only: in a private network namespace TCP and UDP reach nothing but the
+    sandbox's own loopback, while an AF_UNIX socket could connect to any host socket path the
+    filesystem shows. libseccomp takes one comparison per argument and rule, so "domain not in
+    {AF_UNIX, AF_INET, AF_INET6}" is several rules."""
+    only = f"{why}: only AF_UNIX, AF_INET and AF_INET6 sockets ({_NETNS})"
     return (
-        _deny("socket", unix_reason,
-              ArgCondition(0, CmpOp.LT, AF_INET, "domain < AF_INET (AF_UNSPEC, AF_UNIX)")),
+        *unix,
         _deny("socket", only, ArgCondition(0, CmpOp.EQ, 3, "domain == 3 (AF_AX25)")),
         _deny("socket", only, ArgCondition(0, CmpOp.MASKED_EQ, 4, "4 <= domain <= 7",
                                            mask=_ALL_BITS ^ 3)),
         _deny("socket", only, ArgCondition(0, CmpOp.MASKED_EQ, 8, "domain in (8, 9)",
                                            mask=_ALL_BITS ^ 1)),
-        _deny("socket", f"{why}: only AF_INET/AF_INET6 sockets (no netlink, packet, or vsock: "
-              "vsock reaches the hypervisor from any namespace)",
+        _deny("socket", f"{why}: only AF_UNIX, AF_INET and AF_INET6 sockets (no netlink, "
+              "packet, or vsock: vsock reaches the hypervisor from any namespace)",
               ArgCondition(0, CmpOp.GT, AF_INET6, "domain > AF_INET6")),
         _deny("socketpair", f"{why}: only AF_UNIX socket pairs", _NOT_UNIX),
         _deny("socketpair", f"{why}: {_DGRAM_REASON}", _DATAGRAM),
@@ -180,20 +191,51 @@ _ON_HELD_SOCKETS = tuple(
     _allow(name, _HELD) for name in ("shutdown", "getsockopt", "setsockopt", "getsockname",
                                      "getpeername", "recvfrom", "recvmsg", "recvmmsg"))
 
-# Network off under bubblewrap: the sandbox has its own network namespace, so "off" means no way
-# out, not no sockets: local servers on 127.0.0.1 work, the host's loopback answers nothing.
-NETWORK_FILTER = SeccompFilter(
-    name="network-off",
-    rules=(
-        *_inet_only(_NET, f"{_NET}: no new AF_UNIX sockets (a host socket path would be "
-                    "reachable through the filesystem)"),
+_GATE = "the launcher decides each call (seccomp user notification)"
+_UNIX_DATAGRAM = ArgCondition(0, CmpOp.EQ, AF_UNIX, "domain == AF_UNIX")
+
+# The Unix-socket gate (core/unix_gate.py): with the network off under bubblewrap, a command may
+# create Unix stream sockets and serve on them, but it may connect only to listeners of its own
+# sandbox. These rules are not in the BPF program bwrap loads: the launcher installs them
+# separately, with a listener of its own, and answers each call.
+UNIX_GATE: tuple[SeccompRule, ...] = (
+    SeccompRule("connect", Action.GATE, f"{_GATE}: a Unix socket path connects only if a "
+                "listener of this sandbox is bound to it (host sockets: EACCES); other "
+                "addresses are connected as given, in the sandbox's own network namespace",
+                errno=None),
+    SeccompRule("listen", Action.GATE, f"{_GATE}: the socket file of a Unix listener is "
+                "recorded as this sandbox's own, then the call goes ahead", errno=None),
+)
+
+
+def _network_off(unix: tuple[SeccompRule, ...], name: str) -> SeccompFilter:
+    """Network off under bubblewrap: the sandbox has its own network namespace, so "off" means
+    no way out, not no sockets: local servers on 127.0.0.1 work, the host's loopback answers
+    nothing. `unix` says what Unix sockets may do."""
+    return SeccompFilter(name=name, rules=(
+        *_inet_only(_NET, unix),
         *HOST_SAFETY,
         _allow("connect", f"TCP/UDP reach only the sandbox's own loopback ({_NETNS})"),
         _allow("bind", f"servers listen on the sandbox's own loopback ({_NETNS})"),
         _allow("sendto", f"datagrams go only to the sandbox's own loopback ({_NETNS})"),
         *_ON_HELD_SOCKETS,
-    ),
-)
+    ))
+
+
+# With the gate: Unix stream and seqpacket sockets (a stream socket refuses a destination
+# address, so only connect() reaches another socket, and the gate answers it). Datagram
+# sockets stay refused: sendto/sendmsg may name any destination, and seccomp cannot read it.
+NETWORK_FILTER = _network_off((
+    _deny("socket", f"{_NET}: AF_UNSPEC", ArgCondition(0, CmpOp.EQ, 0, "domain == AF_UNSPEC")),
+    _deny("socket", f"{_NET}: {_DGRAM_REASON}", _UNIX_DATAGRAM, also=_DATAGRAM),
+    *UNIX_GATE), "network-off")
+
+# Without the gate (a kernel before 6.1, or a set-id bwrap): no new AF_UNIX sockets at all.
+NETWORK_FILTER_NO_GATE = _network_off((
+    _deny("socket", f"{_NET}: no new AF_UNIX sockets (a host socket path would be reachable "
+          "through the filesystem, and this machine cannot gate connect())",
+          ArgCondition(0, CmpOp.LT, AF_INET, "domain < AF_INET (AF_UNSPEC, AF_UNIX)")),),
+    "network-off-no-unix-gate")
 
 _METADATA = ("legacy Landlock cannot confine metadata changes to the writable roots, and the "
              "command owns its user's files anywhere")
@@ -257,8 +299,9 @@ _PROXY = "proxy mode"
 PROXY_FILTER = SeccompFilter(
     name="network-proxy",
     rules=(
-        *_inet_only(_PROXY, f"{_PROXY}: no new AF_UNIX sockets (host sockets bypass the "
-                    "proxy)"),
+        *_inet_only(_PROXY, (_deny(
+            "socket", f"{_PROXY}: no new AF_UNIX sockets (host sockets bypass the proxy)",
+            ArgCondition(0, CmpOp.LT, AF_INET, "domain < AF_INET (AF_UNSPEC, AF_UNIX)")),)),
         *HOST_SAFETY,
         _allow("connect", f"{_PROXY} reaches the bridge over TCP on loopback (nothing else is "
                "reachable)"),
@@ -266,9 +309,10 @@ PROXY_FILTER = SeccompFilter(
 )
 
 
-def filter_for(policy: Policy, *, legacy: bool) -> SeccompFilter:
+def filter_for(policy: Policy, *, legacy: bool, unix_gate: bool) -> SeccompFilter:
     """The filter a policy needs on a pipeline: with the network off, the namespace filter
-    (bubblewrap) or the strict one (legacy Landlock, which has no network namespace); the
+    (bubblewrap: with the Unix-socket gate where this machine can run it, else without Unix
+    sockets) or the strict one (legacy Landlock, which has no network namespace); the
     proxy filter in proxy mode (loaded by the inside program; bubblewrap only); the
     host-safety rules alone when the network is on. The legacy pipeline's filters also refuse
     metadata changes, which Landlock cannot confine. There is always one: set-id files and the
@@ -277,7 +321,9 @@ def filter_for(policy: Policy, *, legacy: bool) -> SeccompFilter:
         return PROXY_FILTER
     if policy.network is NetworkMode.ON:
         return LEGACY_HOST_FILTER if legacy else HOST_FILTER
-    return LEGACY_NETWORK_FILTER if legacy else NETWORK_FILTER
+    if legacy:
+        return LEGACY_NETWORK_FILTER
+    return NETWORK_FILTER if unix_gate else NETWORK_FILTER_NO_GATE
 
 
 def rule_table(flt: SeccompFilter) -> list[dict[str, Any]]:
@@ -337,13 +383,10 @@ def _libseccomp_filter(flt: SeccompFilter) -> Any:
     f = sc.SyscallFilter(sc.ALLOW)
     f.set_attr(sc.Attr.ACT_BADARCH, sc.ERRNO(_errno(flt.foreign_arch_errno)))
     for rule in flt.rules:
-        if rule.action is Action.ALLOW:
-            continue  # the default action already allows it; listed for the rule table
-        args = ()
-        if rule.condition is not None:
-            c = rule.condition
-            args = ((sc.Arg(c.arg, sc.MASKED_EQ, c.mask, c.value),) if c.op is CmpOp.MASKED_EQ
-                    else (sc.Arg(c.arg, ops[c.op], c.value),))
+        if rule.action is not Action.ERRNO:
+            continue  # allowed by default (listed for the rule table), or the gate's
+        args = tuple(sc.Arg(c.arg, sc.MASKED_EQ, c.mask, c.value) if c.op is CmpOp.MASKED_EQ
+                     else sc.Arg(c.arg, ops[c.op], c.value) for c in rule.conditions)
         syscall = NEWER_SYSCALLS.get(rule.syscall, rule.syscall)
         f.add_rule(sc.ERRNO(_errno(rule.errno)), syscall, *args)
     return f

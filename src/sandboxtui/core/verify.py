@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from sandboxtui.core import launch
-from sandboxtui.core.diagnostics import Capabilities
+from sandboxtui.core.diagnostics import Capabilities, unix_gate_error
 from sandboxtui.core.landlock import landlock_model
 from sandboxtui.core.pipeline import Pipeline
 from sandboxtui.core.plan import (
@@ -49,7 +49,7 @@ from sandboxtui.core.plan import (
     resolve_host_path,
 )
 from sandboxtui.core.policy import Access, NetworkMode
-from sandboxtui.core.seccomp import AF_UNIX, Action, filter_for
+from sandboxtui.core.seccomp import AF_UNIX, Action, SeccompFilter, filter_for
 
 NET_OPS = ("tcp", "udp", "unix-socket", "socketpair")
 # Interpreters for the probe program, best first: a platform path the plan usually makes
@@ -247,11 +247,16 @@ def _mount_denial(path: str, flag: int, what: str) -> str | None:
 
 
 def predict(plan: MountPlan, probe: Probe, who: Identity,
-            pipeline: Pipeline = Pipeline.BWRAP) -> Prediction:
+            pipeline: Pipeline = Pipeline.BWRAP, seccomp: SeccompFilter | None = None
+            ) -> Prediction:
     """What the plan (and the host's permission bits) say the kernel will answer on
-    `pipeline` (the plan's mount operations only shape what bubblewrap shows)."""
+    `pipeline` (the plan's mount operations only shape what bubblewrap shows), with the
+    launch's `seccomp` filter (by default the one this machine loads for the pipeline)."""
     if probe.op in NET_OPS:
-        return _predict_network(plan, probe, pipeline)
+        if seccomp is None:
+            seccomp = filter_for(plan.policy, legacy=pipeline is Pipeline.LANDLOCK,
+                                 unix_gate=unix_gate_error(None) is None)
+        return _predict_network(plan, probe, seccomp)
     ex = plan.explain(probe.path)
     path = ex.resolved
     rule = f"{ex.access.value}: {ex.rule.reason} [{ex.rule.provenance}]"
@@ -328,17 +333,14 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
     raise ValueError(f"unknown probe op {op!r}")
 
 
-def _predict_network(plan: MountPlan, probe: Probe, pipeline: Pipeline) -> Prediction:
+def _predict_network(plan: MountPlan, probe: Probe, flt: SeccompFilter) -> Prediction:
     network = plan.policy.network.value
     if plan.unsandboxed:
         return Prediction(True, network, "unsandboxed")
     # the very object the launcher compiles and loads
-    flt = filter_for(plan.policy, legacy=pipeline is Pipeline.LANDLOCK)
     for syscall, args in _NET_SYSCALLS[probe.op]:
         for r in flt.rules:
-            c = r.condition
-            if r.syscall == syscall and r.action is Action.ERRNO and (
-                    c is None or args[c.arg] is not None and c.matches(args[c.arg])):
+            if r.syscall == syscall and r.action is Action.ERRNO and r.matches(args):
                 return Prediction(False, network, f"seccomp: {syscall} ({r.condition_text}) "
                                   f"-> {r.errno}: {r.reason}")
     if probe.op in ("tcp", "udp") and plan.policy.network is not NetworkMode.ON:
@@ -747,7 +749,7 @@ def verify(
         except launch.LaunchError as exc:
             raise VerifyError(f"the sandbox cannot be launched: {exc.message}") from exc
         spec = specs[0]
-        predictions = [predict(plan, p, who, spec.pipeline) for p in probes]
+        predictions = [predict(plan, p, who, spec.pipeline, spec.seccomp) for p in probes]
         started = time.monotonic()
         answers: list[dict[str, Any]] = []
         for batch_spec, batch in zip(specs, batches, strict=True):

@@ -80,7 +80,8 @@ def scenarios(cwd: str) -> tuple[Scenario, ...]:
 def predicted(workspace: Workspace, scenario: Scenario) -> Prediction:
     pipeline = workspace.choice.pipeline or Pipeline.BWRAP
     plan = workspace.plan
-    return predict(plan, scenario.probe, sandbox_identity(not plan.unsandboxed), pipeline)
+    return predict(plan, scenario.probe, sandbox_identity(not plan.unsandboxed), pipeline,
+                   workspace.choice.seccomp_filter(plan.policy))
 
 
 def _verdict(allowed: bool) -> Text:

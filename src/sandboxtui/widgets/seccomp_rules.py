@@ -13,8 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, TextArea
 
-from sandboxtui.core.pipeline import Pipeline
-from sandboxtui.core.seccomp import Action, filter_for, pseudo_filter, rule_table
+from sandboxtui.core.seccomp import Action, pseudo_filter, rule_table
 from sandboxtui.widgets.state import PlanChanged, Workspace
 
 
@@ -48,8 +47,7 @@ class SeccompRules(Vertical):
         table = self.query_one("#seccomp-table", DataTable)
         raw = self.query_one("#seccomp-raw", TextArea)
         table.clear()
-        flt = filter_for(self.workspace.plan.policy,
-                         legacy=self.workspace.choice.pipeline is Pipeline.LANDLOCK)
+        flt = self.workspace.choice.seccomp_filter(self.workspace.plan.policy)
         summary = self.query_one("#seccomp-summary", Label)
         if self.workspace.plan.unsandboxed:
             summary.update(Text("danger-full-access: no sandbox, no filter", style="bold yellow"))
