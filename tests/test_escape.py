@@ -424,14 +424,17 @@ def test_env_content_is_never_readable(escape: Escape) -> None:
 
 def test_no_way_out_but_the_own_loopback_and_socketpairs(escape: Escape) -> None:
     """Network off: the sandbox's own network namespace holds only its loopback, so TCP and
-    UDP sockets exist but the host's listener refuses and its receiver gets nothing; new Unix
-    sockets (which could reach host socket paths) and every other family are refused."""
+    UDP sockets exist but the host's listener refuses and its receiver gets nothing; a new Unix
+    stream socket exists but the gate refuses the host's socket path, the host's abstract name
+    is in another namespace; Unix datagram sockets and every other family are refused."""
     r = escape.result
     assert r["tcp4"] == "ECONNREFUSED"
     assert r["udp4"] == "ok"  # sent on the sandbox's own loopback: it never arrives
     assert r["tcp6"] == r["udp6"] == "ok"
-    for name in ("netlink", "packet", "unix_create", "unix_connect_host",
-                 "unix_connect_abstract", "io_uring_setup", "unix_dgram", "unix_raw",
+    assert r["unix_create"] == "ok"
+    assert r["unix_connect_host"] == "EACCES"
+    assert r["unix_connect_abstract"] == "ECONNREFUSED"
+    for name in ("netlink", "packet", "io_uring_setup", "unix_dgram", "unix_raw",
                  "unix_dgram_pair"):
         assert r[name] == "EPERM", name
     assert r["raw_icmp"] == "EPERM"  # no CAP_NET_RAW

@@ -10,21 +10,22 @@ names, so the launcher answers those calls itself (seccomp user notification):
   two-syscall filter (`connect`, `listen`: the `Action.GATE` rules of the command's filter)
   with a notification listener, and hands that listener to the launcher over a socket pair.
   Every process of the sandbox inherits the filter; none can reach the listener.
-- `UnixGate` serves the notifications on a thread of the launcher:
-  - `listen()`: the socket file the listener is bound to (ioctl SIOCUNIXFILE on a copy of the
-    socket, taken with pidfd_getfd) is recorded as this sandbox's own, and held open, so its
-    inode number cannot be reused by another file while the sandbox runs. Then the call goes
-    ahead unchanged: it names no address.
-  - `connect()`: never let through as it stands (the address lies in memory a second thread may
-    rewrite, and the descriptor number may be swapped, between the check and the kernel's own
-    read). The launcher copies the address once, resolves a path inside the sandbox's root,
-    and connects the command's very socket itself, through /proc/self/fd to the inode it
-    checked, only if that inode is a recorded listener; else EACCES. Abstract names and TCP/UDP
-    addresses are connected as given: the socket's own network namespace decides where they
+- `UnixGate` serves the notifications on a thread of the launcher. No call is let through
+  as it stands (the address lies in memory a second thread may rewrite, and the descriptor
+  number may be swapped, between a check and the kernel's own read): the launcher takes a copy
+  of the caller's socket (pidfd_getfd), which must live in the sandbox's network namespace
+  (an inherited host socket would not), and makes the call on it itself.
+  - `listen()`: once the socket listens, the file it is bound to (ioctl SIOCUNIXFILE) is
+    recorded as this sandbox's own and held open.
+  - `connect()`: the address is copied once. A socket path is resolved inside the sandbox's
+    root, with the caller's permissions; it connects only if it leads to a recorded listener's
+    file, and then through the fd held since listen(); else EACCES. Abstract names and TCP/UDP
+    addresses are connected as given: the sandbox's own network namespace decides where they
     lead.
 
 If the launcher dies, the listener closes and every gated call fails (ENOSYS): fail closed.
-A sandbox cannot reach another sandbox's listeners: each launch has its own record.
+A sandbox cannot reach another sandbox's listeners: each launch has its own record. A listener
+inside sees the launcher, not the client, as its peer (SO_PEERCRED).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ import socket
 import stat
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from sandboxtui.core.seccomp import Action, SeccompFilter
 
@@ -58,11 +59,12 @@ SECCOMP_RET_USER_NOTIF = 0x7FC00000
 NOTIF_RECV = 0xC0502100  # _IOWR('!', 0, struct seccomp_notif): 80 bytes
 NOTIF_SEND = 0xC0182101  # _IOWR('!', 1, struct seccomp_notif_resp): 24 bytes
 NOTIF_ID_VALID = 0x40082102  # _IOW('!', 2, __u64)
-FLAG_CONTINUE = 1
 SIOCUNIXFILE = 0x89E0  # SIOCPROTOPRIVATE: an O_PATH fd of the file a Unix socket is bound to
 PIDFD_THREAD = os.O_EXCL
 RESOLVE_IN_ROOT = 0x10
-MAX_LISTENERS = 4096  # recorded socket files held open per launch; beyond, listen() is refused
+SIOCGSKNS = 0x894C  # an fd of the socket's network namespace
+MAX_LISTENERS = 256  # recorded socket files held open per launch
+MAX_CONNECTS = 64  # connects in flight per launch, each on its own thread
 _SOCKADDR_MAX = 128  # sizeof(struct sockaddr_storage)
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -190,18 +192,25 @@ def _pidfd(tid: int) -> int:
 
 
 class _Refused(Exception):
+    """The gated call fails with this errno."""
+
     def __init__(self, code: int) -> None:
         self.code = code
 
 
 class UnixGate:
-    """Serves one sandbox's gated calls on a thread; `close()` when the sandbox is gone."""
+    """Serves one sandbox's gated calls on a thread; `close()` when the sandbox is gone.
+
+    Bounded: at most MAX_CONNECTS connects in flight (each may block, on its own thread;
+    beyond, EAGAIN) and MAX_LISTENERS recorded listeners (each holds an fd; beyond, EMFILE).
+    If serving fails, the listener closes and every later gated call fails (ENOSYS)."""
 
     def __init__(self, listener: int) -> None:
         self._listener = listener
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         self._lock = threading.Lock()
         self._own: dict[tuple[int, int], int] = {}  # (st_dev, st_ino) -> the held O_PATH fd
+        self._connects = threading.BoundedSemaphore(MAX_CONNECTS)
         self._thread = threading.Thread(target=self._serve, name="sandboxtui-unix-gate",
                                         daemon=True)
         self._thread.start()
@@ -215,13 +224,25 @@ class UnixGate:
                 with contextlib.suppress(OSError):
                     os.close(fd)
             self._own.clear()
+            self._listener = -1
 
     # -- the loop --
 
     def _serve(self) -> None:
+        try:
+            self._loop()
+        except BaseException:
+            with self._lock:  # fail closed: without a listener every gated call fails
+                with contextlib.suppress(OSError):
+                    os.close(self._listener)
+                self._listener = -1
+            raise
+
+    def _loop(self) -> None:
         poller = select.poll()
         poller.register(self._listener, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
+        _, numbers = _SYSCALLS[_MACHINE]
         while True:
             events = dict(poller.poll())
             if self._wake_r in events:
@@ -234,25 +255,40 @@ class UnixGate:
             nid, tid = struct.unpack_from("<QI", notif, 0)
             nr = struct.unpack_from("<i", notif, 16)[0]
             args = struct.unpack_from("<6Q", notif, 32)
-            _, numbers = _SYSCALLS[_MACHINE]
             if nr == numbers["listen"]:
                 self._answer(nid, self._on_listen, tid, args)
+            elif not self._connects.acquire(blocking=False):
+                self._send(nid, -errno.EAGAIN)
             else:  # connect may block (a full backlog): each one on its own thread
-                threading.Thread(target=self._answer, args=(nid, self._on_connect, tid, args),
-                                 name="sandboxtui-unix-gate-connect", daemon=True).start()
+                try:
+                    threading.Thread(target=self._connect_thread, args=(nid, tid, args),
+                                     name="sandboxtui-unix-gate-connect", daemon=True).start()
+                except RuntimeError:  # no thread to be had: refuse, keep serving
+                    self._connects.release()
+                    self._send(nid, -errno.EAGAIN)
 
-    def _answer(self, nid: int, handler: Callable[[int, int, tuple[int, ...]], int | None],
+    def _connect_thread(self, nid: int, tid: int, args: tuple[int, ...]) -> None:
+        try:
+            self._answer(nid, self._on_connect, tid, args)
+        finally:
+            self._connects.release()
+
+    def _answer(self, nid: int, handler: Callable[[int, int, tuple[int, ...]], int],
                 tid: int, args: tuple[int, ...]) -> None:
-        """Run the handler; its result is the call's return value (None: let the call go
-        ahead), an errno when it refuses. Whatever goes wrong refuses the call."""
+        """Run the handler: its result is the call's return value, an errno when it
+        refuses. Whatever goes wrong refuses the call."""
         try:
             value = handler(nid, tid, args)
-            response = (struct.pack("<QqiI", nid, 0, 0, FLAG_CONTINUE) if value is None
-                        else struct.pack("<QqiI", nid, value, 0, 0))
         except _Refused as refused:
-            response = struct.pack("<QqiI", nid, 0, -refused.code, 0)
+            value = -refused.code
         except Exception:  # noqa: BLE001 - a gate that breaks refuses, it never lets through
-            response = struct.pack("<QqiI", nid, 0, -errno.EACCES, 0)
+            value = -errno.EACCES
+        self._send(nid, value)
+
+    def _send(self, nid: int, value: int) -> None:
+        """Answer a call: a return value >= 0, or minus an errno."""
+        response = (struct.pack("<QqiI", nid, value, 0, 0) if value >= 0
+                    else struct.pack("<QqiI", nid, 0, value, 0))
         _libc.ioctl(self._listener, NOTIF_SEND, ctypes.create_string_buffer(response, 24))
 
     def _valid(self, nid: int) -> None:
@@ -261,7 +297,9 @@ class UnixGate:
             raise _Refused(errno.EINTR)
 
     def _socket_of(self, nid: int, tid: int, fd: int) -> int:
-        """A copy of the caller's socket `fd` (the very socket: the same open file)."""
+        """A copy of the caller's socket `fd` (the very socket: the same open file), which
+        must belong to the caller's network namespace: a socket inherited from the host
+        (a launcher started by inetd or socat) would connect in the host's."""
         try:
             pidfd = _pidfd(tid)
         except (OSError, StopIteration):
@@ -269,38 +307,49 @@ class UnixGate:
         try:
             self._valid(nid)  # the pidfd is the caller's, not a task that reused its id
             try:
-                return _pidfd_getfd(pidfd, fd)
+                sock = _pidfd_getfd(pidfd, fd)
             except OSError as exc:
                 raise _Refused(exc.errno or errno.EBADF) from None
         finally:
             os.close(pidfd)
+        if _domain(sock) is None:
+            os.close(sock)
+            raise _Refused(errno.ENOTSOCK)
+        netns = _libc.ioctl(sock, SIOCGSKNS, 0)
+        try:
+            if netns < 0 or os.fstat(netns).st_ino != os.stat(f"/proc/{tid}/ns/net").st_ino:
+                raise _Refused(errno.EACCES)
+        except BaseException:
+            os.close(sock)
+            raise
+        finally:
+            if netns >= 0:
+                os.close(netns)
+        return sock
 
     # -- listen --
 
-    def _on_listen(self, nid: int, tid: int, args: tuple[int, ...]) -> int | None:
+    def _on_listen(self, nid: int, tid: int, args: tuple[int, ...]) -> int:
+        """Listen on the caller's socket here (an accepted socket carries its listener's
+        path, but cannot listen), then record the file a Unix listener is bound to."""
+        sock = self._socket_of(nid, tid, ctypes.c_int(args[0]).value)
         try:
-            sock = self._socket_of(nid, tid, ctypes.c_int(args[0]).value)
-        except _Refused:
-            return None  # the kernel gives the caller the same answer
-        try:
-            if _domain(sock) != socket.AF_UNIX:
-                return None
-            bound = _libc.ioctl(sock, SIOCUNIXFILE, 0)
+            if _libc.listen(sock, ctypes.c_int(args[1])) != 0:
+                raise _Refused(ctypes.get_errno())
+            bound = (_libc.ioctl(sock, SIOCUNIXFILE, 0)
+                     if _domain(sock) == socket.AF_UNIX else -1)
         finally:
             os.close(sock)
         if bound < 0:
-            return None  # bound to no file (an abstract name, or none): nothing to record
+            return 0  # no file to record: TCP, an abstract name, an unbound socket
         st = os.fstat(bound)
         key = (st.st_dev, st.st_ino)
         with self._lock:
             if key not in self._own and len(self._own) < MAX_LISTENERS:
                 self._own[key] = bound
-                return None
-            known = key in self._own
+                return 0
         os.close(bound)
-        if not known:
-            raise _Refused(errno.EMFILE)
-        return None
+        return 0  # recorded already; or one too many, and no connect will reach it
 
     # -- connect --
 
@@ -318,20 +367,22 @@ class UnixGate:
             raise _Refused(errno.EFAULT)
         self._valid(nid)  # the memory read was the caller's
         sock = self._socket_of(nid, tid, fd)
-        held: list[int] = []
         try:
             family = struct.unpack_from("=H", addr)[0]
             if family == socket.AF_UNIX == _domain(sock) and length > 2 and addr[2] != 0:
                 target = self._resolve(tid, addr[2:].split(b"\0", 1)[0])
-                held.append(target)
-                addr = self._own_listener(target)
+                try:
+                    addr = self._own_listener(target)
+                finally:
+                    os.close(target)
             return _connect(sock, addr)
         finally:
-            for f in (sock, *held):
-                os.close(f)
+            os.close(sock)
 
     def _resolve(self, tid: int, path: bytes) -> int:
-        """An O_PATH fd of `path` as the caller sees it: in its root, from its cwd."""
+        """An O_PATH fd of `path` as the caller sees it: in its root, from its cwd, with no
+        more permission than the caller has (a root launcher's DAC override would tell a
+        sandbox which files exist in directories it cannot search)."""
         if not path.startswith(b"/"):
             cwd = os.readlink(f"/proc/{tid}/cwd").encode()
             if not cwd.startswith(b"/") or cwd.endswith(b" (deleted)"):
@@ -339,21 +390,55 @@ class UnixGate:
             path = cwd.rstrip(b"/") + b"/" + path
         root = os.open(f"/proc/{tid}/root", os.O_PATH | os.O_CLOEXEC | os.O_DIRECTORY)
         try:
-            return _openat2(root, path.lstrip(b"/") or b".", RESOLVE_IN_ROOT)
+            with _without_dac_override():
+                return _openat2(root, path.lstrip(b"/") or b".", RESOLVE_IN_ROOT)
         except OSError as exc:
             raise _Refused(exc.errno or errno.ENOENT) from None
         finally:
             os.close(root)
 
     def _own_listener(self, target: int) -> bytes:
-        """The address that reaches `target`, if a listener of this sandbox is bound to it."""
+        """The address of this sandbox's listener bound to `target`'s file: through the fd
+        held since listen(), so even an inode number reused on a filesystem whose counter
+        wraps reaches only that listener."""
         st = os.fstat(target)
         if not stat.S_ISSOCK(st.st_mode):
             raise _Refused(errno.ECONNREFUSED)
         with self._lock:
-            if (st.st_dev, st.st_ino) not in self._own:
+            held = self._own.get((st.st_dev, st.st_ino))
+            if held is None:
                 raise _Refused(errno.EACCES)
-        return _sockaddr_un(f"/proc/self/fd/{target}".encode())
+        return _sockaddr_un(f"/proc/self/fd/{held}".encode())
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+_DAC = (1 << 1) | (1 << 2)  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+
+
+@contextlib.contextmanager
+def _without_dac_override() -> Iterator[None]:
+    """This thread (capabilities are per thread) without its DAC override, for a while."""
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()
+    if _libc.capget(ctypes.byref(header), data) != 0 or not data[0].effective & _DAC:
+        yield
+        return
+    saved = data[0].effective
+    data[0].effective = saved & ~_DAC
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        raise _Refused(errno.EACCES)
+    try:
+        yield
+    finally:
+        data[0].effective = saved
+        _libc.capset(ctypes.byref(header), data)
 
 
 def _domain(sock: int) -> int | None:
