@@ -202,8 +202,9 @@ async def test_seccomp_table_is_the_loaded_filter(demo: tuple[Path, Path],
         allowed = [r for r in rows if r[2] == "allow" and r[0] != "*"]
         assert {r[0] for r in allowed} == {r["syscall"] for r in expected
                                            if r["action"] == "allow" and r["syscall"] != "*"}
-        assert {"connect", "sendto", "shutdown"} <= {r[0] for r in allowed}
+        assert {"bind", "sendto", "shutdown"} <= {r[0] for r in allowed}
         assert all("exception" in r[4] for r in allowed)
+        assert [r[0] for r in rows if r[2] == "gate"] == ["connect", "listen"]
         await pilot.press("r")
         raw = app.query_one("#seccomp-raw", TextArea)
         assert raw.display and not table.display

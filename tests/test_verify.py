@@ -91,9 +91,10 @@ def test_demo_verifies_with_zero_mismatches_on_bubblewrap(runner: Runner,
     assert got[("execute", "/usr/bin/true")]["observed"] == "allowed"
     ops = {r["op"]: r["observed"] for r in report["results"]}
     # The sandbox's own network namespace: the host's loopback refuses, datagrams never
-    # arrive; new Unix sockets (host socket paths) are refused by the filter.
+    # arrive; a Unix socket may be made, but the gate refuses the host's listener.
     assert (ops["tcp"], ops["udp"]) == ("denied (ECONNREFUSED)", "denied (NOT-DELIVERED)")
-    assert (ops["unix-socket"], ops["socketpair"]) == ("denied (EPERM)", "allowed")
+    assert (ops["unix-socket"], ops["socketpair"]) == ("allowed", "allowed")
+    assert ops["unix-host"] == "denied (EACCES)"
     if runner.user == "nobody":  # host permission bits decide for the unprivileged user
         assert got[("list", "/root")]["observed"] == "denied (EACCES)"
         assert got[("create", str(ws.parent))]["observed"] == "denied (EACCES)"
@@ -271,7 +272,7 @@ def test_network_on_reaches_the_host_loopback(shared_dir: Path) -> None:
     report = v.verify(plan, [])
     assert report.ok and report.launches == 1
     assert {r.probe.op: r.observed for r in report.results} == {
-        "tcp": True, "udp": True, "unix-socket": True, "socketpair": True}
+        "tcp": True, "udp": True, "unix-host": True, "unix-socket": True, "socketpair": True}
 
 
 def test_proxy_mode_keeps_the_host_loopback_out_of_reach(shared_dir: Path,
@@ -286,6 +287,7 @@ def test_proxy_mode_keeps_the_host_loopback_out_of_reach(shared_dir: Path,
     got = {r.probe.op: r for r in report.results}
     assert got["tcp"].errno == "ECONNREFUSED" and got["udp"].errno == "NOT-DELIVERED"
     assert got["unix-socket"].errno == "EPERM" and got["socketpair"].observed
+    assert got["unix-host"].errno == "EPERM"
 
 
 def test_verify_runs_from_a_worker_thread(shared_dir: Path) -> None:

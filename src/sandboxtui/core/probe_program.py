@@ -121,6 +121,12 @@ def unix_socket(_target: str) -> None:
     socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
 
 
+def unix_host(target: str) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(3)
+        s.connect(target)
+
+
 def socketpair(_target: str) -> None:
     a, b = socket.socketpair(socket.AF_UNIX)
     a.close()
@@ -130,7 +136,8 @@ def socketpair(_target: str) -> None:
 OPS = {
     "read": read, "list": list_dir, "write": write, "create": create, "mkdir": mkdir,
     "delete": delete, "create-missing": create_missing, "rename": rename, "execute": execute,
-    "tcp": tcp, "udp": udp, "unix-socket": unix_socket, "socketpair": socketpair,
+    "tcp": tcp, "udp": udp, "unix-socket": unix_socket, "unix-host": unix_host,
+    "socketpair": socketpair,
 }
 
 

@@ -203,8 +203,8 @@ UNIX_GATE: tuple[SeccompRule, ...] = (
                 "listener of this sandbox is bound to it (host sockets: EACCES); other "
                 "addresses are connected as given, in the sandbox's own network namespace",
                 errno=None),
-    SeccompRule("listen", Action.GATE, f"{_GATE}: the socket file of a Unix listener is "
-                "recorded as this sandbox's own, then the call goes ahead", errno=None),
+    SeccompRule("listen", Action.GATE, f"{_GATE}: the launcher makes the call, then records "
+                "the file a Unix listener is bound to as this sandbox's own", errno=None),
 )
 
 
@@ -212,14 +212,16 @@ def _network_off(unix: tuple[SeccompRule, ...], name: str) -> SeccompFilter:
     """Network off under bubblewrap: the sandbox has its own network namespace, so "off" means
     no way out, not no sockets: local servers on 127.0.0.1 work, the host's loopback answers
     nothing. `unix` says what Unix sockets may do."""
-    return SeccompFilter(name=name, rules=(
-        *_inet_only(_NET, unix),
-        *HOST_SAFETY,
+    gated = {r.syscall for r in unix if r.action is Action.GATE}
+    exceptions = (
         _allow("connect", f"TCP/UDP reach only the sandbox's own loopback ({_NETNS})"),
         _allow("bind", f"servers listen on the sandbox's own loopback ({_NETNS})"),
         _allow("sendto", f"datagrams go only to the sandbox's own loopback ({_NETNS})"),
         *_ON_HELD_SOCKETS,
-    ))
+    )
+    return SeccompFilter(name=name, rules=(
+        *_inet_only(_NET, unix), *HOST_SAFETY,
+        *(r for r in exceptions if r.syscall not in gated)))
 
 
 # With the gate: Unix stream and seqpacket sockets (a stream socket refuses a destination
@@ -344,7 +346,7 @@ def render_table(flt: SeccompFilter) -> str:
     cond = max(len(r["condition"]) for r in rows)
     lines = [f"seccomp filter {flt.name!r} (no-new-privs set; applied to the command)"]
     for r in rows:
-        result = r["errno"] if r["action"] == Action.ERRNO else "allow"
+        result = r["errno"] if r["action"] == Action.ERRNO else r["action"]
         lines.append(f"  {r['syscall']:<{width}}  {r['condition']:<{cond}}  {result:<6}  "
                      f"{r['reason']}")
     return "\n".join(lines)

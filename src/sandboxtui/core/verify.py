@@ -51,7 +51,7 @@ from sandboxtui.core.plan import (
 from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import AF_UNIX, Action, SeccompFilter, filter_for
 
-NET_OPS = ("tcp", "udp", "unix-socket", "socketpair")
+NET_OPS = ("tcp", "udp", "unix-socket", "unix-host", "socketpair")
 # Interpreters for the probe program, best first: a platform path the plan usually makes
 # readable, before this process's own (a venv may live in a home the sandbox hides).
 PROBE_PYTHONS = ("/usr/bin/python3", sys.executable)
@@ -74,6 +74,7 @@ _NET_SYSCALLS: dict[str, tuple[tuple[str, tuple[int | None, ...]], ...]] = {
     "udp": (("socket", (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)),
             ("sendto", (None, None, None, None, 1))),
     "unix-socket": (("socket", (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)),),
+    "unix-host": (("socket", (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)), ("connect", (None,))),
     "socketpair": (("socketpair", (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)),),
 }
 UDP_PAYLOAD = b"sandboxtui-probe"  # what the probe program sends
@@ -343,6 +344,9 @@ def _predict_network(plan: MountPlan, probe: Probe, flt: SeccompFilter) -> Predi
             if r.syscall == syscall and r.action is Action.ERRNO and r.matches(args):
                 return Prediction(False, network, f"seccomp: {syscall} ({r.condition_text}) "
                                   f"-> {r.errno}: {r.reason}")
+            if probe.op == "unix-host" and r.syscall == syscall and r.action is Action.GATE:
+                return Prediction(False, network, f"the Unix-socket gate: {syscall} -> EACCES "
+                                  "(the host's listener is none of this sandbox's)")
     if probe.op in ("tcp", "udp") and plan.policy.network is not NetworkMode.ON:
         return Prediction(False, network, "own network namespace: the host's loopback is "
                           "out of reach")
@@ -522,19 +526,22 @@ def _random_paths(root: str, n: int, rng: random.Random) -> list[str]:
     return out
 
 
-def network_probes(tcp: str | None, udp: str | None) -> list[Probe]:
+def network_probes(tcp: str | None, udp: str | None, unix: str | None = None) -> list[Probe]:
     probes = [Probe("tcp", tcp)] if tcp else []
     probes += [Probe("udp", udp)] if udp else []
+    probes += [Probe("unix-host", unix)] if unix else []
     return probes + [Probe("unix-socket", "-"), Probe("socketpair", "-")]
 
 
 @dataclass(frozen=True)
 class Loopback:
-    """A TCP listener and a UDP socket on host 127.0.0.1 for the network probes."""
+    """A TCP listener and a UDP socket on host 127.0.0.1, and a host Unix listener, for the
+    network probes."""
 
     tcp: str  # host:port
     udp: str
     udp_socket: socket.socket
+    unix: str  # the Unix listener's path
 
     def udp_delivered(self) -> bool:
         """Did a probe datagram reach the host? (A send inside a private network namespace
@@ -550,13 +557,19 @@ class Loopback:
 @contextlib.contextmanager
 def loopback() -> Iterator[Loopback]:
     """The host listeners (ephemeral ports), closed afterwards."""
+    import tempfile
+
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp, \
-            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \
+            socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix, \
+            tempfile.TemporaryDirectory(prefix="sandboxtui-verify-") as scratch:
         tcp.bind(("127.0.0.1", 0))
         tcp.listen(16)  # a connect completes in the backlog: nothing needs to accept
         udp.bind(("127.0.0.1", 0))
+        unix.bind(os.path.join(scratch, "host.sock"))
+        unix.listen(16)
         yield Loopback(f"127.0.0.1:{tcp.getsockname()[1]}",
-                       f"127.0.0.1:{udp.getsockname()[1]}", udp)
+                       f"127.0.0.1:{udp.getsockname()[1]}", udp, unix.getsockname())
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -742,7 +755,7 @@ def verify(
     python = probe_interpreter(plan, who)
     before = {p.path: _fingerprint(p.path) for p in probes}
     with loopback() as host:
-        probes += network_probes(host.tcp, host.udp)
+        probes += network_probes(host.tcp, host.udp, host.unix)
         batches = _batches(probes)
         try:
             specs = [prepare_probes(plan, batch, python, caps=caps) for batch in batches]

@@ -56,11 +56,13 @@ class SeccompRules(Vertical):
             return
         summary.update(Text.assemble(
             ("filter ", "bold"), flt.name, "  ·  default allow; listed syscalls fail with their "
-            "errno; ", ("allow", "green"), " rows are deliberate exceptions  ·  ",
+            "errno; ", ("allow", "green"), " rows are deliberate exceptions; ",
+            ("gate", "yellow"), " rows the launcher decides call by call  ·  ",
             ("r", "bold"), " raw pseudo-filter"))
         for row in rule_table(flt):
             allowed = row["action"] == Action.ALLOW.value
-            style = "green" if allowed else "red"
+            style = {Action.ALLOW.value: "green", Action.GATE.value: "yellow"}.get(
+                row["action"], "red")
             table.add_row(row["syscall"], row["condition"], Text(row["action"], style=style),
                           row["errno"] or "-", Text(row["reason"], style="green" if allowed
                                                     and row["syscall"] != "*" else ""))
