@@ -72,3 +72,33 @@ async def test_watcher_stops_on_exit(tmp_path: Path) -> None:
         watchers = [w for w in app.workers if w.name == "file watcher"]
         assert watchers and watchers[0].is_running
     assert app.watch_stopped.wait(timeout=3)
+
+
+async def test_seccomp_panel_marks_the_rows_a_reload_changed(tmp_path: Path) -> None:
+    """The network switched on in the config: the panel shows the new filter's rows, marks
+    those the old one lacked, and counts what went."""
+    from textual.widgets import DataTable, Label
+
+    from sandboxtui.core.seccomp import HOST_FILTER, NETWORK_FILTER, rule_table
+
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, watch=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await pilot.pause(0.5)  # the watcher is up
+        table = app.query_one("#seccomp-table", DataTable)
+        assert not any(str(table.get_row_at(i)[5]) for i in range(table.row_count))
+        text = config.read_text()
+        assert "network_access = false" in text  # the demo's config says so
+        config.write_text(text.replace("network_access = false", "network_access = true"))
+        await _wait(pilot, lambda: app.workspace.plan.policy.network.value == "on")
+        await pilot.pause(0.2)
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+        assert [r[0] for r in rows] == [r["syscall"] for r in rule_table(HOST_FILTER)]
+        marked = {(r[0], r[1]) for r in rows if r[5] == "new"}
+        old = rule_table(NETWORK_FILTER)
+        assert marked == {(r["syscall"], r["condition"]) for r in rule_table(HOST_FILTER)
+                          if r not in old}
+        gone = sum(r not in rule_table(HOST_FILTER) for r in old)
+        summary = str(app.query_one("#seccomp-summary", Label).content)
+        assert f"{len(marked)} rows new (marked), {gone} gone" in summary and gone > 0

@@ -70,11 +70,14 @@ def test_approval_modal(app: SandboxApp, snap_compare) -> None:  # type: ignore[
 
 def test_verify_results(app: SandboxApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     # A real verify of the .env node (this machine's bwrap: the snapshot app's capabilities are
-    # fixed); the loopback listeners' ports are random, so they are shown as PORT.
+    # fixed); the loopback listeners' ports and the Unix listener's directory are random, so
+    # they are shown as PORT and DIR.
     plan = app.workspace.plan
     report = verify(plan, node_paths(f"{plan.cwd}/.env"), caps=real_caps())
-    fixed = [replace(r, probe=replace(r.probe, path=r.probe.path.rsplit(":", 1)[0] + ":PORT"))
-             if r.probe.op in ("tcp", "udp") else r for r in report.results]
+    stable = {"tcp": lambda p: p.rsplit(":", 1)[0] + ":PORT", "udp": lambda p: p.rsplit(
+        ":", 1)[0] + ":PORT", "unix-host": lambda p: "/DIR/" + os.path.basename(p)}
+    fixed = [replace(r, probe=replace(r.probe, path=stable[r.probe.op](r.probe.path)))
+             if r.probe.op in stable else r for r in report.results]
     report = replace(report, results=tuple(fixed))
 
     async def show(pilot) -> None:  # type: ignore[no-untyped-def]

@@ -153,6 +153,12 @@ def diagnose(caps: Capabilities, plan: MountPlan | None = None) -> list[Diagnost
         out.append(Diagnostic(
             Severity.INFO, "landlock-abi", f"Landlock ABI {caps.landlock_abi} is available",
             "nothing to do"))
+    if caps.unix_gate_error is None:
+        out.append(Diagnostic(
+            Severity.INFO, "unix-gate",
+            "the Unix-socket gate is available: with the network off under bubblewrap, the "
+            "sandbox's own Unix listeners are reachable inside, host sockets are not (EACCES)",
+            "nothing to do"))
     if not caps.seccomp:
         severity = Severity.WARNING if plan is None or plan.unsandboxed else Severity.ERROR
         out.append(Diagnostic(

@@ -2,7 +2,9 @@
 
 `core.seccomp.filter_for(policy)` is what the launcher compiles; this panel renders its
 `rule_table()` (allowed exceptions listed with their reasons) and, on `r`, libseccomp's
-pseudo-filter text of the same program.
+pseudo-filter text of the same program. When a reload changes the filter (the network
+switched on, say), the rows that are new since the last one shown are marked, and the summary
+counts what was added and removed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class SeccompRules(Vertical):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.workspace = workspace
         self.raw = False
+        self._shown: list[dict[str, str | None]] | None = None  # the rows last shown
 
     def compose(self) -> ComposeResult:
         yield Label(id="seccomp-summary")
@@ -36,7 +39,7 @@ class SeccompRules(Vertical):
 
     def on_mount(self) -> None:
         self.query_one("#seccomp-table", DataTable).add_columns(
-            "syscall", "condition", "action", "errno", "reason")
+            "syscall", "condition", "action", "errno", "reason", "since reload")
         self.fill()
 
     def on_plan_changed(self, message: PlanChanged) -> None:
@@ -54,18 +57,26 @@ class SeccompRules(Vertical):
             raw.text = ""
             table.display = raw.display = False
             return
+        rows = rule_table(flt)
+        before = self._shown
+        self._shown = rows
+        added = [] if before is None else [r for r in rows if r not in before]
+        removed = 0 if before is None else sum(r not in rows for r in before)
+        changed = (f"  ·  since the last reload: {len(added)} rows new (marked), {removed} gone"
+                   if added or removed else "")
         summary.update(Text.assemble(
             ("filter ", "bold"), flt.name, "  ·  default allow; listed syscalls fail with their "
             "errno; ", ("allow", "green"), " rows are deliberate exceptions; ",
-            ("gate", "yellow"), " rows the launcher decides call by call  ·  ",
-            ("r", "bold"), " raw pseudo-filter"))
-        for row in rule_table(flt):
+            ("gate", "yellow"), " rows the launcher decides call by call",
+            (changed, "bold yellow"), "  ·  ", ("r", "bold"), " raw pseudo-filter"))
+        for row in rows:
             allowed = row["action"] == Action.ALLOW.value
             style = {Action.ALLOW.value: "green", Action.GATE.value: "yellow"}.get(
                 row["action"], "red")
             table.add_row(row["syscall"], row["condition"], Text(row["action"], style=style),
                           row["errno"] or "-", Text(row["reason"], style="green" if allowed
-                                                    and row["syscall"] != "*" else ""))
+                                                    and row["syscall"] != "*" else ""),
+                          Text("new", style="bold yellow") if row in added else "")
         raw.text = pseudo_filter(flt) if self.raw else ""
         table.display = not self.raw
         raw.display = self.raw
