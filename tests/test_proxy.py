@@ -167,7 +167,7 @@ def test_config_accepts_proxy_for_network_access(tmp_path: Path) -> None:
 
 
 def test_proxy_filter_table_and_program_come_from_one_object() -> None:
-    assert filter_for(Policy(network=NetworkMode.PROXY), legacy=False) \
+    assert filter_for(Policy(network=NetworkMode.PROXY), legacy=False, unix_gate=True) \
         is PROXY_FILTER
     rows = rule_table(PROXY_FILTER)
     socket_rows = [r["condition"] for r in rows if r["syscall"] == "socket"]
