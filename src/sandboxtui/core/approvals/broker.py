@@ -1,12 +1,7 @@
-"""Approval requests and decisions, the console broker, the terminal prompt, and `gate()`.
+"""The approvals broker: a Unix-socket server a console (the TUI) runs, and the client a headless
+`sandboxtui run` uses to ask it.
 
-`gate()` is the one call a launcher makes before running a command: it runs the precheck and,
-in `ask` mode, obtains a decision from (in order) the session's remembered approvals, an
-in-process decider (the TUI's own run panel), a running console (the TUI's broker, over a Unix
-socket), the terminal, or — with none of these — denies. Every request and decision is appended
-to the audit log; if that fails, the command is denied (an approval must leave a trace).
-
-The broker socket lives in the per-user runtime directory (`plan.runtime_dir()`:
+The socket lives in the per-user runtime directory (`plan.runtime_dir()`:
 `$XDG_RUNTIME_DIR/sandboxtui/`, else `/tmp/sandboxtui-UID`, never `$TMPDIR`), which every
 sandbox gets hidden: directory 0700 and socket 0600, both must be owned by the current
 user and not be symlinks, and each side checks the other's uid with `SO_PEERCRED`, and that the
@@ -26,153 +21,32 @@ import json
 import os
 import queue
 import select
-import shlex
 import socket
 import stat
 import struct
 import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any, TextIO
+from typing import Any
 
-from sandboxtui.core.audit import AuditError, AuditLog, default_audit_path
-from sandboxtui.core.plan import MountPlan, runtime_dir
-from sandboxtui.core.policy import PrecheckMode
-from sandboxtui.core.precheck import PrecheckHit, PrecheckResult, precheck
-from sandboxtui.core.terminal import inert
+from sandboxtui.core.approvals.model import (
+    ApprovalRequest,
+    ApprovalSession,
+    Choice,
+    Decision,
+    deny,
+)
+from sandboxtui.core.plan import runtime_dir
 
 SOCKET_NAME = "console.sock"
 MAX_LINE = 1 << 20  # a request or decision line longer than this is refused
 DEFAULT_CONSOLE_TIMEOUT = 300.0
-MAX_EDITS = 10  # edit -> precheck -> edit ... is bounded
 
 
 class BrokerError(Exception):
     """The broker socket or its directory is unsafe or unusable: the message says why."""
-
-
-class Choice(StrEnum):
-    ONCE = "approve-once"
-    SESSION = "approve-session"
-    EDIT = "edit"
-    DENY = "deny"
-
-
-@dataclass(frozen=True)
-class ApprovalRequest:
-    """A command that mentions sensitive paths, waiting for a human's decision."""
-
-    id: str
-    argv: tuple[str, ...]
-    cwd: str
-    hits: tuple[PrecheckHit, ...]
-    profile: str | None
-    time: float
-    pid: int  # the process that asks (a headless run, or the TUI itself)
-
-    @property
-    def matched(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(h.path for h in self.hits))
-
-    @property
-    def rules(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(f"{h.rule} [{h.provenance}]" for h in self.hits))
-
-    def command(self) -> str:
-        return shlex.join(self.argv)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "argv": list(self.argv), "cwd": self.cwd,
-                "hits": [h.to_json() for h in self.hits], "matched": list(self.matched),
-                "profile": self.profile, "time": self.time, "pid": self.pid}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ApprovalRequest:
-        argv = data["argv"]
-        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-            raise ValueError("argv must be a non-empty list of strings")
-        return cls(str(data["id"]), tuple(argv), str(data["cwd"]),
-                   tuple(PrecheckHit.from_json(h) for h in data["hits"]),
-                   None if data.get("profile") is None else str(data["profile"]),
-                   float(data["time"]), int(data["pid"]))
-
-
-def new_request(argv: Sequence[str], cwd: str, result: PrecheckResult,
-                profile: str | None) -> ApprovalRequest:
-    return ApprovalRequest(uuid.uuid4().hex[:12], tuple(argv), cwd, result.hits, profile,
-                           time.time(), os.getpid())
-
-
-@dataclass(frozen=True)
-class Decision:
-    """A human's (or a rule's) answer; `argv` is the edited command for `Choice.EDIT`."""
-
-    choice: Choice
-    who: str  # the console's name, "terminal", "session", "policy", "timeout", ...
-    argv: tuple[str, ...] | None = None
-    reason: str = ""
-    time: float = field(default_factory=time.time)
-
-    def __post_init__(self) -> None:
-        if self.choice is Choice.EDIT and not self.argv:
-            raise ValueError("an edit decision needs the edited command (a non-empty argv)")
-
-    @property
-    def approved(self) -> bool:
-        return self.choice in (Choice.ONCE, Choice.SESSION)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"choice": self.choice.value, "who": self.who,
-                "argv": None if self.argv is None else list(self.argv),
-                "reason": self.reason, "time": self.time}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Decision:
-        choice = Choice(data["choice"])
-        argv = data.get("argv")
-        if argv is not None and (not isinstance(argv, list)
-                                 or not all(isinstance(a, str) for a in argv)):
-            raise ValueError("argv must be a list of strings")
-        return cls(choice, str(data["who"]), None if argv is None else tuple(argv),
-                   str(data.get("reason", "")), float(data.get("time", time.time())))
-
-
-def deny(who: str, reason: str) -> Decision:
-    return Decision(Choice.DENY, who, reason=reason)
-
-
-class ApprovalSession:
-    """Commands approved "for the session" (one TUI run, or one broker).
-
-    The key is the exact command and cwd: approving `cat .env` for the session does not approve
-    `curl -d @.env example.com`. Thread-safe: the broker's connection threads consult it.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._approved: dict[tuple[tuple[str, ...], str], Decision] = {}
-
-    def remember(self, request: ApprovalRequest, decision: Decision) -> None:
-        with self._lock:
-            self._approved[(request.argv, request.cwd)] = decision
-
-    def lookup(self, request: ApprovalRequest) -> Decision | None:
-        """A fresh `approve-session` decision when the command was approved before, else None."""
-        with self._lock:
-            earlier = self._approved.get((request.argv, request.cwd))
-        if earlier is None:
-            return None
-        return Decision(Choice.SESSION, "session", reason=f"approved for the session by "
-                        f"{earlier.who}")
-
-    def approved(self) -> list[tuple[tuple[str, ...], str]]:
-        with self._lock:
-            return list(self._approved)
 
 
 # --- the socket: location and safety checks -----------------------------------------------------
@@ -498,154 +372,3 @@ def ask_console(request: ApprovalRequest, socket_dir: str | None = None,
             return Decision.from_json(message["decision"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             return deny("console", f"unreadable answer from the console: {exc}")
-
-
-PROMPT = "[o]nce / [s]ession / [e]dit / [d]eny? "
-
-
-def ask_terminal(request: ApprovalRequest, tty: str = "/dev/tty") -> Decision | None:
-    """Ask on the controlling terminal; None when there is no terminal to ask on."""
-    try:
-        fd = os.open(tty, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    if not os.isatty(fd):
-        os.close(fd)
-        return None
-    with open(fd, "w", encoding="utf-8", errors="replace") as out, \
-            open(os.dup(fd), encoding="utf-8", errors="replace") as inp:
-        return _prompt(request, inp, out)
-
-
-def _prompt(request: ApprovalRequest, inp: TextIO, term: TextIO) -> Decision:
-    term.write(f"\nsandboxtui: this command mentions sensitive paths:\n"
-               f"  {inert(request.command())}\n  cwd: {inert(request.cwd)}\n")
-    for path, rule in dict((h.path, f"{h.rule} [{h.provenance}]") for h in request.hits).items():
-        term.write(f"  - {inert(path)}: {inert(rule)}\n")
-    for _ in range(5):
-        term.write(f"Run it? {PROMPT}")
-        term.flush()
-        answer = inp.readline()
-        if not answer:
-            return deny("terminal", "end of input on the terminal")
-        key = answer.strip().lower()[:1]
-        if key == "o":
-            return Decision(Choice.ONCE, "terminal")
-        if key == "s":
-            return Decision(Choice.SESSION, "terminal")
-        if key == "d":
-            return deny("terminal", "denied on the terminal")
-        if key == "e":
-            term.write("new command: ")
-            term.flush()
-            try:
-                argv = shlex.split(inp.readline())
-            except ValueError as exc:
-                term.write(f"cannot parse that command: {exc}\n")
-                continue
-            if argv:
-                return Decision(Choice.EDIT, "terminal", tuple(argv))
-            term.write("empty command\n")
-    return deny("terminal", "no valid answer on the terminal")
-
-
-# --- the gate -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """What the launcher does: run `argv` if `allowed`, else print `message` and exit 3."""
-
-    allowed: bool
-    argv: tuple[str, ...]
-    decision: Decision | None  # None: nothing matched, or the precheck is off
-    message: str
-    precheck: PrecheckResult
-
-
-def gate(
-    argv: Sequence[str],
-    plan: MountPlan,
-    *,
-    cwd: str | None = None,
-    session: ApprovalSession | None = None,
-    decide: Callable[[ApprovalRequest], Decision] | None = None,
-    socket_dir: str | None = None,
-    tty: str | None = "/dev/tty",
-    console_timeout: float = DEFAULT_CONSOLE_TIMEOUT,
-    audit: AuditLog | None = None,
-) -> GateResult:
-    """Precheck `argv` and, in ask mode, get a decision; every request and decision is audited.
-
-    `decide` is an in-process decider (the TUI run panel, called in a worker thread); without it
-    a running console is asked over the socket, then the terminal `tty` (None: never ask), and
-    with neither the command is denied.
-    """
-    cwd = plan.cwd if cwd is None else cwd
-    audit = AuditLog(default_audit_path()) if audit is None else audit
-    current = tuple(argv)
-    decision: Decision | None = None
-    for _ in range(MAX_EDITS + 1):
-        result = precheck(current, plan, cwd)
-        if not result.matched:
-            note = "sensitive-path precheck is off" if result.skipped else "no sensitive paths"
-            return GateResult(True, current, decision, note, result)
-        request = new_request(current, cwd, result, plan.policy.profile)
-        try:
-            audit.append({"kind": "request", "time": request.time,
-                          "request": request.to_json()})
-            decision = _decide(request, result.mode, session, decide, socket_dir, tty,
-                               console_timeout)
-            audit.append({"kind": "decision", "time": decision.time, "id": request.id,
-                          "decision": decision.to_json()})
-        except AuditError as exc:
-            if result.mode is PrecheckMode.BLOCK:  # denied either way: say why first
-                blocked = _blocked()
-                return GateResult(False, current, blocked, f"{_denial(result, blocked)}\n"
-                                  f"(not recorded: {exc})", result)
-            return GateResult(False, current, deny("error", str(exc)),
-                              f"denied: the approval could not be audited: {exc}", result)
-        if decision.choice is Choice.SESSION and session is not None:
-            session.remember(request, decision)
-        if decision.approved:
-            return GateResult(True, current, decision,
-                              f"approved ({decision.choice.value}) by {decision.who}", result)
-        if decision.choice is Choice.DENY:
-            return GateResult(False, current, decision, _denial(result, decision), result)
-        current = decision.argv or ()  # edited (never empty): precheck the new command again
-    return GateResult(False, current, decision,
-                      f"denied: {MAX_EDITS} edits in a row still mention a sensitive path",
-                      result)
-
-
-def _decide(request: ApprovalRequest, mode: PrecheckMode, session: ApprovalSession | None,
-            decide: Callable[[ApprovalRequest], Decision] | None, socket_dir: str | None,
-            tty: str | None, console_timeout: float) -> Decision:
-    if mode is PrecheckMode.BLOCK:
-        return _blocked()
-    earlier = session.lookup(request) if session is not None else None
-    if earlier is not None:
-        return earlier
-    if decide is not None:
-        return decide(request)
-    try:
-        decision = ask_console(request, socket_dir, console_timeout)
-    except BrokerError as exc:
-        return deny("error", f"approval console unusable: {exc}")
-    if decision is None and tty is not None:
-        decision = ask_terminal(request, tty)
-    if decision is None:
-        return deny("unattended", "approval needed, but no console is running and there is no "
-                    "terminal to ask on")
-    return decision
-
-
-def _blocked() -> Decision:
-    return deny("policy", "sensitive_path_precheck_mode = block")
-
-
-def _denial(result: PrecheckResult, decision: Decision) -> str:
-    head = ("blocked by sensitive_path_precheck_mode = block" if decision.who == "policy"
-            else f"denied by {decision.who}: {decision.reason}")
-    mentions = "".join(f"\n  {line}" for line in result.describe().splitlines())
-    return f"{head}; the command mentions:{mentions}"

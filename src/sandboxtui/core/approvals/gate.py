@@ -1,0 +1,129 @@
+"""`gate()`: the one call a launcher makes before running a command.
+
+It runs the precheck and, in `ask` mode, obtains a decision from (in order) the session's
+remembered approvals, an in-process decider (the TUI's own run panel), a running console (the
+TUI's broker, over a Unix socket), the terminal, or, with none of these, denies. Every request and
+decision is appended to the audit log; if that fails, the command is denied (an approval must
+leave a trace).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from sandboxtui.core.approvals.broker import DEFAULT_CONSOLE_TIMEOUT, BrokerError, ask_console
+from sandboxtui.core.approvals.model import (
+    ApprovalRequest,
+    ApprovalSession,
+    Choice,
+    Decision,
+    deny,
+    new_request,
+)
+from sandboxtui.core.approvals.prompt import ask_terminal
+from sandboxtui.core.audit import AuditError, AuditLog, default_audit_path
+from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.policy import PrecheckMode
+from sandboxtui.core.precheck import PrecheckResult, precheck
+
+MAX_EDITS = 10  # edit -> precheck -> edit ... is bounded
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """What the launcher does: run `argv` if `allowed`, else print `message` and exit 3."""
+
+    allowed: bool
+    argv: tuple[str, ...]
+    decision: Decision | None  # None: nothing matched, or the precheck is off
+    message: str
+    precheck: PrecheckResult
+
+
+def gate(
+    argv: Sequence[str],
+    plan: MountPlan,
+    *,
+    cwd: str | None = None,
+    session: ApprovalSession | None = None,
+    decide: Callable[[ApprovalRequest], Decision] | None = None,
+    socket_dir: str | None = None,
+    tty: str | None = "/dev/tty",
+    console_timeout: float = DEFAULT_CONSOLE_TIMEOUT,
+    audit: AuditLog | None = None,
+) -> GateResult:
+    """Precheck `argv` and, in ask mode, get a decision; every request and decision is audited.
+
+    `decide` is an in-process decider (the TUI run panel, called in a worker thread); without it
+    a running console is asked over the socket, then the terminal `tty` (None: never ask), and
+    with neither the command is denied.
+    """
+    cwd = plan.cwd if cwd is None else cwd
+    audit = AuditLog(default_audit_path()) if audit is None else audit
+    current = tuple(argv)
+    decision: Decision | None = None
+    for _ in range(MAX_EDITS + 1):
+        result = precheck(current, plan, cwd)
+        if not result.matched:
+            note = "sensitive-path precheck is off" if result.skipped else "no sensitive paths"
+            return GateResult(True, current, decision, note, result)
+        request = new_request(current, cwd, result, plan.policy.profile)
+        try:
+            audit.append({"kind": "request", "time": request.time,
+                          "request": request.to_json()})
+            decision = _decide(request, result.mode, session, decide, socket_dir, tty,
+                               console_timeout)
+            audit.append({"kind": "decision", "time": decision.time, "id": request.id,
+                          "decision": decision.to_json()})
+        except AuditError as exc:
+            if result.mode is PrecheckMode.BLOCK:  # denied either way: say why first
+                blocked = _blocked()
+                return GateResult(False, current, blocked, f"{_denial(result, blocked)}\n"
+                                  f"(not recorded: {exc})", result)
+            return GateResult(False, current, deny("error", str(exc)),
+                              f"denied: the approval could not be audited: {exc}", result)
+        if decision.choice is Choice.SESSION and session is not None:
+            session.remember(request, decision)
+        if decision.approved:
+            return GateResult(True, current, decision,
+                              f"approved ({decision.choice.value}) by {decision.who}", result)
+        if decision.choice is Choice.DENY:
+            return GateResult(False, current, decision, _denial(result, decision), result)
+        current = decision.argv or ()  # edited (never empty): precheck the new command again
+    return GateResult(False, current, decision,
+                      f"denied: {MAX_EDITS} edits in a row still mention a sensitive path",
+                      result)
+
+
+def _decide(request: ApprovalRequest, mode: PrecheckMode, session: ApprovalSession | None,
+            decide: Callable[[ApprovalRequest], Decision] | None, socket_dir: str | None,
+            tty: str | None, console_timeout: float) -> Decision:
+    if mode is PrecheckMode.BLOCK:
+        return _blocked()
+    earlier = session.lookup(request) if session is not None else None
+    if earlier is not None:
+        return earlier
+    if decide is not None:
+        return decide(request)
+    try:
+        decision = ask_console(request, socket_dir, console_timeout)
+    except BrokerError as exc:
+        return deny("error", f"approval console unusable: {exc}")
+    if decision is None and tty is not None:
+        decision = ask_terminal(request, tty)
+    if decision is None:
+        return deny("unattended", "approval needed, but no console is running and there is no "
+                    "terminal to ask on")
+    return decision
+
+
+def _blocked() -> Decision:
+    return deny("policy", "sensitive_path_precheck_mode = block")
+
+
+def _denial(result: PrecheckResult, decision: Decision) -> str:
+    head = ("blocked by sensitive_path_precheck_mode = block" if decision.who == "policy"
+            else f"denied by {decision.who}: {decision.reason}")
+    mentions = "".join(f"\n  {line}" for line in result.describe().splitlines())
+    return f"{head}; the command mentions:{mentions}"
