@@ -11,7 +11,8 @@ import pytest
 from sandboxtui.core.bwrap import LaunchFiles, bwrap_options, encode_args
 from sandboxtui.core.config import resolve
 from sandboxtui.core.launch import LaunchError, LaunchSpec, RunResult, prepare, start
-from sandboxtui.core.plan import MountPlan, OpKind, build_plan, runtime_dir
+from sandboxtui.core.paths import runtime_dir
+from sandboxtui.core.plan import MountPlan, OpKind, build_plan
 from sandboxtui.core.policy import Access
 
 FILES = LaunchFiles("/run/x", "/run/x/launch-1/empty", 7, 8)
@@ -125,7 +126,7 @@ def test_odd_paths_and_a_huge_plan_go_through_the_args_fd(tmp_path: Path) -> Non
                for op in plan.ops) == n
     spec = prepare(plan, ["sh", "-c", 'echo in > "$1/f"; cat "$2"', "sh", str(odd),
                           str(next(many.iterdir()))])
-    assert len(encode_args(spec.options())) > 2 * 1024 * 1024
+    assert len(encode_args(spec.enforcer.options(spec))) > 2 * 1024 * 1024
     result, out, err = run(spec)
     assert result.exit_code == 1, err
     assert "Permission denied" in err and "secret" not in out

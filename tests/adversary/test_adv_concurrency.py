@@ -20,7 +20,7 @@ from conftest import CANARY, Runner, chown_tree, make_workspace
 
 def _runtime_dir(runner: Runner) -> Path:
     """The runner's per-user runtime directory, as its own sandboxtui computes it."""
-    code = "from sandboxtui.core.plan import runtime_dir; print(runtime_dir())"
+    code = "from sandboxtui.core.paths import runtime_dir; print(runtime_dir())"
     argv = [*runner.prefix()[:-2], "-c", code]
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
     out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env)

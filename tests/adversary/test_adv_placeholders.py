@@ -162,7 +162,7 @@ def test_the_users_own_empty_directory_is_kept(runner: Runner, shared_dir: Path,
 
 
 def _runtime_dir(runner: Runner) -> Path:
-    code = "from sandboxtui.core.plan import runtime_dir; print(runtime_dir())"
+    code = "from sandboxtui.core.paths import runtime_dir; print(runtime_dir())"
     done = subprocess.run([*runner.prefix()[:-2], "-c", code], capture_output=True, text=True,
                           check=True, env=ENV)
     return Path(done.stdout.strip())

@@ -41,7 +41,8 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sandboxtui.core.plan import MountPlan, OpKind, _lstat, runtime_dir
+from sandboxtui.core.paths import runtime_dir
+from sandboxtui.core.plan import MountPlan, OpKind, _lstat
 from sandboxtui.core.policy import NetworkMode
 
 # bubblewrap refuses more arguments than this (its MAX_ARGS, `--args` contents included): with

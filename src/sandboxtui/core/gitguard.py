@@ -32,7 +32,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sandboxtui.core.plan import _entry_is_dir, _first_line, _is_within, _lstat, runtime_dir
+from sandboxtui.core.paths import is_within, runtime_dir
+from sandboxtui.core.plan import _entry_is_dir, _first_line, _lstat
 
 GIT_DIR = ".git"
 DISABLED_SUFFIX = ".sandboxtui-disabled"
@@ -83,7 +84,7 @@ class Bounds:
 def _within(path: str, roots: list[str]) -> bool:
     """Only what a sandbox could write is ever touched: a `gitdir:` line naming a host
     directory elsewhere must not make the launcher edit it."""
-    return any(_is_within(path, r) for r in roots)
+    return any(is_within(path, r) for r in roots)
 
 
 @dataclass

@@ -32,6 +32,7 @@ import stat
 import uuid
 from dataclasses import dataclass
 
+from sandboxtui.core.paths import is_within
 from sandboxtui.core.plan import MountPlan, resolve_host_path
 from sandboxtui.core.policy import Access
 from sandboxtui.core.precheck import match_path
@@ -361,10 +362,10 @@ def check_path(name: str, plan: MountPlan) -> str:
     if hit is not None:
         raise PatchDenied(f"{name}: sensitive path ({hit.rule} [{hit.provenance}]); patches "
                           "never touch sensitive paths", sensitive=True)
-    if not _within(lexical, ws):
+    if not is_within(lexical, ws):
         raise PatchDenied(f"{name}: outside the workspace {ws}", sensitive=False)
     resolved = resolve_host_path(lexical, "/")
-    if not _within(resolved, ws):
+    if not is_within(resolved, ws):
         raise PatchDenied(f"{name}: resolves to {resolved}, outside the workspace {ws} "
                           "(through a symlink)", sensitive=False)
     if GIT_DIR in (lexical.split("/") + resolved.split("/")):
@@ -389,10 +390,6 @@ def _denied_inode(st: os.stat_result, plan: MountPlan) -> bool:
             if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
                 return True
     return False
-
-
-def _within(path: str, root: str) -> bool:
-    return root == "/" or path == root or path.startswith(root + "/")
 
 
 def plan_patch(patches: tuple[FilePatch, ...], plan: MountPlan, tree: _Tree) -> PatchResult:

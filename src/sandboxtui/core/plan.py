@@ -25,6 +25,7 @@ from typing import Any
 
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.globs import CompiledGlob, GlobError, compile_glob
+from sandboxtui.core.paths import is_beneath, is_within, runtime_dir
 from sandboxtui.core.policy import (
     BUILTIN,
     GIT_CODE_PATHS,
@@ -223,7 +224,7 @@ class MountPlan:
                             "only " + ", ".join(DEV_ENTRIES) + ")", BUILTIN, is_dir=False)
         elif self.skeleton(resolved, rule):
             rule = Rule(resolved, Access.RO, RuleKind.BASE, SKELETON_REASON, rule.provenance)
-        ops = tuple(op for op in self.ops if _is_within(resolved, op.dest))
+        ops = tuple(op for op in self.ops if is_within(resolved, op.dest))
         return Explanation(path, resolved, rule.access, rule, ops)
 
     def skeleton(self, path: str, rule: Rule | None = None) -> bool:
@@ -231,7 +232,7 @@ class MountPlan:
         it? (bwrap creates such directories, read-only, listing only those mount points.)"""
         rule = self.rule_for(path) if rule is None else rule
         return rule.kind is RuleKind.BASE and rule.access is Access.NONE and any(
-            op.dest != path and _is_within(op.dest, path) for op in self.ops
+            is_beneath(op.dest, path) for op in self.ops
             if op.kind not in (OpKind.EMPTY_ROOT, OpKind.REMOUNT_RO))
 
     def denied_paths(self) -> list[Rule]:
@@ -266,10 +267,6 @@ def rule_json(rule: Rule) -> dict[str, Any]:
 
 def op_json(op: MountOp) -> dict[str, Any]:
     return {"op": op.kind.value, "dest": op.dest, "source": op.source, "argv": op.describe()}
-
-
-def _is_within(path: str, root: str) -> bool:
-    return root == "/" or path == root or path.startswith(root + "/")
 
 
 def resolve_host_path(path: str, cwd: str) -> str:
@@ -328,16 +325,6 @@ def _lstat(path: str) -> os.stat_result | None:
         return os.lstat(path)
     except OSError:
         return None
-
-
-def runtime_dir(env: Mapping[str, str] | None = None) -> str:
-    """The per-user runtime directory, the one definition: launch files, proxy bridges and the
-    approvals socket live there, and every sandbox gets it hidden (an empty tmpfs with no
-    permissions). Never `$TMPDIR`, which a sandbox may write."""
-    xdg = (os.environ if env is None else env).get("XDG_RUNTIME_DIR")
-    if xdg and os.path.isabs(xdg) and os.path.isdir(xdg):
-        return os.path.join(xdg, "sandboxtui")
-    return f"/tmp/sandboxtui-{os.getuid()}"
 
 
 def build_plan(
@@ -621,7 +608,7 @@ def _workspace_cache(cwd: str, env: Mapping[str, str], by_path: Mapping[str, Rul
                                 remedy))
         return None
     if _access_at(by_path, base) is Access.RW or any(
-            _is_within(r.path, base) for r in by_path.values() if r.access is Access.RW):
+            is_within(r.path, base) for r in by_path.values() if r.access is Access.RW):
         diags.append(Diagnostic(Severity.WARNING, "cache-in-writable-root", f"the cache home "
                                 f"{base} lies in (or holds) a writable root: a sandbox could "
                                 "redirect it, so no cache directory is bound", remedy))
@@ -705,7 +692,7 @@ def _scan_rules(rules: _Rules, diags: list[Diagnostic], result: _ScanResult, pol
         access = _access_at(rules.by_path, target)
         st = _lstat(target)
         if st is not None and stat.S_ISREG(st.st_mode) and access is not Access.NONE \
-                and any(_is_within(target, r) for r in roots):
+                and any(is_within(target, r) for r in roots):
             # Except a regular file of the scanned roots: a command may have planted
             # `.env.local -> build/cache.txt` for the user to write a secret through.
             rules.add(Rule(target, Access.NONE, RuleKind.SENSITIVE,
@@ -1060,7 +1047,7 @@ def _scan_roots(cwd: str, rules: _Rules) -> list[str]:
     ordered = sorted(roots, key=_sort_key)
     kept: list[str] = []
     for r in ordered:
-        if not any(_is_within(r, k) for k in kept):
+        if not any(is_within(r, k) for k in kept):
             kept.append(r)
     return kept
 

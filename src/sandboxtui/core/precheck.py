@@ -37,6 +37,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from sandboxtui.core.globs import GlobError, compile_glob
+from sandboxtui.core.paths import is_beneath, is_within
 from sandboxtui.core.plan import MountPlan, RuleKind, resolve_host_path
 from sandboxtui.core.policy import Access, PrecheckMode
 from sandboxtui.core.terminal import inert
@@ -184,7 +185,7 @@ def _glob_hit(path: str, cwd: str, workspace: str, globs: Sequence[str]) -> str 
     """
     names = path.split("/")
     if os.path.isabs(path):
-        base = cwd if _within(path, cwd) else "/"
+        base = cwd if is_within(path, cwd) else "/"
         names = os.path.relpath(path, base).split("/") if path != base else []
     for glob in globs:
         if "/" in glob:  # gitignore's semantics, as the plan applies them (core/globs.py)
@@ -193,13 +194,9 @@ def _glob_hit(path: str, cwd: str, workspace: str, globs: Sequence[str]) -> str 
             except GlobError:
                 continue  # refused by the config already
             base = compiled.base or workspace
-            if _within(path, base) and path != base and compiled.matches(
+            if is_beneath(path, base) and compiled.matches(
                     os.path.relpath(path, base), os.path.isdir(path)):
                 return glob
         elif any(fnmatch.fnmatchcase(n, glob) for n in names if n not in ("", ".", "..")):
             return glob
     return None
-
-
-def _within(path: str, root: str) -> bool:
-    return root == "/" or path == root or path.startswith(root + "/")

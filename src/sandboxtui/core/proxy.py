@@ -37,7 +37,8 @@ from urllib.parse import urlsplit
 from sandboxtui.core import exec_stage, proxy_inside
 from sandboxtui.core.bwrap import _private_dir, data_fd, stale_dirs
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
-from sandboxtui.core.plan import MountPlan, runtime_dir
+from sandboxtui.core.paths import runtime_dir
+from sandboxtui.core.plan import MountPlan
 from sandboxtui.core.policy import Access
 from sandboxtui.core.proxy_inside import Relay
 

@@ -22,6 +22,7 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from sandboxtui.core.paths import is_beneath, is_within
 from sandboxtui.core.plan import MountPlan, Rule, RuleKind
 from sandboxtui.core.policy import Access
 from sandboxtui.core.terminal import inert
@@ -103,12 +104,8 @@ def mount_roots(plan: MountPlan) -> list[str]:
     containers = [r.path for r in roots if r.access is not Access.NONE and r.path != "/"]
     paths = {r.path for r in roots} | {plan.cwd}
     paths |= {r.path for r in plan.rules if r.kind is RuleKind.ENTRY
-              and not any(_within(r.path, c) for c in containers)}
+              and not any(is_beneath(r.path, c) for c in containers)}
     return sorted(paths, key=lambda p: tuple(c for c in p.split("/") if c))
-
-
-def _within(path: str, root: str) -> bool:
-    return path != root and (root == "/" or path.startswith(root + "/"))
 
 
 def _entry(path: str) -> FsNode:
@@ -296,16 +293,15 @@ class MountTree(Tree[FsNode]):
 
     def reveal(self, path: str) -> bool:
         """Expand down to `path` and put the cursor on it; False when it is not in the tree."""
-        tops = [n for n in self.root.children if n.data and (
-            n.data.path == path or _within(path, n.data.path))]
+        tops = [n for n in self.root.children if n.data and is_within(path, n.data.path)]
         if not tops:
             return False
         node = max(tops, key=lambda n: len(n.data.path) if n.data else 0)
         while node.data is not None and node.data.path != path:
             self._load(node)
             node.expand()
-            nxt = next((c for c in node.children if c.data and (
-                c.data.path == path or _within(path, c.data.path))), None)
+            nxt = next((c for c in node.children if c.data and is_within(path, c.data.path)),
+                       None)
             if nxt is None:
                 break
             node = nxt
