@@ -41,6 +41,7 @@ from pathlib import Path
 from sandboxtui.core.bwrap import data_fd, display_argv, launch_files
 from sandboxtui.core.config import resolve
 from sandboxtui.core.launch import LaunchSpec, prepare, start
+from sandboxtui.core.pipelines.bubblewrap import Bubblewrap
 from sandboxtui.core.plan import MountPlan, build_plan
 from sandboxtui.core.seccomp import compile_bpf
 
@@ -78,15 +79,16 @@ def medians_ms(fns: dict[str, Callable[[], object]], runs: int) -> dict[str, flo
 
 def raw_bwrap(spec: LaunchSpec) -> None:
     """The same bwrap invocation the launcher makes, minus the launcher."""
-    assert spec.outer_filter is not None
-    seccomp = data_fd(compile_bpf(spec.outer_filter), "bench-seccomp")
+    bwrap = spec.enforcer
+    assert isinstance(bwrap, Bubblewrap)
+    seccomp = data_fd(compile_bpf(bwrap.outer_filter), "bench-seccomp")
     status_r, status_w = os.pipe2(os.O_CLOEXEC)
     block_r, block_w = os.pipe2(os.O_CLOEXEC)
     os.close(block_w)  # at EOF: bwrap goes on at once (the launcher checks the mounts first)
     try:
         with launch_files(spec.plan, seccomp_fd=seccomp, status_fd=status_w) as files:
-            options = spec.options(replace(files, block_fd=block_r))
-            argv = display_argv(spec.bwrap or "", options, spec.command)
+            options = bwrap.options(spec, replace(files, block_fd=block_r))
+            argv = display_argv(bwrap.bwrap, options, spec.command)
             subprocess.run(argv, pass_fds=(seccomp, status_w, block_r), check=True)
     finally:
         for fd in (seccomp, status_r, status_w, block_r):
@@ -168,8 +170,8 @@ def main() -> int:
         proxied = build_plan(resolve(config_path=config, overrides=[
             'sandbox_workspace_write.network_access="proxy"']), str(ws))
         spec = prepare(plan, [TRUE])
-        if spec.bwrap is None or spec.seccomp is None:
-            print("the benchmark needs a sandboxed, network-off plan", file=sys.stderr)
+        if not isinstance(spec.enforcer, Bubblewrap):
+            print("the benchmark needs the bubblewrap pipeline", file=sys.stderr)
             return 1
         cli = cli_command(ws, config)
         env = cached_env(ws.parent / f"{ws.name}-pycache")
@@ -193,7 +195,7 @@ def main() -> int:
         shutil.rmtree(ws, ignore_errors=True)
         shutil.rmtree(ws.parent / f"{ws.name}-pycache", ignore_errors=True)
         config.unlink(missing_ok=True)
-    print(f"bwrap: {spec.bwrap}; {args.runs} runs each, median wall time of {TRUE}")
+    print(f"bwrap: {spec.enforcer.program}; {args.runs} runs each, median wall time of {TRUE}")
     for name, ms in results.items():
         print(f"  {name:<10} {ms:7.2f} ms")
     ratio = results["launcher"] / results["bwrap"]

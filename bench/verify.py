@@ -45,13 +45,13 @@ def main() -> int:
         probes = list(islice(cycle(found), args.probes))
         who = v.sandbox_identity(sandboxed=True)
         python = v.probe_interpreter(plan, who)
-        pipeline = v.prepare_probes(plan, probes[:1], python).pipeline
-        predictions = [v.predict(plan, p, who, pipeline) for p in probes]
+        enforcer = v.prepare_probes(plan, probes[:1], python).enforcer
+        predictions = [v.predict(plan, p, who, enforcer) for p in probes]
 
         started = time.monotonic()
         spec = v.prepare_probes(plan, probes, python)
         one = v.compare(probes, predictions, v.run_probes(spec, len(probes)),
-                        spec.landlock.unenforced if spec.landlock else ())
+                        spec.enforcer.unenforced)
         one_launch = time.monotonic() - started
 
         started = time.monotonic()
@@ -59,7 +59,7 @@ def main() -> int:
         for probe, prediction in zip(probes, predictions, strict=True):
             spec = v.prepare_probes(plan, [probe], python)
             many += v.compare([probe], [prediction], v.run_probes(spec, 1),
-                              spec.landlock.unenforced if spec.landlock else ())
+                              spec.enforcer.unenforced)
         separate = time.monotonic() - started
     finally:
         shutil.rmtree(ws.parent, ignore_errors=True)

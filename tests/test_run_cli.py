@@ -20,7 +20,6 @@ from conftest import ABSENT_BWRAP, Runner, chown_tree
 from sandboxtui.core.bwrap import data_fd
 from sandboxtui.core.config import resolve
 from sandboxtui.core.launch import (
-    STAGE_ARGV,
     LaunchError,
     OutputEvent,
     RunningCommand,
@@ -28,6 +27,7 @@ from sandboxtui.core.launch import (
     scrub_env,
     start,
 )
+from sandboxtui.core.pipelines.stage import STAGE_ARGV
 from sandboxtui.core.plan import MountPlan, build_plan
 
 CLI = [sys.executable, "-m", "sandboxtui"]

@@ -59,7 +59,8 @@ code = ("import errno, socket\ntry:\n    socket.socket(socket.AF_UNIX).close(); 
         "except OSError as e:\n    print(errno.errorcode[e.errno])")
 spec = prepare(plan, ["/usr/bin/python3", "-c", code], caps=caps)
 result = start(spec).wait()  # the command prints on our stdout, first
-print(json.dumps({"filter": spec.seccomp.name, "gated": spec.unix_gate_program() is not None,
+from sandboxtui.core.unix_gate import gate_program
+print(json.dumps({"filter": spec.seccomp.name, "gated": gate_program(spec.seccomp) is not None,
                   "exit": result.exit_code}))
 """
 

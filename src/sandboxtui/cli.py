@@ -324,33 +324,7 @@ def _ending_signals_raise() -> Iterator[None]:
 
 def render_launch(spec: LaunchSpec) -> str:
     """The dry-run report: the exact argv (one argument per line) and the seccomp rules."""
-    from sandboxtui.core.seccomp import render_table
-
-    if not spec.sandboxed:
-        lines = ["UNSANDBOXED (danger-full-access): the command runs directly:",
-                 "  " + " ".join(map(repr, spec.argv()))]
-    elif spec.landlock is not None:
-        lines = ["legacy Landlock pipeline: the exec stage restricts itself, then execs:"]
-        lines += [f"  {a!r}" for a in spec.argv()]
-        lines += ["", "Landlock read+execute beneath:"]
-        lines += [f"  {p!r}" for p in spec.landlock.read_roots]
-        lines += ["Landlock full access beneath:"] + [f"  {p!r}" for p in spec.landlock.write_roots]
-        lines += ["", render_table(spec.seccomp) if spec.seccomp else "seccomp: none"]
-    else:
-        lines = ["bwrap argv (options go to bwrap through --args FD; the launch-XXXX directory "
-                 "and the fd numbers are allocated per launch):"]
-        lines += [f"  {a!r}" for a in spec.argv()]
-        lines += ["", render_table(spec.seccomp) if spec.seccomp else "seccomp: none"]
-        if spec.proxy is not None and spec.outer_filter is not None:
-            lines += ["", *spec.proxy.describe(),
-                      "  (the filter above is applied by the inside program once its bridge "
-                      "listens; bwrap loads this one for every process of the sandbox, its "
-                      "own init and the bridge included:)", "",
-                      render_table(spec.outer_filter)]
-    if spec.dropped_env:
-        lines += ["", "environment not passed (looks secret): " + ", ".join(spec.dropped_env)]
-    lines += [f"warning: {d.line()}" for d in spec.warnings]
-    return "\n".join(map(inert, lines))
+    return "\n".join(map(inert, spec.describe()))
 
 
 def cmd_approvals(args: argparse.Namespace) -> int:

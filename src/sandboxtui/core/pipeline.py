@@ -20,6 +20,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from sandboxtui.core.diagnostics import Capabilities, diagnose
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
@@ -27,6 +28,10 @@ from sandboxtui.core.landlock import LandlockModel, landlock_model
 from sandboxtui.core.plan import MountPlan
 from sandboxtui.core.policy import NetworkMode, Policy
 from sandboxtui.core.seccomp import SeccompFilter, filter_for
+
+if TYPE_CHECKING:
+    from sandboxtui.core.pipelines.base import Enforcer
+    from sandboxtui.core.proxy import ProxyPlan
 
 
 class Pipeline(StrEnum):
@@ -52,6 +57,22 @@ class PipelineChoice:
         return filter_for(policy, legacy=self.pipeline is Pipeline.LANDLOCK,
                           unix_gate=self.unix_gate)
 
+    def enforcer(self, policy: Policy, bwrap: str | None, proxy: ProxyPlan | None) -> Enforcer:
+        """The chosen pipeline, made (core/pipelines/): one line per pipeline."""
+        from sandboxtui.core.pipelines import bubblewrap, landlock, none
+        from sandboxtui.core.pipelines import proxy as proxied
+
+        seccomp = self.seccomp_filter(policy)
+        if self.pipeline is Pipeline.UNSANDBOXED:
+            return none.Unsandboxed()
+        if self.pipeline is Pipeline.LANDLOCK and self.landlock is not None:
+            return landlock.LegacyLandlock(self.landlock, seccomp)
+        if self.pipeline is Pipeline.BWRAP and bwrap is not None and proxy is not None:
+            return proxied.Proxied(bwrap, seccomp, proxy)
+        if self.pipeline is Pipeline.BWRAP and bwrap is not None:
+            return bubblewrap.Bubblewrap(bwrap, seccomp)
+        raise ValueError(f"no pipeline to make: {self.reason}")
+
 
 def _refuse(reason: str, remedy: str, *extra: Diagnostic) -> PipelineChoice:
     return PipelineChoice(None, reason, (Diagnostic(Severity.ERROR, "refused", reason, remedy),
@@ -73,6 +94,9 @@ def choose_pipeline(
     plan: MountPlan, caps: Capabilities, *, euid: int | None = None
 ) -> PipelineChoice:
     choice = _choose(plan, caps, euid=euid)
+    if choice.pipeline is Pipeline.BWRAP and not caps.system_bwrap:
+        choice = replace(choice, diagnostics=(*choice.diagnostics, *(
+            d for d in diagnose(caps) if d.code == "system-bwrap-missing")))
     if choice.pipeline is not Pipeline.BWRAP or plan.policy.network is not NetworkMode.OFF:
         return choice
     if caps.unix_gate_error is None:

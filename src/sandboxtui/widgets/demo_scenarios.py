@@ -19,7 +19,6 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label
 
-from sandboxtui.core.pipeline import Pipeline
 from sandboxtui.core.verify import Prediction, Probe, predict, sandbox_identity
 from sandboxtui.widgets.state import PlanChanged, Workspace
 
@@ -78,10 +77,11 @@ def scenarios(cwd: str) -> tuple[Scenario, ...]:
 
 
 def predicted(workspace: Workspace, scenario: Scenario) -> Prediction:
-    pipeline = workspace.choice.pipeline or Pipeline.BWRAP
-    plan = workspace.plan
-    return predict(plan, scenario.probe, sandbox_identity(not plan.unsandboxed), pipeline,
-                   workspace.choice.seccomp_filter(plan.policy))
+    plan, choice = workspace.plan, workspace.choice
+    # the pipeline the demo would launch (bubblewrap's view while none can run)
+    enforcer = None if choice.refused else choice.enforcer(
+        plan.policy, workspace.caps.bwrap or "bwrap", None)
+    return predict(plan, scenario.probe, sandbox_identity(not plan.unsandboxed), enforcer)
 
 
 def _verdict(allowed: bool) -> Text:
