@@ -6,27 +6,25 @@ before anything runs.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import replace
 from typing import Any
 
 from sandboxtui.core.globs import check_glob
 from sandboxtui.core.policy import (
+    SETTINGS,
     SPECIAL_PATHS,
     Access,
     FsEntry,
-    GitProtection,
-    Limits,
-    NetworkMode,
     Policy,
-    PrecheckMode,
     Provenance,
-    ReadAccess,
-    SandboxMode,
+    Setting,
+    check_path,
+    policy_from,
 )
 
 Key = tuple[str, ...]
@@ -43,113 +41,8 @@ class ConfigError(Exception):
         super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
-# --- value validators -------------------------------------------------------------------------
-
-
-def _expect(kind: type | tuple[type, ...], label: str) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        if isinstance(value, bool) and kind is not bool:
-            raise ValueError(f"expected {label}, got a boolean")
-        if not isinstance(value, kind):
-            raise ValueError(f"expected {label}, got {type(value).__name__} {value!r}")
-        return value
-
-    return check
-
-
-def _choice(enum: type) -> Callable[[Any], Any]:
-    def check(value: Any) -> Any:
-        choices = [m.value for m in enum]
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
-        return enum(value)
-
-    return check
-
-
-def check_path(value: Any) -> str:
-    """An absolute or `~` path; relative paths and NUL bytes are refused."""
-    if not isinstance(value, str):
-        raise ValueError(f"expected a path string, got {type(value).__name__}")
-    if "\0" in value:
-        raise ValueError("path contains a NUL byte")
-    if value == "":
-        raise ValueError("path is empty")
-    expanded = os.path.expanduser(value)
-    if not os.path.isabs(expanded):
-        raise ValueError(f"path must be absolute or start with ~, got {value!r}")
-    return os.path.normpath(expanded)
-
-
-def _path_list(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list):
-        raise ValueError(f"expected a list of paths, got {type(value).__name__}")
-    return tuple(check_path(v) for v in value)
-
-
-def _str_list(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError("expected a list of strings")
-    for v in value:
-        if "\0" in v or v == "":
-            raise ValueError(f"invalid entry {v!r}")
-    return tuple(value)
-
-
-def _glob_list(value: Any) -> tuple[str, ...]:
-    globs = _str_list(value)
-    for g in globs:
-        check_glob(g)  # GlobError is a ValueError: file, line and key are added by the caller
-    return globs
-
-
-def _limit(value: Any) -> int:
-    _expect(int, "a non-negative integer")(value)
-    if value < 0:
-        raise ValueError(f"expected a non-negative integer, got {value}")
-    return value
-
-
-class ReadMode(StrEnum):
-    FULL = "full"
-    RESTRICTED = "restricted"
-
-
-_BOOL = _expect(bool, "true or false")
-_STR = _expect(str, "a string")
-
-
-def _network(value: Any) -> NetworkMode:
-    """`network_access`: true, false, or "proxy" (network only through configured proxies)."""
-    if isinstance(value, bool):
-        return NetworkMode.ON if value else NetworkMode.OFF
-    if value == NetworkMode.PROXY.value:
-        return NetworkMode.PROXY
-    raise ValueError(f'expected true or false, or "proxy", got {value!r}')
-
-
-_NETWORK_VALUES = {NetworkMode.ON: True, NetworkMode.OFF: False, NetworkMode.PROXY: "proxy"}
-
-SCHEMA: dict[Key, Callable[[Any], Any]] = {
-    ("sandbox_mode",): _choice(SandboxMode),
-    ("profile",): _STR,
-    ("default_permissions",): _STR,
-    ("sandbox_workspace_write", "writable_roots"): _path_list,
-    ("sandbox_workspace_write", "network_access"): _network,
-    ("sandbox_workspace_write", "exclude_tmpdir_env_var"): _BOOL,
-    ("sandbox_workspace_write", "exclude_slash_tmp"): _BOOL,
-    ("read_access", "mode"): _choice(ReadMode),
-    ("read_access", "include_platform_defaults"): _BOOL,
-    ("read_access", "readable_roots"): _path_list,
-    ("features", "use_legacy_landlock"): _BOOL,
-    ("sensitive_paths",): _glob_list,
-    ("sensitive_path_precheck_mode",): _choice(PrecheckMode),
-    ("protect_git",): _choice(GitProtection),
-    ("caches", "enabled"): _BOOL,
-    ("system_bwrap",): check_path,
-    ("env_passthrough",): _str_list,
-    **{("limits", name): _limit for name in Limits.__dataclass_fields__},
-}
+# The config schema: every declared key's parser (see `policy.SETTINGS`).
+SCHEMA: dict[Key, Setting] = {s.key: s for s in SETTINGS}
 _ACCESS_WORDS = {"read": Access.RO, "write": Access.RW, "none": Access.NONE}
 
 
@@ -160,7 +53,7 @@ def dotted(key: Key) -> str:
 def _validate(key: Key, value: Any) -> Any:
     """Validate one flat key; returns the converted value or raises ValueError/KeyError."""
     if key in SCHEMA:
-        return SCHEMA[key](value)
+        return SCHEMA[key].parse(value)
     if len(key) == 4 and key[0] == "permissions" and key[2] == "filesystem":
         return _fs_entry_value(key[3], value)
     raise KeyError(dotted(key))
@@ -280,19 +173,16 @@ def flatten(tree: Mapping[str, Any], prefix: Key = ()) -> dict[Key, Any]:
     return out
 
 
-@dataclass(frozen=True)
-class Layer:
-    """One source of settings: flat key -> (value, provenance)."""
-
-    values: dict[Key, tuple[Any, Provenance]]
+# One source of settings (the file, a profile, the command line): flat key -> (value, provenance).
+Layer = dict[Key, tuple[Any, Provenance]]
 
 
 def _layer_from_tree(
     tree: Mapping[str, Any], origin: Callable[[Key], Provenance], where: Callable[[Key], str]
 ) -> tuple[Layer, dict[str, Layer]]:
     """Split a parsed document into its top-level layer and its profiles' layers."""
-    top: dict[Key, tuple[Any, Provenance]] = {}
-    profiles: dict[str, dict[Key, tuple[Any, Provenance]]] = {}
+    top: Layer = {}
+    profiles: dict[str, Layer] = {}
     for key, value in flatten(tree).items():
         if key[0] == "profiles":
             if len(key) < 3:
@@ -310,7 +200,7 @@ def _layer_from_tree(
         except ValueError as exc:
             raise ConfigError(str(exc), origin=where(key), key=dotted(key)) from None
         target[prov_key] = (converted, origin(key))
-    return Layer(top), {n: Layer(v) for n, v in profiles.items()}
+    return top, profiles
 
 
 def default_config_path(env: Mapping[str, str]) -> str:
@@ -354,8 +244,8 @@ def _file_layer(path: str) -> tuple[Layer, dict[str, Layer]]:
 
 
 def _overrides_layer(overrides: Iterable[str]) -> tuple[Layer, dict[str, Layer]]:
-    top: dict[Key, tuple[Any, Provenance]] = {}
-    profiles: dict[str, dict[Key, tuple[Any, Provenance]]] = {}
+    top: Layer = {}
+    profiles: dict[str, Layer] = {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError("expected KEY=VALUE", origin="-c", key=item)
@@ -370,10 +260,10 @@ def _overrides_layer(overrides: Iterable[str]) -> tuple[Layer, dict[str, Layer]]
         layer, profs = _layer_from_tree(
             tree, lambda k, item=item: Provenance("-c", f"-c {item}"), lambda k: "-c"
         )
-        top.update(layer.values)
+        top.update(layer)
         for name, pl in profs.items():
-            profiles.setdefault(name, {}).update(pl.values)
-    return Layer(top), {n: Layer(v) for n, v in profiles.items()}
+            profiles.setdefault(name, {}).update(pl)
+    return top, profiles
 
 
 # --- building the policy ----------------------------------------------------------------------
@@ -394,36 +284,34 @@ def resolve(
     if explicit or os.path.exists(path):
         file_layer, file_profiles = _file_layer(path)
     else:
-        file_layer, file_profiles = Layer({}), {}
+        file_layer, file_profiles = {}, {}
     cli_layer, cli_profiles = _overrides_layer(overrides)
     if sandbox_mode is not None:
         try:
-            mode = _choice(SandboxMode)(sandbox_mode)
+            mode = SCHEMA[("sandbox_mode",)].parse(sandbox_mode)
         except ValueError as exc:
             raise ConfigError(str(exc), origin="--sandbox") from None
-        cli_layer.values[("sandbox_mode",)] = (mode, Provenance("-c", f"--sandbox {sandbox_mode}"))
+        cli_layer[("sandbox_mode",)] = (mode, Provenance("-c", f"--sandbox {sandbox_mode}"))
 
     profiles = dict(file_profiles)
     for name, layer in cli_profiles.items():
-        profiles[name] = Layer({**profiles.get(name, Layer({})).values, **layer.values})
+        profiles[name] = {**profiles.get(name, {}), **layer}
 
     if profile is None:
-        chosen = cli_layer.values.get(("profile",)) or file_layer.values.get(("profile",))
+        chosen = cli_layer.get(("profile",)) or file_layer.get(("profile",))
         profile = chosen[0] if chosen else None
     layers = [file_layer]
     if profile is not None:
         if profile not in profiles:
             known = ", ".join(sorted(profiles)) or "none defined"
             raise ConfigError(f"unknown profile {profile!r} (profiles: {known})", key="profile")
-        layers.append(
-            Layer({k: (v, Provenance("profile", f"profile {profile} ({p})"))
-                   for k, (v, p) in profiles[profile].values.items()})
-        )
+        layers.append({k: (v, Provenance("profile", f"profile {profile} ({p})"))
+                       for k, (v, p) in profiles[profile].items()})
     layers.append(cli_layer)
 
-    merged: dict[Key, tuple[Any, Provenance]] = {}
+    merged: Layer = {}
     for layer in layers:
-        merged.update(layer.values)
+        merged.update(layer)
     policy = build_policy(merged, profile)
     if explicit or os.path.exists(path):
         policy = replace(policy, config_file=os.path.realpath(path))
@@ -431,12 +319,9 @@ def resolve(
 
 
 def build_policy(merged: Mapping[Key, tuple[Any, Provenance]], profile: str | None) -> Policy:
-    def get(key: Key, default: Any) -> Any:
-        return merged[key][0] if key in merged else default
-
+    """The policy of the merged layers: each declared key's value, or its declared default."""
     provenance = {dotted(k): p for k, (_, p) in merged.items()}
-
-    selected = get(("default_permissions",), None)
+    selected = merged[("default_permissions",)][0] if ("default_permissions",) in merged else None
     sets = sorted({k[1] for k in merged if k[0] == "permissions"})
     if selected is None and sets:
         raise ConfigError(
@@ -457,54 +342,14 @@ def build_policy(merged: Mapping[Key, tuple[Any, Provenance]], profile: str | No
         for k, (v, p) in sorted(merged.items())
         if k[0] == "permissions" and k[1] == selected
     )
-    return Policy(
-        mode=get(("sandbox_mode",), SandboxMode.WORKSPACE_WRITE),
-        writable_roots=get(("sandbox_workspace_write", "writable_roots"), ()),
-        network=get(("sandbox_workspace_write", "network_access"), NetworkMode.OFF),
-        exclude_tmpdir_env_var=get(("sandbox_workspace_write", "exclude_tmpdir_env_var"), False),
-        exclude_slash_tmp=get(("sandbox_workspace_write", "exclude_slash_tmp"), False),
-        read_access=ReadAccess(
-            restricted=get(("read_access", "mode"), "full") == "restricted",
-            include_platform_defaults=get(("read_access", "include_platform_defaults"), True),
-            readable_roots=get(("read_access", "readable_roots"), ()),
-        ),
-        fs_entries=entries,
-        sensitive_paths=get(("sensitive_paths",), (".env", ".env.*")),
-        precheck_mode=get(("sensitive_path_precheck_mode",), PrecheckMode.ASK),
-        protect_git=get(("protect_git",), GitProtection.FULL),
-        caches=get(("caches", "enabled"), True),
-        use_legacy_landlock=get(("features", "use_legacy_landlock"), False),
-        limits=Limits(**{k[1]: v for k, (v, _) in merged.items() if k[0] == "limits"}),
-        system_bwrap=get(("system_bwrap",), "/usr/bin/bwrap"),
-        env_passthrough=get(("env_passthrough",), ()),
-        profile=profile,
-        provenance=provenance,
-    )
+    values = {SCHEMA[k].attr: v for k, (v, _) in merged.items() if k in SCHEMA}
+    return policy_from({**values, ("profile",): profile, ("fs_entries",): entries,
+                        ("provenance",): provenance})
 
 
 def settings_table(policy: Policy) -> list[tuple[str, str, str]]:
-    """(key, value, provenance) for every schema key: what the TUI and `plan` list."""
-    values: dict[str, Any] = {
-        "sandbox_mode": policy.mode.value,
-        "profile": policy.profile,
-        "sandbox_workspace_write.writable_roots": list(policy.writable_roots),
-        "sandbox_workspace_write.network_access": _NETWORK_VALUES[policy.network],
-        "sandbox_workspace_write.exclude_tmpdir_env_var": policy.exclude_tmpdir_env_var,
-        "sandbox_workspace_write.exclude_slash_tmp": policy.exclude_slash_tmp,
-        "read_access.mode": "restricted" if policy.read_access.restricted else "full",
-        "read_access.include_platform_defaults": policy.read_access.include_platform_defaults,
-        "read_access.readable_roots": list(policy.read_access.readable_roots),
-        "features.use_legacy_landlock": policy.use_legacy_landlock,
-        "sensitive_paths": list(policy.sensitive_paths),
-        "sensitive_path_precheck_mode": policy.precheck_mode.value,
-        "protect_git": policy.protect_git.value,
-        "caches.enabled": policy.caches,
-        "system_bwrap": policy.system_bwrap,
-        "env_passthrough": list(policy.env_passthrough),
-        **{f"limits.{k}": getattr(policy.limits, k) for k in Limits.__dataclass_fields__},
-    }
-    rows = [(k, repr(v) if not isinstance(v, str) else v, str(policy.source(k)))
-            for k, v in values.items()]
+    """(key, value, provenance) for every config key: what the TUI and `plan --json` list."""
+    rows = [(s.name, _cell(s.value_in(policy)), str(policy.source(s.name))) for s in SETTINGS]
     rows += [
         (f"permissions.filesystem.{e.path}", e.access.value, str(e.provenance))
         for e in policy.fs_entries
@@ -512,3 +357,34 @@ def settings_table(policy: Policy) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _cell(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+# The tables whose keys are names the user chooses, read by `_layer_from_tree` and
+# `build_policy`: the README's config table ends with them.
+_TABLES = (
+    ("[permissions.NAME.filesystem]",
+     '`"PATH" = "read" | "write" | "none"`; PATH is absolute, `~`, a special path (`:root`, '
+     "`:minimal`, `:workspace_roots`, `:tmpdir`, `:slash_tmp`) or a glob (deny only, see below). "
+     "The most specific path wins; on a tie `none` > `write` > `read`; `\":root\"` (or `\"/\"`) "
+     '`= "write"` is a config error: use `danger-full-access`'),
+    ("[profiles.NAME]", "any of the keys above, applied when the profile is selected"),
+)
+
+
+def config_reference() -> str:
+    """The README's config table, generated from the declared keys (a test keeps them equal)."""
+    defaults = Policy()
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        key = f"[{'.'.join(s.key[:-1])}] {s.key[-1]}" if len(s.key) > 1 else s.name
+        value = s.value_in(defaults)
+        default = "unset" if value is None else f"`{json.dumps(value)}`"
+        rows.append(f"| `{key}` | {default} | {_escape_bars(s.doc)} |")
+    rows += [f"| `{table}` | none | {_escape_bars(doc)} |" for table, doc in _TABLES]
+    return "\n".join(rows) + "\n"
+
+
+def _escape_bars(text: str) -> str:
+    return text.replace("|", "\\|")

@@ -1,13 +1,24 @@
-"""The sandbox policy as plain, frozen data.
+"""The sandbox policy as plain, frozen data, and the one declaration of every config key.
 
 A `Policy` is what the user asked for, after config resolution; it says nothing about the
 filesystem. The planner (`plan.py`) turns it into mount operations for one cwd.
+
+Each config key is declared once, as the `Policy` (or `ReadAccess`, `Limits`) field that carries
+it: `setting(...)` gives its TOML name, parser, documentation and display form, the field its
+type and default. `SETTINGS` lists them; the config schema, the policy builder, the Settings
+panel, `plan --json`'s settings and the README's config table are all derived from it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, is_dataclass
+from enum import Enum, StrEnum
+from functools import reduce
+from typing import Any, NamedTuple
+
+from sandboxtui.core.globs import check_glob
 
 
 class SandboxMode(StrEnum):
@@ -95,11 +106,150 @@ PLACEHOLDER_DIR_NAMES = (*PROTECTED_NAMES, "hooks", "info", "modules", "worktree
                          "rebase-merge", "rebase-apply")
 
 
+# --- config keys: parsers, display, declaration ---------------------------------------------
+# A parser turns a TOML value into a field value, or raises ValueError saying what it expected
+# (the config layer adds the file, line and key).
+
+
+def _expect(kind: type, label: str) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        if isinstance(value, bool) and kind is not bool:
+            raise ValueError(f"expected {label}, got a boolean")
+        if not isinstance(value, kind):
+            raise ValueError(f"expected {label}, got {type(value).__name__} {value!r}")
+        return value
+
+    return check
+
+
+_BOOL = _expect(bool, "true or false")
+_STR = _expect(str, "a string")
+
+
+def choice(enum: type[StrEnum]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        choices = [m.value for m in enum]
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return enum(value)
+
+    return check
+
+
+def check_path(value: Any) -> str:
+    """An absolute or `~` path; relative paths and NUL bytes are refused."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected a path string, got {type(value).__name__}")
+    if "\0" in value:
+        raise ValueError("path contains a NUL byte")
+    if value == "":
+        raise ValueError("path is empty")
+    expanded = os.path.expanduser(value)
+    if not os.path.isabs(expanded):
+        raise ValueError(f"path must be absolute or start with ~, got {value!r}")
+    return os.path.normpath(expanded)
+
+
+def _path_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of paths, got {type(value).__name__}")
+    return tuple(check_path(v) for v in value)
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a list of strings")
+    for v in value:
+        if "\0" in v or v == "":
+            raise ValueError(f"invalid entry {v!r}")
+    return tuple(value)
+
+
+def _glob_list(value: Any) -> tuple[str, ...]:
+    globs = _str_list(value)
+    for g in globs:
+        check_glob(g)  # GlobError is a ValueError: file, line and key are added by the caller
+    return globs
+
+
+def _limit(value: Any) -> int:
+    _expect(int, "a non-negative integer")(value)
+    if value < 0:
+        raise ValueError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def _network(value: Any) -> NetworkMode:
+    """`network_access`: true, false, or "proxy" (network only through configured proxies)."""
+    if isinstance(value, bool):
+        return NetworkMode.ON if value else NetworkMode.OFF
+    if value == NetworkMode.PROXY.value:
+        return NetworkMode.PROXY
+    raise ValueError(f'expected true or false, or "proxy", got {value!r}')
+
+
+_NETWORK_VALUES: dict[NetworkMode, bool | str] = {
+    NetworkMode.ON: True, NetworkMode.OFF: False, NetworkMode.PROXY: "proxy"}
+
+
+def _restricted(value: Any) -> bool:
+    """`read_access.mode`: "full" or "restricted", carried as `ReadAccess.restricted`."""
+    if value not in ("full", "restricted"):
+        raise ValueError(f"expected one of full, restricted, got {value!r}")
+    return value == "restricted"
+
+
+def toml_value(value: Any) -> Any:
+    """A field value as the TOML value that reads back as it: enums by value, tuples as lists."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [toml_value(v) for v in value]
+    return value
+
+
+class Setting(NamedTuple):
+    """One config key. Declared with `setting()` on the field that carries it, which gives the
+    key its type and default; `SETTINGS` fills in `attr`. (A NamedTuple: `sandboxtui run`
+    imports this module, and a tuple class costs a fraction of a dataclass to create.)"""
+
+    key: tuple[str, ...]  # the TOML key: ("sandbox_workspace_write", "network_access")
+    parse: Callable[[Any], Any]  # TOML value -> field value, or ValueError
+    doc: str  # one line for the README's config table
+    show: Callable[[Any], Any] = toml_value  # field value -> the TOML value shown for it
+    attr: tuple[str, ...] = ()  # the field's path from Policy: ("read_access", "restricted")
+
+    @property
+    def name(self) -> str:
+        """The dotted key: what provenance, the Settings panel and `plan --json` are keyed by."""
+        return ".".join(self.key)
+
+    def value_in(self, policy: Policy) -> Any:
+        """This key's value in `policy`, as TOML would say it."""
+        return self.show(reduce(getattr, self.attr, policy))
+
+
+def setting(key: str, default: Any, parse: Callable[[Any], Any], doc: str,
+            show: Callable[[Any], Any] = toml_value) -> Any:
+    """A dataclass field that is the config key `key` (dotted)."""
+    return field(default=default,
+                 metadata={"setting": Setting(tuple(key.split(".")), parse, doc, show)})
+
+
 @dataclass(frozen=True)
 class ReadAccess:
-    restricted: bool = False
-    include_platform_defaults: bool = True
-    readable_roots: tuple[str, ...] = ()
+    restricted: bool = setting(
+        "read_access.mode", False, _restricted,
+        "`full` reads everything; `restricted` only the readable roots (plus the platform "
+        "defaults when `include_platform_defaults`)",
+        show=lambda restricted: "restricted" if restricted else "full")
+    include_platform_defaults: bool = setting(
+        "read_access.include_platform_defaults", True, _BOOL,
+        "with `restricted`, also read what a process needs to run (`/usr`, `/bin`, `/lib*`, "
+        "`/etc`, ...)")
+    readable_roots: tuple[str, ...] = setting(
+        "read_access.readable_roots", (), _path_list,
+        "with `restricted`, the directories that may be read (absolute or `~`)")
 
 
 @dataclass(frozen=True)
@@ -117,11 +267,16 @@ class FsEntry:
 
 @dataclass(frozen=True)
 class Limits:
-    cpu_seconds: int | None = None
-    address_space: int | None = None
-    open_files: int | None = None
-    processes: int | None = None
-    file_size: int | None = None
+    cpu_seconds: int | None = setting("limits.cpu_seconds", None, _limit,
+                                      "the sandboxed command's CPU time, in seconds (`RLIMIT_CPU`)")
+    address_space: int | None = setting("limits.address_space", None, _limit,
+                                        "its address space, in bytes (`RLIMIT_AS`)")
+    open_files: int | None = setting("limits.open_files", None, _limit,
+                                     "its open files (`RLIMIT_NOFILE`)")
+    processes: int | None = setting("limits.processes", None, _limit,
+                                    "its user's processes (`RLIMIT_NPROC`)")
+    file_size: int | None = setting("limits.file_size", None, _limit,
+                                    "the largest file it may write, in bytes (`RLIMIT_FSIZE`)")
 
     def items(self) -> list[tuple[str, int]]:
         return [(k, v) for k, v in vars(self).items() if v is not None]
@@ -129,25 +284,90 @@ class Limits:
 
 @dataclass(frozen=True)
 class Policy:
-    mode: SandboxMode = SandboxMode.WORKSPACE_WRITE
-    writable_roots: tuple[str, ...] = ()
-    network: NetworkMode = NetworkMode.OFF
-    exclude_tmpdir_env_var: bool = False
-    exclude_slash_tmp: bool = False
+    """What the user asked for. Each field made with `setting()` is a config key (its one
+    declaration); the others are derived by the config layer."""
+
+    mode: SandboxMode = setting(
+        "sandbox_mode", SandboxMode.WORKSPACE_WRITE, choice(SandboxMode),
+        "`read-only`, `workspace-write` or `danger-full-access` (no sandbox)")
+    profile: str | None = setting(
+        "profile", None, _STR, "the profile used when `--profile` is not given")
+    writable_roots: tuple[str, ...] = setting(
+        "sandbox_workspace_write.writable_roots", (), _path_list,
+        "extra writable directories (absolute or `~`)")
+    network: NetworkMode = setting(
+        "sandbox_workspace_write.network_access", NetworkMode.OFF, _network,
+        'allow the network (`true`), or only through the configured loopback proxies (`"proxy"`)',
+        show=_NETWORK_VALUES.__getitem__)
+    exclude_tmpdir_env_var: bool = setting(
+        "sandbox_workspace_write.exclude_tmpdir_env_var", False, _BOOL,
+        "do not make `$TMPDIR` writable")
+    exclude_slash_tmp: bool = setting(
+        "sandbox_workspace_write.exclude_slash_tmp", False, _BOOL, "do not make `/tmp` writable")
     read_access: ReadAccess = ReadAccess()
-    fs_entries: tuple[FsEntry, ...] = ()
-    sensitive_paths: tuple[str, ...] = (".env", ".env.*")
-    protect_git: GitProtection = GitProtection.FULL
-    caches: bool = True  # a per-workspace cache directory, writable inside (workspace-write)
-    precheck_mode: PrecheckMode = PrecheckMode.ASK
-    use_legacy_landlock: bool = False
-    limits: Limits = Limits()
-    system_bwrap: str = "/usr/bin/bwrap"
-    env_passthrough: tuple[str, ...] = ()
-    profile: str | None = None
+    default_permissions: str | None = setting(
+        "default_permissions", None, _STR,
+        "which `[permissions.NAME.filesystem]` set applies (required when sets exist)")
+    fs_entries: tuple[FsEntry, ...] = ()  # the selected set's entries
+    use_legacy_landlock: bool = setting(
+        "features.use_legacy_landlock", False, _BOOL, "use the legacy Landlock pipeline")
+    sensitive_paths: tuple[str, ...] = setting(
+        "sensitive_paths", (".env", ".env.*"), _glob_list,
+        "globs (see below) denied under the workspace and writable roots")
+    precheck_mode: PrecheckMode = setting(
+        "sensitive_path_precheck_mode", PrecheckMode.ASK, choice(PrecheckMode),
+        "`ask`, `block` or `off`")
+    protect_git: GitProtection = setting(
+        "protect_git", GitProtection.FULL, choice(GitProtection),
+        "`full` keeps every `.git` inside a writable root read-only (no commits inside); "
+        "`config-and-hooks` keeps only what makes git run code read-only (`config`, "
+        "`config.worktree`, `hooks/`, `info/`, `modules/`, `worktrees/`, an existing "
+        "`commondir`, and `rebase-merge/`/`rebase-apply/`, whose todo list "
+        "`git rebase --continue` would run on the host: no rebase can be started or continued "
+        "inside), so objects, refs and the index are writable and `git commit` works")
+    caches: bool = setting(
+        "caches.enabled", True, _BOOL,
+        "in `workspace-write` with full read access, bind a cache directory of this workspace's "
+        "own (`$XDG_CACHE_HOME/sandboxtui/workspaces/NAME-HASH`) writable inside, and point "
+        "`XDG_CACHE_HOME`, `npm_config_cache`, `GOCACHE`, `GOMODCACHE`, `PIP_CACHE_DIR`, "
+        "`YARN_CACHE_FOLDER`, `UV_CACHE_DIR` at it")
+    system_bwrap: str = setting(
+        "system_bwrap", "/usr/bin/bwrap", check_path, "where the system bwrap is looked for")
+    env_passthrough: tuple[str, ...] = setting(
+        "env_passthrough", (), _str_list, "secret-looking environment variables to pass anyway")
+    limits: Limits = Limits()  # resource limits of the sandboxed command
     config_file: str | None = None  # the config file that was read, if any
     # Dotted config key -> where its value came from.
     provenance: dict[str, Provenance] = field(default_factory=dict, compare=False, hash=False)
 
     def source(self, key: str) -> Provenance:
         return self.provenance.get(key, DEFAULT)
+
+
+def _declared(cls: type, attrs: tuple[str, ...] = ()) -> Iterator[Setting]:
+    for f in fields(cls):
+        if "setting" in f.metadata:
+            yield f.metadata["setting"]._replace(attr=(*attrs, f.name))
+        elif is_dataclass(f.default):
+            yield from _declared(type(f.default), (*attrs, f.name))
+
+
+# Every config key, in the order the Settings panel, `plan --json` and the README list them.
+SETTINGS: tuple[Setting, ...] = tuple(_declared(Policy))
+
+
+def policy_from(values: Mapping[tuple[str, ...], Any]) -> Policy:
+    """A Policy with each field found in `values` by its path from Policy (a nested one such as
+    `("read_access", "restricted")` too); the rest keep their declared defaults."""
+    return _with_fields(Policy, values, ())
+
+
+def _with_fields(cls: type, values: Mapping[tuple[str, ...], Any], attrs: tuple[str, ...]) -> Any:
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        path = (*attrs, f.name)
+        if is_dataclass(f.default):
+            kwargs[f.name] = _with_fields(type(f.default), values, path)
+        elif path in values:
+            kwargs[f.name] = values[path]
+    return cls(**kwargs)
