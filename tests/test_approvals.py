@@ -164,9 +164,9 @@ def test_broker_approve_once(ws: Path, broker: Broker, run_dir: str, audit: Audi
     assert result.allowed and result.argv == ("cat", ".env")
     assert result.decision is not None and result.decision.who == "test-console"
     records = read_audit(audit.path).records
-    assert [r["kind"] for r in records] == ["request", "decision"]
-    assert records[0]["request"]["id"] == records[1]["id"]
-    assert records[1]["decision"]["choice"] == "approve-once"
+    assert [r.kind for r in records] == ["request", "decision"]
+    assert records[0].data["request"]["id"] == records[1].data["id"]
+    assert records[1].data["decision"]["choice"] == "approve-once"
 
 
 def test_broker_deny(ws: Path, broker: Broker, run_dir: str, audit: AuditLog) -> None:
@@ -177,7 +177,7 @@ def test_broker_deny(ws: Path, broker: Broker, run_dir: str, audit: AuditLog) ->
     result: GateResult = job.result()
     assert not result.allowed
     assert "denied by test-console: no" in result.message and str(ws / ".env") in result.message
-    assert read_audit(audit.path).records[-1]["decision"]["choice"] == "deny"
+    assert read_audit(audit.path).records[-1].data["decision"]["choice"] == "deny"
 
 
 def test_broker_edit_is_prechecked_again(ws: Path, broker: Broker, run_dir: str,
@@ -191,7 +191,7 @@ def test_broker_edit_is_prechecked_again(ws: Path, broker: Broker, run_dir: str,
     second.decide(Decision(Choice.EDIT, "test-console", ("cat", "README.md")))
     result: GateResult = job.result()
     assert result.allowed and result.argv == ("cat", "README.md")
-    kinds = [(r["kind"], r.get("decision", {}).get("choice"))
+    kinds = [(r.kind, r.data.get("decision", {}).get("choice"))
              for r in read_audit(audit.path).records]
     assert kinds == [("request", None), ("decision", "edit"), ("request", None),
                      ("decision", "edit")]
@@ -497,7 +497,7 @@ def test_gate_block_mode(ws: Path, sock_dir: str, audit: AuditLog) -> None:
     assert "blocked by sensitive_path_precheck_mode = block" in result.message
     assert str(ws / ".env") in result.message
     records = read_audit(audit.path).records
-    assert records[-1]["decision"]["who"] == "policy"
+    assert records[-1].data["decision"]["who"] == "policy"
 
 
 def test_gate_off_mode(ws: Path, sock_dir: str, audit: AuditLog) -> None:
@@ -530,8 +530,8 @@ def test_gate_in_process_decider_and_session(ws: Path, sock_dir: str,
                       socket_dir=sock_dir, tty=None, audit=audit)
         assert result.allowed
     assert len(asked) == 1  # the second run was covered by the session
-    assert [r["decision"]["who"] for r in read_audit(audit.path).records
-            if r["kind"] == "decision"] == ["tui", "session"]
+    assert [r.data["decision"]["who"] for r in read_audit(audit.path).records
+            if r.kind == "decision"] == ["tui", "session"]
 
 
 def test_gate_denies_when_the_audit_log_cannot_be_written(ws: Path, sock_dir: str,

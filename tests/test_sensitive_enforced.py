@@ -140,7 +140,7 @@ def test_block_mode_exits_3_naming_the_path_and_runs_nothing(gated: Any) -> None
     assert str(ws / "sub" / "dir" / ".env") in done.stderr
     assert not (ws / "leaked").exists()
     audit = read_audit(os.path.join(env["XDG_STATE_HOME"], "sandboxtui", "audit.jsonl"))
-    assert [r["kind"] for r in audit.records] == ["request", "decision"]
+    assert [r.kind for r in audit.records] == ["request", "decision"]
 
 
 def test_ask_mode_without_console_or_terminal_is_denied(gated: Any) -> None:
@@ -181,4 +181,4 @@ def test_ask_mode_approved_by_a_running_console(shared_dir: Path) -> None:
     assert proc.returncode == 0, err
     assert "Permission denied" in err and "rc=1" in out and CANARY not in out
     audit = read_audit(os.path.join(env["XDG_STATE_HOME"], "sandboxtui", "audit.jsonl"))
-    assert audit.records[-1]["decision"]["who"] == "test-console"
+    assert audit.records[-1].data["decision"]["who"] == "test-console"

@@ -79,7 +79,7 @@ async def test_approve_once_then_the_kernel_denies(demo, tmp_path, caps) -> None
         assert "Permission denied" in _output(app)
         assert "demo-secret" not in _output(app)
         # The decision is in the audit log, and the approvals view shows it.
-        kinds = [r["kind"] for r in read_audit(str(tmp_path / "audit.jsonl")).records]
+        kinds = [r.kind for r in read_audit(str(tmp_path / "audit.jsonl")).records]
         assert kinds == ["request", "decision"]
         audit = app.query_one("#audit-table", DataTable)
         assert audit.row_count == 2

@@ -21,6 +21,7 @@ from sandboxtui.core.policy import Policy
 from sandboxtui.core.terminal import inert
 
 if TYPE_CHECKING:
+    from sandboxtui.core.audit import AuditRecord
     from sandboxtui.core.launch import LaunchSpec
     from sandboxtui.core.verify import VerifyReport
 
@@ -336,7 +337,7 @@ def cmd_approvals(args: argparse.Namespace) -> int:
         _say(f"sandboxtui: {exc}", err=True)
         return EXIT_USAGE
     if args.json:
-        _print_json({"path": log.path, "records": list(log.records),
+        _print_json({"path": log.path, "records": [rec.data for rec in log.records],
                      "skipped": list(log.skipped)})
         return 0
     for note in log.skipped:
@@ -344,31 +345,34 @@ def cmd_approvals(args: argparse.Namespace) -> int:
     if not log.records:
         _say(f"no approvals recorded yet ({log.path})")
     for rec in log.records:
-        try:
-            line = render_audit_record(rec)
-        except (TypeError, ValueError, AttributeError, KeyError, OverflowError, OSError):
-            line = f"unreadable record (not written by sandboxtui?): {json.dumps(rec)[:300]}"
-        _say(line)
+        _say(render_audit_record(rec))
     return 0
 
 
-def render_audit_record(rec: dict[str, Any]) -> str:
-    """One line per record: the time, then the request's command or the decision."""
+def render_audit_record(rec: AuditRecord) -> str:
+    """One line per record: the time, then the request's command or the decision; a record of a
+    shape sandboxtui does not write, as its JSON (cut at 300 characters)."""
     import shlex
-    import time
 
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(rec.get("time", 0))))
-    if rec.get("kind") == "git-neutralised":
-        return (f"{when}  git      {shlex.join(map(str, rec.get('argv', [])))}: "
-                + "; ".join(map(str, rec.get("actions", []))))
-    if rec.get("kind") == "request":
-        req = rec.get("request", {})
-        return (f"{when}  request  {req.get('id')}  {shlex.join(map(str, req.get('argv', [])))}"
-                f"  (cwd {req.get('cwd')}; mentions {', '.join(map(str, req.get('matched', [])))})")
-    dec = rec.get("decision", {})
-    edited = f" -> {shlex.join(map(str, dec['argv']))}" if dec.get("argv") else ""
-    return (f"{when}  decision {rec.get('id')}  {dec.get('choice')}{edited} by {dec.get('who')}"
-            + (f": {dec['reason']}" if dec.get("reason") else ""))
+    from sandboxtui.core.audit import (
+        DecisionRecord,
+        GitNeutralisedRecord,
+        RequestRecord,
+        format_time,
+    )
+
+    when = format_time(rec.time)
+    match rec:
+        case GitNeutralisedRecord():
+            return f"{when}  git      {shlex.join(rec.argv)}: " + "; ".join(rec.actions)
+        case RequestRecord():
+            return (f"{when}  request  {rec.id}  {shlex.join(rec.argv)}"
+                    f"  (cwd {rec.cwd}; mentions {', '.join(rec.matched)})")
+        case DecisionRecord():
+            edited = f" -> {shlex.join(rec.edited)}" if rec.edited else ""
+            return (f"{when}  decision {rec.id}  {rec.choice}{edited} by {rec.who}"
+                    + (f": {rec.reason}" if rec.reason else ""))
+    return f"unreadable record (not written by sandboxtui?): {json.dumps(rec.data)[:300]}"
 
 
 def cmd_patch(args: argparse.Namespace) -> int:

@@ -117,10 +117,12 @@ def test_an_unchanged_repository_is_left_alone(shared_dir: Path) -> None:
 
 def test_the_audit_views_show_what_was_neutralised() -> None:
     from sandboxtui.cli import render_audit_record
+    from sandboxtui.core.audit import parse_record
     from sandboxtui.widgets.approvals_queue import audit_row
 
-    record = {"kind": "git-neutralised", "time": 0, "cwd": "/w", "argv": ["git", "init", "x"],
-              "actions": ["removed core.fsmonitor from /w/x/.git/config"]}
+    record = parse_record({"kind": "git-neutralised", "time": 0, "cwd": "/w",
+                           "argv": ["git", "init", "x"],
+                           "actions": ["removed core.fsmonitor from /w/x/.git/config"]})
     assert audit_row(record)[1:] == ("git-neutralised", "git init x",
                                      "removed core.fsmonitor from /w/x/.git/config")
     assert "removed core.fsmonitor" in render_audit_record(record)

@@ -1,15 +1,14 @@
 """Approvals: the queue of requests from headless runs (through the broker) and the audit log.
 
-The app hosts `core.approvals.Broker`; each `PendingRequest` lands here. Enter (or `a`) opens
-the approval modal for the highlighted request and hands the decision back to the broker,
-which answers the waiting `sandboxtui run`. The audit log view is `core.audit.read_audit`.
+The app hosts `core.approvals.broker.Broker`; each `PendingRequest` lands here. Enter (or `a`)
+opens the approval modal for the highlighted request and hands the decision back to the broker,
+which answers the waiting `sandboxtui run`. The audit log view shows the records of
+`core.audit.read_audit`, one row each.
 """
 
 from __future__ import annotations
 
 import shlex
-from datetime import datetime
-from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -18,42 +17,36 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label
 
-from sandboxtui.core.approvals import PendingRequest
-from sandboxtui.core.audit import AuditError, read_audit
+from sandboxtui.core.approvals.broker import PendingRequest
+from sandboxtui.core.audit import (
+    AuditError,
+    AuditRecord,
+    DecisionRecord,
+    GitNeutralisedRecord,
+    RequestRecord,
+    format_time,
+    read_audit,
+)
 from sandboxtui.core.terminal import inert
 
 AUDIT_ROWS = 500  # the newest records shown
 
 
-def _when(t: Any) -> str:
-    try:
-        return datetime.fromtimestamp(float(t)).strftime("%Y-%m-%d %H:%M:%S")
-    except (TypeError, ValueError, OverflowError, OSError):
-        return "?"
-
-
-def audit_row(record: dict[str, Any]) -> tuple[str, str, str, str]:
-    """(time, kind, what, detail) for one audit record, tolerant of unknown shapes."""
-    kind = str(record.get("kind", "?"))
-    if kind == "request" and isinstance(record.get("request"), dict):
-        req = record["request"]
-        argv = req.get("argv")
-        what = shlex.join(map(str, argv)) if isinstance(argv, list) else "?"
-        matched = req.get("matched")
-        detail = ", ".join(map(str, matched)) if isinstance(matched, list) else ""
-        return _when(record.get("time")), kind, what, f"id {req.get('id', '?')}: {detail}"
-    if kind == "decision" and isinstance(record.get("decision"), dict):
-        dec = record["decision"]
-        what = str(dec.get("choice", "?"))
-        if isinstance(dec.get("argv"), list):
-            what += f" -> {shlex.join(map(str, dec['argv']))}"
-        detail = f"id {record.get('id', '?')}: by {dec.get('who', '?')} {dec.get('reason', '')}"
-        return _when(record.get("time")), kind, what, detail.strip()
-    if kind == "git-neutralised" and isinstance(record.get("actions"), list):
-        argv = record.get("argv")
-        what = shlex.join(map(str, argv)) if isinstance(argv, list) else "?"
-        return _when(record.get("time")), kind, what, "; ".join(map(str, record["actions"]))
-    return _when(record.get("time")), kind, "?", str(record)[:200]
+def audit_row(record: AuditRecord) -> tuple[str, str, str, str]:
+    """(time, kind, what, detail) for one audit record; a record of any other shape shows
+    its contents, cut at 200 characters."""
+    when = format_time(record.time)
+    match record:
+        case RequestRecord():
+            return (when, record.kind, shlex.join(record.argv),
+                    f"id {record.id}: {', '.join(record.matched)}")
+        case DecisionRecord():
+            edited = f" -> {shlex.join(record.edited)}" if record.edited else ""
+            return (when, record.kind, record.choice + edited,
+                    f"id {record.id}: by {record.who} {record.reason}".strip())
+        case GitNeutralisedRecord():
+            return when, record.kind, shlex.join(record.argv), "; ".join(record.actions)
+    return when, record.kind, "?", str(dict(record.data))[:200]
 
 
 class ApprovalsPanel(Vertical):

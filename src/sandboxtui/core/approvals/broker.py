@@ -1,7 +1,7 @@
 """The approvals broker: a Unix-socket server a console (the TUI) runs, and the client a headless
 `sandboxtui run` uses to ask it.
 
-The socket lives in the per-user runtime directory (`plan.runtime_dir()`:
+The socket lives in the per-user runtime directory (`paths.runtime_dir()`:
 `$XDG_RUNTIME_DIR/sandboxtui/`, else `/tmp/sandboxtui-UID`, never `$TMPDIR`), which every
 sandbox gets hidden: directory 0700 and socket 0600, both must be owned by the current
 user and not be symlinks, and each side checks the other's uid with `SO_PEERCRED`, and that the
@@ -38,7 +38,7 @@ from sandboxtui.core.approvals.model import (
     Decision,
     deny,
 )
-from sandboxtui.core.plan import runtime_dir
+from sandboxtui.core.paths import runtime_dir
 
 SOCKET_NAME = "console.sock"
 MAX_LINE = 1 << 20  # a request or decision line longer than this is refused

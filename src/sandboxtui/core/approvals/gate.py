@@ -22,7 +22,13 @@ from sandboxtui.core.approvals.model import (
     new_request,
 )
 from sandboxtui.core.approvals.prompt import ask_terminal
-from sandboxtui.core.audit import AuditError, AuditLog, default_audit_path
+from sandboxtui.core.audit import (
+    AuditError,
+    AuditLog,
+    decision_record,
+    default_audit_path,
+    request_record,
+)
 from sandboxtui.core.plan import MountPlan
 from sandboxtui.core.policy import PrecheckMode
 from sandboxtui.core.precheck import PrecheckResult, precheck
@@ -61,6 +67,7 @@ def gate(
     """
     cwd = plan.cwd if cwd is None else cwd
     audit = AuditLog(default_audit_path()) if audit is None else audit
+    deciders = _Deciders(session, decide, socket_dir, tty, console_timeout)
     current = tuple(argv)
     decision: Decision | None = None
     for _ in range(MAX_EDITS + 1):
@@ -70,52 +77,77 @@ def gate(
             return GateResult(True, current, decision, note, result)
         request = new_request(current, cwd, result, plan.policy.profile)
         try:
-            audit.append({"kind": "request", "time": request.time,
-                          "request": request.to_json()})
-            decision = _decide(request, result.mode, session, decide, socket_dir, tty,
-                               console_timeout)
-            audit.append({"kind": "decision", "time": decision.time, "id": request.id,
-                          "decision": decision.to_json()})
+            decision = _audited_decision(request, result.mode, deciders, audit)
         except AuditError as exc:
-            if result.mode is PrecheckMode.BLOCK:  # denied either way: say why first
-                blocked = _blocked()
-                return GateResult(False, current, blocked, f"{_denial(result, blocked)}\n"
-                                  f"(not recorded: {exc})", result)
-            return GateResult(False, current, deny("error", str(exc)),
-                              f"denied: the approval could not be audited: {exc}", result)
-        if decision.choice is Choice.SESSION and session is not None:
-            session.remember(request, decision)
-        if decision.approved:
-            return GateResult(True, current, decision,
-                              f"approved ({decision.choice.value}) by {decision.who}", result)
-        if decision.choice is Choice.DENY:
-            return GateResult(False, current, decision, _denial(result, decision), result)
+            return _unaudited(current, result, exc)
+        if decision.choice is not Choice.EDIT:
+            return _verdict(current, result, decision)
         current = decision.argv or ()  # edited (never empty): precheck the new command again
     return GateResult(False, current, decision,
                       f"denied: {MAX_EDITS} edits in a row still mention a sensitive path",
                       result)
 
 
-def _decide(request: ApprovalRequest, mode: PrecheckMode, session: ApprovalSession | None,
-            decide: Callable[[ApprovalRequest], Decision] | None, socket_dir: str | None,
-            tty: str | None, console_timeout: float) -> Decision:
+@dataclass(frozen=True)
+class _Deciders:
+    """Where a decision comes from, in the order `_decide` asks (after block mode)."""
+
+    session: ApprovalSession | None
+    decide: Callable[[ApprovalRequest], Decision] | None
+    socket_dir: str | None
+    tty: str | None
+    console_timeout: float
+
+
+def _audited_decision(request: ApprovalRequest, mode: PrecheckMode, deciders: _Deciders,
+                      audit: AuditLog) -> Decision:
+    """The decision on `request`; the request is recorded before asking and the decision before
+    it counts (AuditError otherwise), and only then is it remembered for the session."""
+    audit.append(request_record(request.time, request.to_json()))
+    decision = _decide(request, mode, deciders)
+    audit.append(decision_record(decision.time, request.id, decision.to_json()))
+    if decision.choice is Choice.SESSION and deciders.session is not None:
+        deciders.session.remember(request, decision)
+    return decision
+
+
+def _decide(request: ApprovalRequest, mode: PrecheckMode, deciders: _Deciders) -> Decision:
     if mode is PrecheckMode.BLOCK:
         return _blocked()
+    session = deciders.session
     earlier = session.lookup(request) if session is not None else None
     if earlier is not None:
         return earlier
-    if decide is not None:
-        return decide(request)
+    if deciders.decide is not None:
+        return deciders.decide(request)
     try:
-        decision = ask_console(request, socket_dir, console_timeout)
+        decision = ask_console(request, deciders.socket_dir, deciders.console_timeout)
     except BrokerError as exc:
         return deny("error", f"approval console unusable: {exc}")
-    if decision is None and tty is not None:
-        decision = ask_terminal(request, tty)
+    if decision is None and deciders.tty is not None:
+        decision = ask_terminal(request, deciders.tty)
     if decision is None:
         return deny("unattended", "approval needed, but no console is running and there is no "
                     "terminal to ask on")
     return decision
+
+
+def _verdict(argv: tuple[str, ...], result: PrecheckResult, decision: Decision) -> GateResult:
+    """The result of an approval or a denial (an edit is prechecked again instead)."""
+    if decision.approved:
+        return GateResult(True, argv, decision,
+                          f"approved ({decision.choice.value}) by {decision.who}", result)
+    return GateResult(False, argv, decision, _denial(result, decision), result)
+
+
+def _unaudited(argv: tuple[str, ...], result: PrecheckResult, exc: AuditError) -> GateResult:
+    """Denied: an approval must leave a trace (in block mode, say first why it was blocked)."""
+    if result.mode is PrecheckMode.BLOCK:
+        blocked = _blocked()
+        return GateResult(False, argv, blocked, f"{_denial(result, blocked)}\n"
+                          f"(not recorded: {exc})", result)
+    return GateResult(False, argv, deny("error", str(exc)),
+                      f"denied: the approval could not be audited: {exc}", result)
 
 
 def _blocked() -> Decision:
