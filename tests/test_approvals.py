@@ -25,20 +25,16 @@ from typing import Any
 import pytest
 
 import sandboxtui
-from sandboxtui.core.approvals import (
-    SOCKET_NAME,
+from sandboxtui.core.approvals.broker import SOCKET_NAME, Broker, BrokerError, ask_console
+from sandboxtui.core.approvals.gate import GateResult, gate
+from sandboxtui.core.approvals.model import (
     ApprovalRequest,
     ApprovalSession,
-    Broker,
-    BrokerError,
     Choice,
     Decision,
-    GateResult,
-    ask_console,
-    ask_terminal,
-    gate,
     new_request,
 )
+from sandboxtui.core.approvals.prompt import ask_terminal
 from sandboxtui.core.audit import AuditLog, read_audit
 from sandboxtui.core.config import resolve
 from sandboxtui.core.plan import MountPlan, build_plan
@@ -231,7 +227,7 @@ def test_console_timeout_denies_and_cancels(ws: Path, broker: Broker, run_dir: s
 
 CONSOLE = """
 import sys
-from sandboxtui.core.approvals import Broker
+from sandboxtui.core.approvals.broker import Broker
 b = Broker(sys.argv[1])
 b.start()
 print("ready", flush=True)

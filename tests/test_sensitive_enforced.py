@@ -18,7 +18,8 @@ import pytest
 from conftest import CANARY, RUNNERS, Runner, chown_tree, make_workspace, python_for
 from test_escape import PROBE_HELPERS
 
-from sandboxtui.core.approvals import Broker, Choice, Decision
+from sandboxtui.core.approvals.broker import Broker
+from sandboxtui.core.approvals.model import Choice, Decision
 from sandboxtui.core.audit import read_audit
 
 PROBE = PROBE_HELPERS + r"""

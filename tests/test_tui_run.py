@@ -12,7 +12,8 @@ from textual.widgets import DataTable, Log
 from tui_support import SIZE, demo_at, make_app, real_caps
 
 from sandboxtui.app import SandboxApp
-from sandboxtui.core.approvals import Choice, ask_console, new_request
+from sandboxtui.core.approvals.broker import ask_console
+from sandboxtui.core.approvals.model import Choice, new_request
 from sandboxtui.core.audit import read_audit
 from sandboxtui.core.precheck import precheck
 from sandboxtui.widgets.approval_modal import ApprovalModal

@@ -18,7 +18,7 @@ import pytest
 from tui_support import SIZE, make_app, real_caps, snapshot_demo
 
 from sandboxtui.app import SandboxApp, VerifyFinished
-from sandboxtui.core.approvals import ApprovalRequest
+from sandboxtui.core.approvals.model import ApprovalRequest
 from sandboxtui.core.precheck import precheck
 from sandboxtui.core.verify import node_paths, verify
 from sandboxtui.widgets.approval_modal import ApprovalModal

@@ -25,16 +25,13 @@ from textual.notifications import SeverityLevel
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
-from sandboxtui.core.approvals import (
-    ApprovalRequest,
-    ApprovalSession,
+from sandboxtui.core.approvals.broker import (
     Broker,
     BrokerError,
-    Decision,
     PendingRequest,
     default_socket_dir,
-    deny,
 )
+from sandboxtui.core.approvals.model import ApprovalRequest, ApprovalSession, Decision, deny
 from sandboxtui.core.audit import default_audit_path
 from sandboxtui.core.diagnostics_model import Severity
 from sandboxtui.core.plan import OpKind

@@ -22,7 +22,7 @@ def test_the_approvals_socket_directory_is_hidden_inside(runner: Runner,
     chown_tree(ws, runner.user)
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"} | {
         "TMPDIR": str(tmpdir)}
-    code = ("from sandboxtui.core.approvals import default_socket_dir as d; "
+    code = ("from sandboxtui.core.approvals.broker import default_socket_dir as d; "
             "from sandboxtui.core.paths import runtime_dir as r; print(d()); print(r())")
     out = subprocess.run([*runner.prefix()[:-2], "-c", code], capture_output=True, text=True,
                          check=True, env=env).stdout.split()

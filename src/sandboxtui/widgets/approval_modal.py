@@ -1,7 +1,7 @@
 """The approval prompt for a command that mentions sensitive paths (SPEC §6).
 
 Keyboard first: `o` approve once, `s` approve for the session, `e` edit the command (enter
-submits the edited command, which is prechecked again by `core.approvals.gate`), `d` or
+submits the edited command, which is prechecked again by `core.approvals.gate.gate`), `d` or
 escape deny. The default focus is Deny, so a stray enter never approves.
 """
 
@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from sandboxtui.core.approvals import ApprovalRequest, Choice, Decision
+from sandboxtui.core.approvals.model import ApprovalRequest, Choice, Decision
 from sandboxtui.core.terminal import inert
 
 
