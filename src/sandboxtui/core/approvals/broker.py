@@ -188,27 +188,8 @@ class Broker:
 
     def start(self) -> None:
         """Create the directory and socket (cleaning a stale socket) and start serving."""
-        try:
-            os.mkdir(self.socket_dir, 0o700)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise BrokerError(f"cannot create socket directory {self.socket_dir}: "
-                              f"{exc.strerror}") from exc
-        _check_private_dir(self.socket_dir)
-        if _check_socket(self.path):
-            if _console_alive(self.path):
-                raise BrokerError(f"another console is already serving approvals on "
-                                  f"{self.path}")
-            os.unlink(self.path)  # stale: its console died without cleaning up
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-        try:
-            listener.bind(self.path)
-            os.chmod(self.path, 0o600)
-            listener.listen(16)
-        except OSError as exc:
-            listener.close()
-            raise BrokerError(f"cannot listen on {self.path}: {exc.strerror}") from exc
+        _claim_socket_path(self.socket_dir, self.path)
+        listener = _listen(self.path)
         self._ino = os.lstat(self.path).st_ino
         listener.settimeout(0.2)
         self._listener = listener
@@ -267,24 +248,13 @@ class Broker:
     def _serve(self, conn: socket.socket) -> None:
         with conn:
             pid, uid = peer_uid(conn)
-            why = (f"peer uid {uid} refused: this console only serves uid {os.geteuid()}"
-                   if uid != os.geteuid() else None)
-            if why is None and (confined := sandboxed_peer(pid)):
-                why = f"refused: {confined}"
-            if why is not None:
+            if why := _peer_refusal(pid, uid):
                 self.refused.append((pid, uid))
                 with contextlib.suppress(OSError):
                     _send(conn, {"type": "error", "error": why})
                 return
-            try:
-                line = _recv_line(conn, time.monotonic() + 10.0)
-                if line is None:
-                    return
-                message = json.loads(line)
-                request = ApprovalRequest.from_json(message["request"])
-            except (TimeoutError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                with contextlib.suppress(OSError):
-                    _send(conn, {"type": "error", "error": f"bad request: {exc!r}"})
+            request = _read_request(conn)
+            if request is None:
                 return
             decision = self.session.lookup(request) or self._ask(conn, request, pid)
             if decision is None:
@@ -310,6 +280,58 @@ class Broker:
                 # EOF (the asker was killed or timed out) or a protocol violation
                 pending.cancelled.set()
                 return None
+
+
+def _claim_socket_path(socket_dir: str, path: str) -> None:
+    """Make `socket_dir` (0700, ours) if needed and free `path` of a stale socket; a console
+    still serving there, or anything unsafe, is a BrokerError."""
+    try:
+        os.mkdir(socket_dir, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise BrokerError(f"cannot create socket directory {socket_dir}: "
+                          f"{exc.strerror}") from exc
+    _check_private_dir(socket_dir)
+    if _check_socket(path):
+        if _console_alive(path):
+            raise BrokerError(f"another console is already serving approvals on {path}")
+        os.unlink(path)  # stale: its console died without cleaning up
+
+
+def _listen(path: str) -> socket.socket:
+    """A socket listening at `path`, mode 0600."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        listener.bind(path)
+        os.chmod(path, 0o600)
+        listener.listen(16)
+    except OSError as exc:
+        listener.close()
+        raise BrokerError(f"cannot listen on {path}: {exc.strerror}") from exc
+    return listener
+
+
+def _peer_refusal(pid: int, uid: int) -> str | None:
+    """Why the broker refuses a client (another uid, or a sandboxed command), or None."""
+    if uid != os.geteuid():
+        return f"peer uid {uid} refused: this console only serves uid {os.geteuid()}"
+    if confined := sandboxed_peer(pid):
+        return f"refused: {confined}"
+    return None
+
+
+def _read_request(conn: socket.socket) -> ApprovalRequest | None:
+    """The client's request, or None: it sent nothing, or an unreadable request (it is told)."""
+    try:
+        line = _recv_line(conn, time.monotonic() + 10.0)
+        if line is None:
+            return None
+        return ApprovalRequest.from_json(json.loads(line)["request"])
+    except (TimeoutError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        with contextlib.suppress(OSError):
+            _send(conn, {"type": "error", "error": f"bad request: {exc!r}"})
+        return None
 
 
 def _console_alive(path: str) -> bool:
@@ -350,25 +372,36 @@ def ask_console(request: ApprovalRequest, socket_dir: str | None = None,
             if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
                 return None  # stale socket: the console is gone
             raise BrokerError(f"cannot connect to {path}: {exc.strerror}") from exc
-        pid, uid = peer_uid(sock)
-        if uid != os.geteuid():
-            raise BrokerError(f"the console on {path} runs as uid {uid}, not {os.geteuid()}")
-        if confined := sandboxed_peer(pid):
-            raise BrokerError(f"the console on {path} is not sandboxtui's: {confined}; "
-                              "refusing to ask it")
-        try:
-            _send(sock, {"type": "request", "request": request.to_json()})
-            line = _recv_line(sock, time.monotonic() + timeout)
-        except TimeoutError:
-            return deny("timeout", f"the console did not decide within {timeout:g} s")
-        except (OSError, ValueError) as exc:
-            return deny("console-lost", f"the console connection failed: {exc}")
-        if line is None:
-            return deny("console-lost", "the console went away before deciding")
-        try:
-            message = json.loads(line)
-            if message.get("type") == "error":
-                return deny("console", f"the console refused: {message.get('error')}")
-            return Decision.from_json(message["decision"])
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            return deny("console", f"unreadable answer from the console: {exc}")
+        _check_console(sock, path)
+        return _exchange(sock, request, timeout)
+
+
+def _check_console(sock: socket.socket, path: str) -> None:
+    """The console at the other end of `sock` must run as this user and be no sandboxed
+    command: a stranger's or a sandbox's socket must not approve commands."""
+    pid, uid = peer_uid(sock)
+    if uid != os.geteuid():
+        raise BrokerError(f"the console on {path} runs as uid {uid}, not {os.geteuid()}")
+    if confined := sandboxed_peer(pid):
+        raise BrokerError(f"the console on {path} is not sandboxtui's: {confined}; "
+                          "refusing to ask it")
+
+
+def _exchange(sock: socket.socket, request: ApprovalRequest, timeout: float) -> Decision:
+    """Send the request and read the console's decision; any other outcome is a deny."""
+    try:
+        _send(sock, {"type": "request", "request": request.to_json()})
+        line = _recv_line(sock, time.monotonic() + timeout)
+    except TimeoutError:
+        return deny("timeout", f"the console did not decide within {timeout:g} s")
+    except (OSError, ValueError) as exc:
+        return deny("console-lost", f"the console connection failed: {exc}")
+    if line is None:
+        return deny("console-lost", "the console went away before deciding")
+    try:
+        message = json.loads(line)
+        if message.get("type") == "error":
+            return deny("console", f"the console refused: {message.get('error')}")
+        return Decision.from_json(message["decision"])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return deny("console", f"unreadable answer from the console: {exc}")
