@@ -1,4 +1,4 @@
-"""The approvals audit log: one JSON line per request and per decision, crash-safe.
+"""The approvals audit log: a JSON line per request, per decision and per git clean-up, crash-safe.
 
 Location: `$XDG_STATE_HOME/sandboxtui/audit.jsonl` (default `~/.local/state`). Each line is
 written with a single `write()` on an `O_APPEND` descriptor and fsynced before the caller goes
