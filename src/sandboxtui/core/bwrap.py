@@ -1,9 +1,10 @@
 """The bubblewrap pipeline: `MountPlan.ops` -> bwrap arguments, and the host files they need.
 
-`bwrap_options()` is the only place that turns a plan into bwrap arguments; `run --dry-run`, the
-TUI and the launcher all print or execute its output. The options travel to bwrap through
-`--args FD` (NUL-separated), so paths with newlines or a leading `-` and plans with thousands of
-carveouts need no quoting and hit no argv limit.
+`bwrap_options()` is the only place that turns a plan into bwrap arguments (each mount op through
+`plan.mount_args`, which `MountOp.describe` reads too); `run --dry-run`, the TUI and the launcher
+all print or execute its output. The options travel to bwrap through `--args FD` (NUL-separated),
+so paths with newlines or a leading `-` and plans with thousands of carveouts need no quoting and
+hit no argv limit.
 
 Host side effects (`LaunchFiles`), documented for the threat model:
 
@@ -42,7 +43,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from sandboxtui.core.paths import runtime_dir
-from sandboxtui.core.plan import MountPlan, OpKind, _lstat
+from sandboxtui.core.plan import PLACEHOLDER_DIR_MODE, MountPlan, OpKind, _lstat, mount_args
 from sandboxtui.core.policy import NetworkMode
 
 # bubblewrap refuses more arguments than this (its MAX_ARGS, `--args` contents included): with
@@ -84,38 +85,9 @@ def bwrap_options(plan: MountPlan, files: LaunchFiles, chdir: str) -> list[str]:
     args += ["--cap-drop", "ALL"]
     tail: list[str] = []
     for op in plan.ops:
-        if op.kind is OpKind.RO_BIND_ROOT:
-            args += ["--ro-bind", "/", "/"]
-        elif op.kind is OpKind.EMPTY_ROOT:
-            args += ["--tmpfs", "/"]
-            tail += ["--remount-ro", "/"]
-        elif op.kind is OpKind.DEV:
-            args += ["--dev", op.dest]
-        elif op.kind is OpKind.PROC:
-            args += ["--proc", op.dest]
-        elif op.kind is OpKind.KERNEL_RO:
-            # The host's procfs entry, read-only, over the fresh one: sysctls show the values
-            # of the opener's namespaces (network, IPC) whichever procfs the file lives in.
-            args += ["--ro-bind", op.source or op.dest, op.dest]
-        elif op.kind is OpKind.BIND:
-            args += ["--bind", op.source or op.dest, op.dest]
-        elif op.kind is OpKind.RO_BIND:
-            args += ["--ro-bind", op.source or op.dest, op.dest]
-        elif op.kind is OpKind.DENY_DIR:
-            args += ["--perms", f"{op.perms or 0:03o}", "--tmpfs", op.dest]
-        elif op.kind in (OpKind.DENY_FILE, OpKind.BLOCK_MISSING):
-            args += ["--ro-bind", files.empty_file, op.dest]
-        elif op.kind is OpKind.BLOCK_MISSING_DIR:
-            # Empty and read-only: git reads it as "not a repository", nothing can be created
-            # in it (EROFS) or in its place (EEXIST), and a mount point cannot be moved (EBUSY).
-            args += ["--perms", f"{PLACEHOLDER_DIR_MODE:04o}", "--tmpfs", op.dest]
-            tail += ["--remount-ro", op.dest]
-        elif op.kind is OpKind.REMOUNT_RO:
-            tail += ["--remount-ro", op.dest]
-        elif op.kind is OpKind.SYMLINK:
-            args += ["--symlink", op.source or "", op.dest]
-        else:
-            raise AssertionError(f"unhandled mount op {op.kind}")
+        op_args = mount_args(op, files.empty_file)
+        args += op_args.now
+        tail += op_args.last
     args += tail
     args += ["--chdir", chdir]
     if files.seccomp_fd is not None:
@@ -165,7 +137,6 @@ def _private_dir(path: str) -> None:
 
 
 PLACEHOLDER_MODE = 0o444
-PLACEHOLDER_DIR_MODE = 0o555
 
 
 class _Placeholders:

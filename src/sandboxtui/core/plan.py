@@ -109,27 +109,61 @@ class MountOp:
     perms: int | None = None  # for DENY_DIR: 0o000, or 0o111 when a child is reopened
 
     def describe(self) -> str:
-        if self.kind in (OpKind.BIND, OpKind.RO_BIND):
-            return f"--{self.kind.value} {self.source} {self.dest}"
-        if self.kind is OpKind.RO_BIND_ROOT:
-            return "--ro-bind / /"
-        if self.kind is OpKind.EMPTY_ROOT:
-            return "--tmpfs / (empty root)"
-        if self.kind is OpKind.DEV:
-            return "--dev /dev"
-        if self.kind is OpKind.PROC:
-            return "--proc /proc"
-        if self.kind is OpKind.KERNEL_RO:
-            return f"--ro-bind {self.dest} {self.dest} (host procfs, read-only)"
-        if self.kind is OpKind.DENY_DIR:
-            return f"--perms {self.perms:03o} --tmpfs {self.dest}"
-        if self.kind is OpKind.BLOCK_MISSING_DIR:
-            return f"--perms 0555 --tmpfs {self.dest} (empty, read-only)"
-        if self.kind is OpKind.REMOUNT_RO:
-            return f"--remount-ro {self.dest}"
-        if self.kind is OpKind.SYMLINK:
-            return f"--symlink {self.source} {self.dest}"
-        return f"--ro-bind <empty file, mode 000> {self.dest}"
+        """The op as `--dry-run` shows it, with a note where the arguments say too little; a
+        remount-only op shows its remount."""
+        args = mount_args(self)
+        return " ".join([*(args.now or args.last), *([args.note] if args.note else [])])
+
+
+# What `describe()` names the empty, mode-000 file (each launch binds its own).
+EMPTY_FILE_SHOWN = "<empty file, mode 000>"
+# The empty read-only directory over a missing protected directory name (and its placeholder).
+PLACEHOLDER_DIR_MODE = 0o555
+
+
+@dataclass(frozen=True)
+class MountArgs:
+    """One mount op in bwrap's terms. `now` goes where the op stands; `last` after every mount,
+    since a read-only remount would stop the mounts beneath it; `note` is for people only."""
+
+    now: tuple[str, ...]
+    last: tuple[str, ...] = ()
+    note: str = ""
+
+
+def mount_args(op: MountOp, empty_file: str = EMPTY_FILE_SHOWN) -> MountArgs:
+    """The one translation of a mount op into bwrap arguments: `bwrap_options` (what runs)
+    and `MountOp.describe` (what the details pane and `--dry-run` show) both read it."""
+    source = op.source or op.dest
+    match op.kind:
+        case OpKind.RO_BIND_ROOT:
+            return MountArgs(("--ro-bind", "/", "/"))
+        case OpKind.EMPTY_ROOT:
+            return MountArgs(("--tmpfs", "/"), ("--remount-ro", "/"), "(empty root)")
+        case OpKind.DEV:
+            return MountArgs(("--dev", op.dest))
+        case OpKind.PROC:
+            return MountArgs(("--proc", op.dest))
+        case OpKind.KERNEL_RO:
+            # The host's procfs entry, read-only, over the fresh one: sysctls show the values
+            # of the opener's namespaces (network, IPC) whichever procfs the file lives in.
+            return MountArgs(("--ro-bind", source, op.dest), note="(host procfs, read-only)")
+        case OpKind.BIND | OpKind.RO_BIND:
+            return MountArgs((f"--{op.kind.value}", source, op.dest))
+        case OpKind.DENY_DIR:
+            return MountArgs(("--perms", f"{op.perms or 0:03o}", "--tmpfs", op.dest))
+        case OpKind.DENY_FILE | OpKind.BLOCK_MISSING:
+            return MountArgs(("--ro-bind", empty_file, op.dest))
+        case OpKind.BLOCK_MISSING_DIR:
+            # Empty and read-only: git reads it as "not a repository", nothing can be created
+            # in it (EROFS) or in its place (EEXIST), and a mount point cannot be moved (EBUSY).
+            return MountArgs(("--perms", f"{PLACEHOLDER_DIR_MODE:04o}", "--tmpfs", op.dest),
+                             ("--remount-ro", op.dest), "(empty, read-only)")
+        case OpKind.REMOUNT_RO:
+            return MountArgs((), ("--remount-ro", op.dest))
+        case OpKind.SYMLINK:
+            return MountArgs(("--symlink", op.source or "", op.dest))
+    raise AssertionError(f"unhandled mount op {op.kind}")
 
 
 @dataclass(frozen=True)
