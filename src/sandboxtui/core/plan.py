@@ -341,17 +341,30 @@ def _realpath(path: str) -> str:
 # --- building ---------------------------------------------------------------------------------
 
 
-class _Rules:
-    """Collects candidate rules; on the same path, the tie order none > write > read."""
+@dataclass(frozen=True)
+class _Planning:
+    """What every rule source reads (policy, workspace, environment, scan bounds) and what they
+    all add to: the candidate rules by path and the diagnostics, in the order found."""
 
-    def __init__(self) -> None:
-        self.by_path: dict[str, Rule] = {}
+    policy: Policy
+    cwd: str
+    env: Mapping[str, str]
+    bounds: ScanBounds
+    by_path: dict[str, Rule] = field(default_factory=dict)
+    diags: list[Diagnostic] = field(default_factory=list)
 
     def add(self, rule: Rule) -> None:
+        """Keep `rule` unless its path has one at least as strong: none > write > read."""
         current = self.by_path.get(rule.path)
         stronger = current is None or _ACCESS_RANK[rule.access] > _ACCESS_RANK[current.access]
         if stronger or (current.kind is RuleKind.BASE and rule.access is current.access):
             self.by_path[rule.path] = rule
+
+
+# A readable root that is a symlink, recreated in an empty root: (path, target, provenance).
+_Link = tuple[str, str, Provenance]
+# A glob whose matches are denied: (glob, kind, reason, provenance).
+_DenyGlob = tuple[str, RuleKind, str, Provenance]
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -369,61 +382,104 @@ def build_plan(
     mount_proc: bool = True,
     bounds: ScanBounds = ScanBounds(),
 ) -> MountPlan:
+    """The plan for `policy` in `cwd`: each rule source adds its candidate rules in turn (a
+    later source sees the earlier ones, e.g. what is writable so far), then the operations."""
     env = os.environ if env is None else env
     cwd = _realpath(cwd)
-    diags: list[Diagnostic] = []
-    rules = _Rules()
-
     if policy.mode is SandboxMode.DANGER_FULL_ACCESS:
-        root = Rule("/", Access.RW, RuleKind.UNSANDBOXED, "danger-full-access: no sandbox",
-                    policy.source("sandbox_mode"))
-        diags.append(Diagnostic(
-            Severity.WARNING, "unsandboxed",
-            "sandbox_mode = danger-full-access: commands run with no sandbox at all",
-            "use workspace-write or read-only unless you fully trust the command"))
-        return MountPlan(policy, cwd, (root,), (), tuple(diags), None, True, {"/": root})
+        return _unsandboxed_plan(policy, cwd)
+    ctx = _Planning(policy, cwd, env, bounds)
+    links = _read_rules(ctx)
+    _builtin_rules(ctx, mount_proc)
+    _writable_rules(ctx)
+    _cache_rule(ctx)
+    deny_globs = _entry_rules(ctx)
+    _own_path_rules(ctx)
+    _protected_name_rules(ctx)
+    scan, found_repos = _sensitive_rules(ctx, deny_globs)
+    walked, repos = _nested_repo_rules(ctx, found_repos)
 
-    mode_src = policy.source("sandbox_mode")
+    by_path = ctx.by_path
+    _blocked_missing(by_path)
+    ordered = tuple(sorted(by_path.values(), key=lambda r: _sort_key(r.path)))
+    ops = _ops_for(ordered, by_path, ctx.diags)
+    if links:
+        link_ops = tuple(
+            MountOp(OpKind.SYMLINK, path, target, Rule(
+                path, Access.RO, RuleKind.READABLE, f"readable root; symlink to {target}", prov,
+                is_dir=False))
+            for path, target, prov in links if path not in by_path)
+        ops = ops[:1] + link_ops + ops[1:]
+    return MountPlan(policy, cwd, ordered, ops, tuple(ctx.diags), scan, False, by_path,
+                     tuple(walked), None if repos is None else tuple(dict.fromkeys(repos)))
+
+
+def _unsandboxed_plan(policy: Policy, cwd: str) -> MountPlan:
+    """danger-full-access: one rule, no operations, and a warning."""
+    root = Rule("/", Access.RW, RuleKind.UNSANDBOXED, "danger-full-access: no sandbox",
+                policy.source("sandbox_mode"))
+    warning = Diagnostic(
+        Severity.WARNING, "unsandboxed",
+        "sandbox_mode = danger-full-access: commands run with no sandbox at all",
+        "use workspace-write or read-only unless you fully trust the command")
+    return MountPlan(policy, cwd, (root,), (), (warning,), None, True, {"/": root})
+
+
+def _read_rules(ctx: _Planning) -> list[_Link]:
+    """The root: all of `/` read-only, or (restricted read) an empty root with the readable
+    roots. Returns the readable roots that are symlinks, to recreate in the empty root."""
+    policy = ctx.policy
     ra = policy.read_access
-    links: list[tuple[str, str, Provenance]] = []  # (path, link target, provenance)
-    if ra.restricted:
-        rules.add(Rule("/", Access.NONE, RuleKind.BASE, "read access restricted: empty root",
-                       policy.source("read_access.mode")))
-        readable = list(ra.readable_roots)
-        if ra.include_platform_defaults:
-            readable += [p for p in PLATFORM_DEFAULTS if os.path.exists(p)]
-        for p in readable:
-            real = _realpath(p)
-            if not os.path.exists(real):
-                diags.append(_missing_root(p, "readable root"))
-                continue
-            src = ("read_access.include_platform_defaults" if p in PLATFORM_DEFAULTS
-                   and p not in ra.readable_roots else "read_access.readable_roots")
-            rules.add(Rule(real, Access.RO, RuleKind.READABLE, "readable root",
-                           policy.source(src), is_dir=os.path.isdir(real)))
-            if os.path.islink(p):
-                # An empty root has no /lib64 -> usr/lib64: recreate the link itself.
-                links.append((os.path.normpath(p), os.readlink(p), policy.source(src)))
-    else:
-        rules.add(Rule("/", Access.RO, RuleKind.BASE, "read access: full (read-only bind of /)",
-                       policy.source("read_access.mode")))
-    rules.add(Rule("/dev", Access.RW, RuleKind.DEVICE,
-                   "minimal private /dev: a tmpfs with only " + ", ".join(DEV_ENTRIES)
-                   + " (console on a terminal); host devices are absent", BUILTIN))
-    _proc_rules(rules, diags, mount_proc)
-    rules.add(Rule(_realpath(runtime_dir()), Access.NONE, RuleKind.RUNTIME,
-                   "sandboxtui's private runtime directory (launch files): hidden in every "
-                   "sandbox", BUILTIN))
+    links: list[_Link] = []
+    if not ra.restricted:
+        ctx.add(Rule("/", Access.RO, RuleKind.BASE, "read access: full (read-only bind of /)",
+                     policy.source("read_access.mode")))
+        return links
+    ctx.add(Rule("/", Access.NONE, RuleKind.BASE, "read access restricted: empty root",
+                 policy.source("read_access.mode")))
+    readable = list(ra.readable_roots)
+    if ra.include_platform_defaults:
+        readable += [p for p in PLATFORM_DEFAULTS if os.path.exists(p)]
+    for p in readable:
+        real = _realpath(p)
+        if not os.path.exists(real):
+            ctx.diags.append(_missing_root(p, "readable root"))
+            continue
+        src = ("read_access.include_platform_defaults" if p in PLATFORM_DEFAULTS
+               and p not in ra.readable_roots else "read_access.readable_roots")
+        ctx.add(Rule(real, Access.RO, RuleKind.READABLE, "readable root", policy.source(src),
+                     is_dir=os.path.isdir(real)))
+        if os.path.islink(p):
+            # An empty root has no /lib64 -> usr/lib64: recreate the link itself.
+            links.append((os.path.normpath(p), os.readlink(p), policy.source(src)))
+    return links
 
+
+def _builtin_rules(ctx: _Planning, mount_proc: bool) -> None:
+    """What every sandbox has: a private /dev, a fresh /proc, sandboxtui's runtime hidden."""
+    ctx.add(Rule("/dev", Access.RW, RuleKind.DEVICE,
+                 "minimal private /dev: a tmpfs with only " + ", ".join(DEV_ENTRIES)
+                 + " (console on a terminal); host devices are absent", BUILTIN))
+    _proc_rules(ctx, mount_proc)
+    ctx.add(Rule(_realpath(runtime_dir()), Access.NONE, RuleKind.RUNTIME,
+                 "sandboxtui's private runtime directory (launch files): hidden in every "
+                 "sandbox", BUILTIN))
+
+
+def _writable_rules(ctx: _Planning) -> None:
+    """workspace-write's writable roots: the workspace, `writable_roots`, /tmp and $TMPDIR
+    (each unless excluded), those that exist; then no configured root may be reached through
+    a symlink a sandbox could have planted."""
+    policy = ctx.policy
     writable: list[tuple[str, str, Provenance]] = []  # (as configured, reason, provenance)
     if policy.mode is SandboxMode.WORKSPACE_WRITE:
-        writable.append((cwd, "workspace root (cwd)", mode_src))
+        writable.append((ctx.cwd, "workspace root (cwd)", policy.source("sandbox_mode")))
         writable += [(p, "writable root", policy.source("sandbox_workspace_write.writable_roots"))
                      for p in policy.writable_roots]
         if not policy.exclude_slash_tmp:
             writable.append(("/tmp", "/tmp (exclude_slash_tmp = false)",
                              policy.source("sandbox_workspace_write.exclude_slash_tmp")))
-        tmpdir = env.get("TMPDIR")
+        tmpdir = ctx.env.get("TMPDIR")
         if tmpdir and not policy.exclude_tmpdir_env_var:
             writable.append((tmpdir, "$TMPDIR (exclude_tmpdir_env_var = false)",
                              policy.source("sandbox_workspace_write.exclude_tmpdir_env_var")))
@@ -432,51 +488,64 @@ def build_plan(
     for path, reason, prov in writable:
         real = _realpath(path)
         if not os.path.isdir(real):
-            diags.append(_missing_root(path, reason))
+            ctx.diags.append(_missing_root(path, reason))
             continue
         present.append((os.path.normpath(path), real, reason, prov))
     # Roots reached through a symlink last: the link must not lie in another writable root.
     for path, real, reason, prov in sorted(present, key=lambda r: r[0] != r[1]):
         if real != path:
-            if _refuse_planted_link(path, reason, rules.by_path, diags):
+            if _refuse_planted_link(ctx, path, reason):
                 continue
             reason = f"{reason}; {path} is a symlink to {real}"
-        rules.add(Rule(real, Access.RW, RuleKind.WRITABLE, reason, prov))
+        ctx.add(Rule(real, Access.RW, RuleKind.WRITABLE, reason, prov))
+    ra = policy.read_access
     for path in ra.readable_roots if ra.restricted else ():
-        _refuse_planted_link(path, "readable root", rules.by_path, diags)
-    # Not under restricted read: its cache home would show as a skeleton of directories.
-    if policy.mode is SandboxMode.WORKSPACE_WRITE and policy.caches and not ra.restricted:
-        cache = _workspace_cache(cwd, env, rules.by_path, diags)
-        if cache is not None:
-            rules.add(Rule(cache, Access.RW, RuleKind.CACHE, "sandboxtui's cache for this "
-                           "workspace (" + ", ".join(CACHE_VARIABLES) + " point here); the "
-                           "host's own caches stay read-only", policy.source("caches.enabled")))
+        _refuse_planted_link(ctx, path, "readable root")
 
-    special = _special_paths(policy, cwd, env)
-    deny_globs: list[tuple[str, RuleKind, str, Provenance]] = []
-    for entry in policy.fs_entries:
+
+def _cache_rule(ctx: _Planning) -> None:
+    """The workspace's own cache directory, writable (`caches.enabled`, workspace-write).
+    Not under restricted read: its cache home would show as a skeleton of directories."""
+    policy = ctx.policy
+    if policy.mode is not SandboxMode.WORKSPACE_WRITE or not policy.caches \
+            or policy.read_access.restricted:
+        return
+    cache = _workspace_cache(ctx)
+    if cache is not None:
+        ctx.add(Rule(cache, Access.RW, RuleKind.CACHE, "sandboxtui's cache for this "
+                     "workspace (" + ", ".join(CACHE_VARIABLES) + " point here); the "
+                     "host's own caches stay read-only", policy.source("caches.enabled")))
+
+
+def _entry_rules(ctx: _Planning) -> list[_DenyGlob]:
+    """The `[permissions.NAME.filesystem]` entries: paths (and special names) become rules;
+    globs, deny only, are returned for the sensitive-path walk."""
+    special = _special_paths(ctx.policy, ctx.cwd, ctx.env)
+    deny_globs: list[_DenyGlob] = []
+    for entry in ctx.policy.fs_entries:
         if entry.is_glob:
             deny_globs.append((entry.path, RuleKind.ENTRY,
                                f"filesystem entry {entry.path} = none", entry.provenance))
             continue
         if entry.access is not Access.NONE and entry.path not in special:
-            _refuse_planted_link(entry.path, f"filesystem entry {entry.path}", rules.by_path,
-                                 diags)
-        targets = special.get(entry.path, [entry.path])
-        for target in targets:
+            _refuse_planted_link(ctx, entry.path, f"filesystem entry {entry.path}")
+        for target in special.get(entry.path, [entry.path]):
             real = _realpath(target)
             exists = os.path.lexists(real)
-            rules.add(Rule(real, entry.access, RuleKind.ENTRY,
-                           f"filesystem entry {entry.path} = {entry.access.value}",
-                           entry.provenance, missing=not exists,
-                           is_dir=not exists or os.path.isdir(real)))
+            ctx.add(Rule(real, entry.access, RuleKind.ENTRY,
+                         f"filesystem entry {entry.path} = {entry.access.value}",
+                         entry.provenance, missing=not exists,
+                         is_dir=not exists or os.path.isdir(real)))
+    return deny_globs
 
-    # sandboxtui's own config and state must not be writable from inside, or a command could
-    # widen every later launch (e.g. write `sandbox_mode = "danger-full-access"`).
-    for path, what, create in _own_paths(policy, env):
-        if _access_at(rules.by_path, path) is not Access.RW:
+
+def _own_path_rules(ctx: _Planning) -> None:
+    """sandboxtui's own config and state must not be writable from inside, or a command could
+    widen every later launch (e.g. write `sandbox_mode = "danger-full-access"`)."""
+    for path, what, create in _own_paths(ctx.policy, ctx.env):
+        if _access_at(ctx.by_path, path) is not Access.RW:
             continue
-        if what == USER_SITE and _refuse_planted_link(path, what, rules.by_path, diags):
+        if what == USER_SITE and _refuse_planted_link(ctx, path, what):
             continue  # a link swapped during the run would reach the next launcher unseen
         if not os.path.exists(path):
             if not create:
@@ -486,75 +555,74 @@ def build_plan(
             except OSError:
                 continue  # we cannot create it: neither can the sandboxed command
         real = _realpath(path)
-        if real in rules.by_path:  # a writable root that *is* our own: it must yield
-            diags.append(Diagnostic(
+        if real in ctx.by_path:  # a writable root that *is* our own: it must yield
+            ctx.diags.append(Diagnostic(
                 Severity.WARNING, "own-install-writable-root",
                 f"{real} is sandboxtui's own {what}: read-only inside, although configured "
                 "writable", "work on a copy, or run sandboxtui from another installation"))
-        rules.by_path[real] = Rule(
+        ctx.by_path[real] = Rule(
             real, Access.RO, RuleKind.PROTECTED, f"sandboxtui's own {what}: read-only inside, "
             "so a command cannot change what later launches allow", BUILTIN,
             is_dir=os.path.isdir(real))
 
-    # Protected names beneath every root that ends up writable.
-    for root in [r for r in list(rules.by_path.values()) if r.access is Access.RW
+
+def _protected_name_rules(ctx: _Planning) -> None:
+    """Protected names beneath every root that ends up writable."""
+    for root in [r for r in list(ctx.by_path.values()) if r.access is Access.RW
                  and r.kind in (RuleKind.WRITABLE, RuleKind.ENTRY) and not r.missing]:
-        for rule in _protected_rules(root.path, diags, rules.by_path, policy.protect_git,
-                                     policy.source("protect_git")):
-            rules.add(rule)
+        for rule in _protected_rules(ctx, root.path):
+            ctx.add(rule)
+
+
+def _sensitive_rules(ctx: _Planning, deny_globs: list[_DenyGlob]
+                     ) -> tuple[ScanReport | None, list[str] | None]:
+    """Denials from the sensitive-path walk (`sensitive_paths` and the entries' deny globs).
+    Returns its report and the repositories it found (None for both: no walk)."""
+    policy = ctx.policy
     globs = [(g, RuleKind.SENSITIVE, f"sensitive path {g}", policy.source("sensitive_paths"))
              for g in policy.sensitive_paths] + deny_globs
     patterns = []
-    home = env.get("HOME") or os.path.expanduser("~")
+    home = ctx.env.get("HOME") or os.path.expanduser("~")
     for glob, kind, reason, prov in globs:
         try:
             patterns.append(_Pattern(compile_glob(glob, home), kind, reason, prov))
         except GlobError as exc:  # config checks this against our own HOME; `env` may differ
-            diags.append(Diagnostic(Severity.ERROR, "bad-glob", f"{exc} ({prov})",
-                                    "fix the glob in the config"))
-    scan = None
-    found_repos: list[str] | None = None
-    if patterns:
-        result = _scan_sensitive(_scan_roots(cwd, rules), patterns, bounds)
-        for _ in range(2):  # a directory renamed under the walk may hide a match: again
-            if not result.report.changed:
-                break
-            result = _scan_sensitive(_scan_roots(cwd, rules), patterns, bounds)
-        scan = result.report
-        if scan.changed:
-            diags.append(Diagnostic(
-                Severity.ERROR, "scan-changing",
-                f"directories were renamed or removed while the sensitive-path scan walked "
-                f"them (e.g. {scan.changed[0]}), three times: a sensitive file could be "
-                "missed, so launches are refused",
-                "stop whatever renames directories in the workspace (a running sandbox?) "
-                "and launch again"))
-        _scan_rules(rules, diags, result, policy, bounds, _scan_roots(cwd, rules))
-        found_repos = result.repos
-    # Nested repositories: an existing `.git` at any depth of the walked writable trees is
-    # protected like the root's, since git runs what its config and hooks name. Found by the
-    # sensitive scan's walk, or (no sensitive patterns) by a walk of their own.
-    walked = _scan_roots(cwd, rules)
-    repos = found_repos if found_repos is not None else _find_repos(walked, bounds, diags)
-    for repo in repos or ():
-        if repo not in walked and _access_at(rules.by_path, repo) is Access.RW:
-            for rule in _protected_rules(repo, diags, rules.by_path, policy.protect_git,
-                                         policy.source("protect_git"), names=(GIT_DIR,)):
-                rules.add(rule)
+            ctx.diags.append(Diagnostic(Severity.ERROR, "bad-glob", f"{exc} ({prov})",
+                                        "fix the glob in the config"))
+    if not patterns:
+        return None, None
+    result = _scan_sensitive(_scan_roots(ctx), patterns, ctx.bounds)
+    for _ in range(2):  # a directory renamed under the walk may hide a match: again
+        if not result.report.changed:
+            break
+        result = _scan_sensitive(_scan_roots(ctx), patterns, ctx.bounds)
+    scan = result.report
+    if scan.changed:
+        ctx.diags.append(Diagnostic(
+            Severity.ERROR, "scan-changing",
+            f"directories were renamed or removed while the sensitive-path scan walked "
+            f"them (e.g. {scan.changed[0]}), three times: a sensitive file could be "
+            "missed, so launches are refused",
+            "stop whatever renames directories in the workspace (a running sandbox?) "
+            "and launch again"))
+    _scan_rules(ctx, result, _scan_roots(ctx))
+    return scan, result.repos
 
-    by_path = rules.by_path
-    _blocked_missing(by_path)
-    ordered = tuple(sorted(by_path.values(), key=lambda r: _sort_key(r.path)))
-    ops = _ops_for(ordered, by_path, diags)
-    if links:
-        link_ops = tuple(
-            MountOp(OpKind.SYMLINK, path, target, Rule(
-                path, Access.RO, RuleKind.READABLE, f"readable root; symlink to {target}", prov,
-                is_dir=False))
-            for path, target, prov in links if path not in by_path)
-        ops = ops[:1] + link_ops + ops[1:]
-    return MountPlan(policy, cwd, ordered, ops, tuple(diags), scan, False, by_path,
-                     tuple(walked), None if repos is None else tuple(dict.fromkeys(repos)))
+
+def _nested_repo_rules(ctx: _Planning, found_repos: list[str] | None
+                       ) -> tuple[list[str], list[str] | None]:
+    """Nested repositories: an existing `.git` at any depth of the walked writable trees is
+    protected like the root's, since git runs what its config and hooks name. Found by the
+    sensitive scan's walk, or (no sensitive patterns) by a walk of their own. Returns the
+    walked roots and the repositories (None: the walk stopped at a bound)."""
+    walked = _scan_roots(ctx)
+    repos = found_repos if found_repos is not None else _find_repos(walked, ctx.bounds,
+                                                                     ctx.diags)
+    for repo in repos or ():
+        if repo not in walked and _access_at(ctx.by_path, repo) is Access.RW:
+            for rule in _protected_rules(ctx, repo, names=(GIT_DIR,)):
+                ctx.add(rule)
+    return walked, repos
 
 
 # What bwrap's `--dev` creates (besides console, bound to the terminal when there is one):
@@ -573,32 +641,32 @@ KERNEL_MASKED = ("/proc/keys", "/proc/timer_list", "/proc/timer_stats", "/proc/s
                  "/proc/latency_stats", "/proc/kcore", "/proc/acpi", "/proc/scsi", "/proc/asound")
 
 
-def _proc_rules(rules: _Rules, diags: list[Diagnostic], mount_proc: bool) -> None:
+def _proc_rules(ctx: _Planning, mount_proc: bool) -> None:
     """A fresh procfs with the host-global kernel files read-only, or (--no-proc) none."""
     if not mount_proc:
-        rules.add(Rule("/proc", Access.NONE, RuleKind.PROC,
-                       "--no-proc: no procfs; the host's /proc is hidden (empty directory "
-                       "without permissions)", BUILTIN))
-        diags.append(Diagnostic(
+        ctx.add(Rule("/proc", Access.NONE, RuleKind.PROC,
+                     "--no-proc: no procfs; the host's /proc is hidden (empty directory "
+                     "without permissions)", BUILTIN))
+        ctx.diags.append(Diagnostic(
             Severity.WARNING, "no-proc",
             "--no-proc: the sandbox has no /proc (the host's, with every host command line, is "
             "hidden): programs that read /proc (ps, many runtimes) fail",
             "drop --no-proc unless the command must run without a procfs"))
         return
-    rules.add(Rule("/proc", Access.RO, RuleKind.PROC,
-                   "fresh procfs of the sandbox's PID namespace", BUILTIN))
+    ctx.add(Rule("/proc", Access.RO, RuleKind.PROC,
+                 "fresh procfs of the sandbox's PID namespace", BUILTIN))
     for path in KERNEL_PATHS:
         if os.path.lexists(path):
-            rules.add(Rule(path, Access.RO, RuleKind.KERNEL,
-                           "host-global kernel interface: read-only, since a sandbox started "
-                           "by root runs as the global root uid, which is all sysctls check",
-                           BUILTIN, is_dir=os.path.isdir(path)))
+            ctx.add(Rule(path, Access.RO, RuleKind.KERNEL,
+                         "host-global kernel interface: read-only, since a sandbox started "
+                         "by root runs as the global root uid, which is all sysctls check",
+                         BUILTIN, is_dir=os.path.isdir(path)))
     for path in KERNEL_MASKED:
         if os.path.lexists(path):
-            rules.add(Rule(path, Access.NONE, RuleKind.KERNEL,
-                           "host-wide kernel state that the sandbox's PID namespace does not "
-                           "scope (host pids, commands, keys): hidden", BUILTIN,
-                           is_dir=os.path.isdir(path)))
+            ctx.add(Rule(path, Access.NONE, RuleKind.KERNEL,
+                         "host-wide kernel state that the sandbox's PID namespace does not "
+                         "scope (host pids, commands, keys): hidden", BUILTIN,
+                         is_dir=os.path.isdir(path)))
 
 
 def _blocked_missing(by_path: dict[str, Rule]) -> None:
@@ -620,32 +688,32 @@ def _blocked_missing(by_path: dict[str, Rule]) -> None:
                 "it can be neither created nor read"))
 
 
-def _workspace_cache(cwd: str, env: Mapping[str, str], by_path: Mapping[str, Rule],
-                     diags: list[Diagnostic]) -> str | None:
+def _workspace_cache(ctx: _Planning) -> str | None:
     """`$XDG_CACHE_HOME/sandboxtui/workspaces/NAME-HASH` (else `~/.cache/...`), created 0700,
     only where no sandbox can reach: a cache home inside a writable root (HOME = the workspace)
     could be swapped for a symlink by a running sandbox, between these checks and bwrap's bind
     or before the launcher creates the directories, and a later launch would bind (or the
     launcher create) the link's target. Every level below the cache home must be a real
     directory of ours too."""
-    home = env.get("HOME", "")
-    xdg = env.get("XDG_CACHE_HOME", "")
+    home = ctx.env.get("HOME", "")
+    xdg = ctx.env.get("XDG_CACHE_HOME", "")
     base = xdg if os.path.isabs(xdg) else os.path.join(home, ".cache") if os.path.isabs(home) \
         else None
     import hashlib  # here: about 5 ms of import every launch would pay for nothing else
 
+    cwd = ctx.cwd
     name = f"{os.path.basename(cwd) or 'root'}-{hashlib.sha256(cwd.encode()).hexdigest()[:16]}"
     remedy = "set caches.enabled = false, or make $XDG_CACHE_HOME a directory of yours"
     if base is None:
-        diags.append(Diagnostic(Severity.WARNING, "cache-missing", "no cache directory for the "
-                                "workspace: neither $XDG_CACHE_HOME nor $HOME is absolute",
-                                remedy))
+        ctx.diags.append(Diagnostic(Severity.WARNING, "cache-missing", "no cache directory for the "
+                                    "workspace: neither $XDG_CACHE_HOME nor $HOME is absolute",
+                                    remedy))
         return None
-    if _access_at(by_path, base) is Access.RW or any(
-            is_within(r.path, base) for r in by_path.values() if r.access is Access.RW):
-        diags.append(Diagnostic(Severity.WARNING, "cache-in-writable-root", f"the cache home "
-                                f"{base} lies in (or holds) a writable root: a sandbox could "
-                                "redirect it, so no cache directory is bound", remedy))
+    if _access_at(ctx.by_path, base) is Access.RW or any(
+            is_within(r.path, base) for r in ctx.by_path.values() if r.access is Access.RW):
+        ctx.diags.append(Diagnostic(Severity.WARNING, "cache-in-writable-root", f"the cache home "
+                                    f"{base} lies in (or holds) a writable root: a sandbox could "
+                                    "redirect it, so no cache directory is bound", remedy))
         return None
     path = base
     for part in ("", "sandboxtui", "workspaces", name):
@@ -658,15 +726,15 @@ def _workspace_cache(cwd: str, env: Mapping[str, str], by_path: Mapping[str, Rul
         except FileExistsError:
             pass
         except OSError as exc:
-            diags.append(Diagnostic(Severity.WARNING, "cache-missing", "cannot create the "
-                                    f"workspace's cache directory {path}: {exc.strerror}",
-                                    remedy))
+            ctx.diags.append(Diagnostic(Severity.WARNING, "cache-missing", "cannot create the "
+                                        f"workspace's cache directory {path}: {exc.strerror}",
+                                        remedy))
             return None
         st = _lstat(path)
         if part and (st is None or not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid()):
-            diags.append(Diagnostic(Severity.WARNING, "cache-unsafe", f"{path} is not a "
-                                    "directory of ours (a symlink?): no cache directory is "
-                                    "bound", remedy))
+            ctx.diags.append(Diagnostic(Severity.WARNING, "cache-unsafe", f"{path} is not a "
+                                        "directory of ours (a symlink?): no cache directory is "
+                                        "bound", remedy))
             return None
     return _realpath(path)
 
@@ -677,8 +745,7 @@ def _missing_root(path: str, reason: str) -> Diagnostic:
                       "create it or remove it from the config")
 
 
-def _refuse_planted_link(path: str, what: str, by_path: Mapping[str, Rule],
-                         diags: list[Diagnostic]) -> bool:
+def _refuse_planted_link(ctx: _Planning, path: str, what: str) -> bool:
     """A configured root reached through a symlink that lies in a writable directory: an
     earlier sandboxed command could have planted it (say, while the root was missing) to make
     a later launch bind the link's target. Refused (exit 4); True when refused."""
@@ -690,8 +757,8 @@ def _refuse_planted_link(path: str, what: str, by_path: Mapping[str, Rule],
             return False
         if not stat.S_ISLNK(st.st_mode):
             continue
-        if _access_at(by_path, os.path.dirname(p)) is Access.RW:
-            diags.append(Diagnostic(
+        if _access_at(ctx.by_path, os.path.dirname(p)) is Access.RW:
+            ctx.diags.append(Diagnostic(
                 Severity.ERROR, "planted-root-link",
                 f"{what} {path} goes through the symlink {p} -> {os.readlink(p)}, which lies in "
                 "a writable root: a sandboxed command could have created it to redirect this "
@@ -703,64 +770,63 @@ def _refuse_planted_link(path: str, what: str, by_path: Mapping[str, Rule],
     return False
 
 
-def _scan_rules(rules: _Rules, diags: list[Diagnostic], result: _ScanResult, policy: Policy,
-                bounds: ScanBounds, roots: list[str]) -> None:
+def _scan_rules(ctx: _Planning, result: _ScanResult, roots: list[str]) -> None:
     """Denials (and their warnings) from the sensitive-path walk of `roots`."""
-    prov = policy.source("sensitive_paths")
+    prov = ctx.policy.source("sensitive_paths")
     links = []
     for f in result.found:
         if f.pattern is None:
-            rules.add(Rule(f.path, Access.NONE, RuleKind.SENSITIVE,
-                           f"another name (hard link) of the sensitive file {f.linked_to}: the "
-                           "same content, so masked too", prov, is_dir=False))
+            ctx.add(Rule(f.path, Access.NONE, RuleKind.SENSITIVE,
+                         f"another name (hard link) of the sensitive file {f.linked_to}: the "
+                         "same content, so masked too", prov, is_dir=False))
         elif f.is_link:
             links.append(f.path)
         else:
-            rules.add(Rule(f.path, Access.NONE, f.pattern.kind, f.pattern.reason,
-                           f.pattern.provenance, is_dir=f.is_dir))
+            ctx.add(Rule(f.path, Access.NONE, f.pattern.kind, f.pattern.reason,
+                         f.pattern.provenance, is_dir=f.is_dir))
     for link in links:
         # A mount over a symlink lands on its target: masking `.env.x -> /etc/ssl` would hide
         # /etc/ssl from every later launch. The link adds no access of its own: it reaches
         # exactly what its target's own path allows, which is what explain() reports.
         target = _realpath(link)
-        access = _access_at(rules.by_path, target)
+        access = _access_at(ctx.by_path, target)
         st = _lstat(target)
         if st is not None and stat.S_ISREG(st.st_mode) and access is not Access.NONE \
                 and any(is_within(target, r) for r in roots):
             # Except a regular file of the scanned roots: a command may have planted
             # `.env.local -> build/cache.txt` for the user to write a secret through.
-            rules.add(Rule(target, Access.NONE, RuleKind.SENSITIVE,
-                           f"target of the sensitive symlink {link}, a file inside the scanned "
-                           "roots: the secret written through the link lands here, so masked",
-                           prov, is_dir=False))
+            ctx.add(Rule(target, Access.NONE, RuleKind.SENSITIVE,
+                         f"target of the sensitive symlink {link}, a file inside the scanned "
+                         "roots: the secret written through the link lands here, so masked",
+                         prov, is_dir=False))
             continue
         if os.path.exists(target) and access is not Access.NONE:
-            diags.append(Diagnostic(
+            ctx.diags.append(Diagnostic(
                 Severity.WARNING, "sensitive-symlink",
                 f"sensitive path {link} is a symlink to {target}: a symlink is never masked "
                 f"(that would hide its target from every launch), so {target} stays "
                 f"{access.value} inside, through either name",
                 f"if {target} holds secrets, deny it by its own path (\"{target}\" = \"none\") "
                 f"or replace the link {link} with the file"))
-    diags.append(Diagnostic(
+    ctx.diags.append(Diagnostic(
         Severity.WARNING, "sensitive-after-launch",
-        "sensitive files (" + ", ".join(policy.sensitive_paths) + ") that appear after "
+        "sensitive files (" + ", ".join(ctx.policy.sensitive_paths) + ") that appear after "
         "the sandbox starts cannot be masked: the scan runs once, at launch",
         "create secrets before launching, or keep them outside the writable roots"))
     for path, why in result.unreadable:
-        rules.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
-                       f"the sensitive-path scan cannot search it ({why}): denied as a whole",
-                       prov))
+        ctx.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
+                     f"the sensitive-path scan cannot search it ({why}): denied as a whole",
+                     prov))
     if result.unreadable:
         names = ", ".join(f"{p} ({why})" for p, why in result.unreadable[:3])
-        diags.append(Diagnostic(
+        ctx.diags.append(Diagnostic(
             Severity.WARNING, "scan-unreadable",
             f"{len(result.unreadable)} directories cannot be searched for sensitive files and "
             f"are denied as a whole: {names}" + (", ..." if len(result.unreadable) > 3 else ""),
             "make them readable (chmod u+rx) with short enough paths, or move them outside "
             "the writable roots"))
     for path, nlink, seen in result.unaccounted:
-        diags.append(Diagnostic(
+        ctx.diags.append(Diagnostic(
             Severity.WARNING, "sensitive-hardlink",
             f"sensitive file {path} has {nlink} names (hard links) but only {seen} lie in the "
             "scanned roots: the others show its content unmasked",
@@ -768,17 +834,17 @@ def _scan_rules(rules: _Rules, diags: list[Diagnostic], result: _ScanResult, pol
             f"fresh inode (cp -p {path} {path}.new && mv {path}.new {path})"))
     report = result.report
     for path in report.too_deep:
-        rules.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
-                       f"deeper than the sensitive-path scan's depth bound "
-                       f"({bounds.max_depth}): denied, since it could not be searched", prov))
+        ctx.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
+                     f"deeper than the sensitive-path scan's depth bound "
+                     f"({ctx.bounds.max_depth}): denied, since it could not be searched", prov))
     if report.too_deep:
-        diags.append(Diagnostic(
+        ctx.diags.append(Diagnostic(
             Severity.WARNING, "scan-depth",
             f"{len(report.too_deep)} directories lie deeper than the sensitive-path scan "
-            f"goes ({bounds.max_depth} levels) and are denied, e.g. {report.too_deep[0]}",
+            f"goes ({ctx.bounds.max_depth} levels) and are denied, e.g. {report.too_deep[0]}",
             "flatten them or move them outside the workspace"))
     if report.bound_hit in ("entries", "time"):
-        diags.append(Diagnostic(
+        ctx.diags.append(Diagnostic(
             Severity.ERROR, "scan-bound",
             f"the sensitive-path scan stopped at its {report.bound_hit} bound after "
             f"{report.entries_seen} entries: sensitive files beyond it could not be masked, "
@@ -952,10 +1018,8 @@ def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _protected_rules(
-    root: str, diags: list[Diagnostic], by_path: Mapping[str, Rule], git: GitProtection,
-    source: Provenance, names: tuple[str, ...] = PROTECTED_NAMES,
-) -> Iterable[Rule]:
+def _protected_rules(ctx: _Planning, root: str, names: tuple[str, ...] = PROTECTED_NAMES
+                     ) -> Iterable[Rule]:
     """Rules keeping `names` under `root` read-only: a writable root's protected names, or a
     nested repository's `.git` (then `root` is the repository's working directory)."""
     for name in names:
@@ -974,19 +1038,19 @@ def _protected_rules(
         if stat.S_ISLNK(st.st_mode):
             owner = _owner(st)
             target = _realpath(path)
-            if _unremovable(root, st) and _access_at(by_path, target) is not Access.RW:
+            if _unremovable(root, st) and _access_at(ctx.by_path, target) is not Access.RW:
                 # Say, any user's `/tmp/.agents -> /`: the sandbox can neither replace it
                 # (sticky directory, another owner) nor write through it; refusing would let
                 # any local user stop everyone's launches.
-                diags.append(Diagnostic(
+                ctx.diags.append(Diagnostic(
                     Severity.WARNING, "protected-symlink-foreign",
                     f"protected path {path} is a symlink to {target} owned by {owner} in the "
                     f"sticky directory {root}: the sandbox cannot replace it, and it reaches "
-                    f"only {target}, which is {_access_at(by_path, target).value} inside",
+                    f"only {target}, which is {_access_at(ctx.by_path, target).value} inside",
                     f"ask {owner} (or root) to remove {path}"))
                 continue
             who = f", owned by {owner}" if owner else ""
-            diags.append(Diagnostic(
+            ctx.diags.append(Diagnostic(
                 Severity.ERROR, "protected-symlink",
                 f"protected path {path} is a symlink (to {os.readlink(path)}{who}); it cannot "
                 "be kept read-only safely, so launches are refused",
@@ -996,12 +1060,12 @@ def _protected_rules(
                        BUILTIN, is_dir=False)
             continue
         if name == GIT_DIR and stat.S_ISDIR(st.st_mode):
-            yield from _git_dir_rules(path, reason, git, source, diags)
+            yield from _git_dir_rules(ctx, path, reason)
             continue
         if name == GIT_DIR and not stat.S_ISREG(st.st_mode):
             # git skips a `.git` that is neither a directory nor a file (it looks further up),
             # so it runs nothing; kept read-only, it cannot become a `gitdir:` file inside.
-            diags.append(Diagnostic(
+            ctx.diags.append(Diagnostic(
                 Severity.WARNING, "git-not-a-file",
                 f"{path} is neither a directory nor a regular file (a FIFO, socket or "
                 "device, which git ignores): it is kept read-only and never opened",
@@ -1015,25 +1079,24 @@ def _protected_rules(
             target = _gitdir_target(path)
             for git_dir, why in ((target, f"gitdir: target of {path}"),
                                  (_commondir(target), f"commondir of the gitdir of {path}")):
-                if git_dir and os.path.isdir(git_dir) and _access_at(by_path, git_dir) \
+                if git_dir and os.path.isdir(git_dir) and _access_at(ctx.by_path, git_dir) \
                         is Access.RW:
-                    yield from _git_dir_rules(git_dir, why, git, source, diags)
+                    yield from _git_dir_rules(ctx, git_dir, why)
 
 
-def _git_dir_rules(git_dir: str, reason: str, git: GitProtection, source: Provenance,
-                   diags: list[Diagnostic]) -> Iterable[Rule]:
+def _git_dir_rules(ctx: _Planning, git_dir: str, reason: str) -> Iterable[Rule]:
     """A git directory read-only as a whole (`protect_git = "full"`), or only the parts that
     make git run code (`"config-and-hooks"`: objects, refs and the index stay writable, so
     commits work inside). A symlinked part cannot be kept read-only by a mount (a bind follows
     it, and the link itself could be replaced): that repository is protected whole."""
-    if git is GitProtection.FULL:
+    if ctx.policy.protect_git is GitProtection.FULL:
         yield Rule(git_dir, Access.RO, RuleKind.PROTECTED, reason, BUILTIN)
         return
     parts = [(os.path.join(git_dir, name), _lstat(os.path.join(git_dir, name)))
              for name in GIT_CODE_PATHS]
     linked = [path for path, st in parts if st is not None and stat.S_ISLNK(st.st_mode)]
     if linked:
-        diags.append(Diagnostic(
+        ctx.diags.append(Diagnostic(
             Severity.WARNING, "git-part-symlink",
             f"{linked[0]} is a symlink, which protect_git = \"config-and-hooks\" cannot keep "
             f"read-only: all of {git_dir} is read-only instead (no commits inside)",
@@ -1042,6 +1105,7 @@ def _git_dir_rules(git_dir: str, reason: str, git: GitProtection, source: Proven
                    f"{reason} (whole: {linked[0]} is a symlink)", BUILTIN)
         return
     why = f"{reason}: protect_git = config-and-hooks keeps what runs code read-only"
+    source = ctx.policy.source("protect_git")
     for path, st in parts:
         name = os.path.basename(path)
         if st is None and name in GIT_UNBLOCKABLE:
@@ -1074,10 +1138,10 @@ def _unremovable(directory: str, st: os.stat_result) -> bool:
                                                                              dst.st_uid)
 
 
-def _scan_roots(cwd: str, rules: _Rules) -> list[str]:
+def _scan_roots(ctx: _Planning) -> list[str]:
     """The workspace and configured writable roots (not /tmp or $TMPDIR), outermost only."""
-    roots = {cwd} | {r.path for r in rules.by_path.values()
-                     if r.kind is RuleKind.WRITABLE and r.reason.startswith("writable root")}
+    roots = {ctx.cwd} | {r.path for r in ctx.by_path.values()
+                         if r.kind is RuleKind.WRITABLE and r.reason.startswith("writable root")}
     ordered = sorted(roots, key=_sort_key)
     kept: list[str] = []
     for r in ordered:
