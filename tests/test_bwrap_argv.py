@@ -126,7 +126,7 @@ def test_odd_paths_and_a_huge_plan_go_through_the_args_fd(tmp_path: Path) -> Non
                for op in plan.ops) == n
     spec = prepare(plan, ["sh", "-c", 'echo in > "$1/f"; cat "$2"', "sh", str(odd),
                           str(next(many.iterdir()))])
-    assert len(encode_args(spec.options())) > 2 * 1024 * 1024
+    assert len(encode_args(spec.enforcer.options(spec))) > 2 * 1024 * 1024
     result, out, err = run(spec)
     assert result.exit_code == 1, err
     assert "Permission denied" in err and "secret" not in out

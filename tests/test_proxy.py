@@ -20,6 +20,7 @@ from conftest import Runner, chown_tree, python_for
 from sandboxtui.core.config import resolve, settings_table
 from sandboxtui.core.launch import LaunchError, prepare, start
 from sandboxtui.core.paths import runtime_dir
+from sandboxtui.core.pipelines.proxy import Proxied
 from sandboxtui.core.plan import build_plan
 from sandboxtui.core.policy import NetworkMode, Policy
 from sandboxtui.core.proxy import (
@@ -154,7 +155,7 @@ def test_a_proxy_url_with_credentials_survives_secret_scrubbing(tmp_path: Path) 
     env = {"PATH": "/usr/bin:/bin", "HTTPS_PROXY": "http://user:s3cret@127.0.0.1:3128",
            "DATABASE_URL": "postgres://app:pw@db/app"}
     spec = prepare(plan, ["true"], env=env)
-    assert spec.proxy is not None  # routed, credentials kept for the proxy itself
+    assert isinstance(spec.enforcer, Proxied)  # routed, credentials kept for the proxy itself
     assert spec.env["HTTPS_PROXY"] == "http://user:s3cret@127.0.0.1:3128"  # inside listener
     assert "DATABASE_URL" not in spec.env and "DATABASE_URL" in spec.dropped_env
     assert "HTTPS_PROXY" not in spec.dropped_env

@@ -13,25 +13,28 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sandboxtui.core.config import ConfigError, resolve, settings_table
+from sandboxtui.core.outcome import ExitCode, SandboxtuiError
 from sandboxtui.core.plan import MountPlan, build_plan
 from sandboxtui.core.policy import Policy
 from sandboxtui.core.terminal import inert
 
 if TYPE_CHECKING:
+    from sandboxtui.core.approvals.gate import GateResult
     from sandboxtui.core.audit import AuditRecord
     from sandboxtui.core.launch import LaunchSpec
+    from sandboxtui.core.outcome import RunResult
     from sandboxtui.core.verify import VerifyReport
 
-EXIT_USAGE = 2
-EXIT_DENIED = 3
-EXIT_UNENFORCEABLE = 4
 
 
-class UsageError(Exception):
+class UsageError(SandboxtuiError):
     """Bad command-line input: exit 2, nothing run."""
+
+    exit_code = ExitCode.USAGE
 
 
 def _config_options(p: argparse.ArgumentParser) -> None:
@@ -228,7 +231,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         import shutil
 
         from sandboxtui.app import run_app  # Textual only on the TUI paths
-        from sandboxtui.widgets.state import Options
+        from sandboxtui.model import Options
 
         try:
             return run_app(Options(cwd=str(ws), config_path=config, demo=True))
@@ -243,7 +246,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from sandboxtui.app import run_app  # Textual only on the TUI paths
-    from sandboxtui.widgets.state import Options
+    from sandboxtui.model import Options
 
     return run_app(Options(cwd=workspace(args), config_path=args.config, profile=args.profile,
                            sandbox_mode=args.sandbox_mode, overrides=tuple(args.overrides),
@@ -252,6 +255,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from sandboxtui.core import launch
+    from sandboxtui.core.run import Denied, Ran, Refused, run
 
     command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not command:
@@ -259,43 +263,48 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
     plan = load_plan(args)
-    from sandboxtui.core.precheck import precheck
+    if args.dry_run:
+        print(render_launch(launch.prepare(plan, command)))
+        return ExitCode.OK
+    outcome = run(plan, command, approve=_approve_here,
+                  launch=lambda spec: _run_on_this_terminal(spec, args.timeout))
+    match outcome:
+        case Denied():
+            print(f"sandboxtui: {inert(outcome.message, lines=True)}", file=sys.stderr)
+        case Refused():
+            _say(f"sandboxtui: {outcome.message}", err=True)
+        case Ran(result=result):
+            if result.error:
+                _say(f"sandboxtui: {result.error}", err=True)
+            for line in result.git_neutralised:
+                _say(f"sandboxtui: git repository left by the command: {line}", err=True)
+    return outcome.exit_code
 
-    if not args.dry_run and precheck(command, plan).matched:
-        from sandboxtui.core.approvals import gate  # the approval machinery only when needed
 
-        verdict = gate(command, plan)
-        if not verdict.allowed:
-            print(f"sandboxtui: {inert(verdict.message, lines=True)}", file=sys.stderr)
-            return EXIT_DENIED
-        command = list(verdict.argv)
-    try:
-        spec = launch.prepare(plan, command)
-        if args.dry_run:
-            print(render_launch(spec))
-            return 0
-        for d in spec.warnings:
-            _say(f"sandboxtui: {d.line()}", err=True)
-        running = launch.start(spec, timeout=args.timeout)
-    except launch.LaunchError as exc:
-        _say(f"sandboxtui: {exc.message}", err=True)
-        return exc.exit_code
+def _approve_here(command: Sequence[str], plan: MountPlan) -> GateResult:
+    """A running TUI decides, else the terminal, else nobody (denied)."""
+    from sandboxtui.core.approvals import gate  # the approval machinery only when needed
+
+    return gate(command, plan)
+
+
+def _run_on_this_terminal(spec: LaunchSpec, timeout: float | None) -> RunResult:
+    """The command shares this terminal. ^C, SIGHUP and SIGTERM end the launch: the sandbox
+    goes first, and the launch's host files with it; the exit code says which signal."""
+    from sandboxtui.core import launch
+
+    for d in spec.warnings:
+        _say(f"sandboxtui: {d.line()}", err=True)
+    running = launch.start(spec, timeout=timeout)
     try:
         with _ending_signals_raise():
-            result = running.wait()
+            return running.wait()
     except KeyboardInterrupt:
-        running.cancel()
-        running.wait()
-        return 128 + 2
-    except _Ended as ended:  # the sandbox goes first, and the launch's host files with it
-        running.cancel()
-        running.wait()
-        return 128 + ended.signum
-    if result.error:
-        _say(f"sandboxtui: {result.error}", err=True)
-    for line in result.git_neutralised:
-        _say(f"sandboxtui: git repository left by the command: {line}", err=True)
-    return result.exit_code
+        signum = 2
+    except _Ended as ended:
+        signum = ended.signum
+    running.cancel()
+    return replace(running.wait(), exit_code=128 + signum, error=None)
 
 
 class _Ended(Exception):
@@ -335,7 +344,7 @@ def cmd_approvals(args: argparse.Namespace) -> int:
         log = read_audit(default_audit_path())
     except AuditError as exc:
         _say(f"sandboxtui: {exc}", err=True)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if args.json:
         _print_json({"path": log.path, "records": [rec.data for rec in log.records],
                      "skipped": list(log.skipped)})
@@ -376,27 +385,10 @@ def render_audit_record(rec: AuditRecord) -> str:
 
 
 def cmd_patch(args: argparse.Namespace) -> int:
-    from sandboxtui.core.patch import (
-        PatchConflict,
-        PatchDenied,
-        PatchError,
-        patch_workspace,
-        read_diff,
-    )
+    from sandboxtui.core.patch import patch_workspace, read_diff
 
-    try:
-        text = sys.stdin.read() if args.diff == "-" else read_diff(args.diff)
-        result = patch_workspace(text, load_plan(args))
-    except PatchError as exc:
-        _say(f"sandboxtui: malformed patch: {exc}", err=True)
-        return EXIT_USAGE
-    except PatchDenied as exc:
-        kind = "sensitive path" if exc.sensitive else "denied"
-        _say(f"sandboxtui: patch rejected ({kind}), nothing written: {exc}", err=True)
-        return EXIT_DENIED
-    except PatchConflict as exc:
-        _say(f"sandboxtui: patch does not apply, nothing written: {exc}", err=True)
-        return 1
+    text = sys.stdin.read() if args.diff == "-" else read_diff(args.diff)
+    result = patch_workspace(text, load_plan(args))
     for line in result.summary():
         _say(line)
     return 0
@@ -432,19 +424,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.pipeline is not None:
         plan = verify.with_pipeline(plan, legacy=args.pipeline == "legacy")
     seed = random.randrange(2**32) if args.seed is None else args.seed
-    try:
-        report = verify.verify(plan, args.paths or None, sample=args.sample,
-                               rng=random.Random(seed))
-    except verify.VerifyError as exc:
-        _say(f"sandboxtui: verify: {exc.message}", err=True)
-        return exc.exit_code
+    report = verify.verify(plan, args.paths or None, sample=args.sample,
+                           rng=random.Random(seed))
     for w in report.warnings:
         _say(f"sandboxtui: {w}", err=True)
     if args.json:
         _print_json({**report.to_json(), "seed": seed})
     else:
         print(render_verify(report, seed))
-    return 0 if report.ok else 1
+    return ExitCode.OK if report.ok else ExitCode.MISMATCH
 
 
 def render_verify(report: VerifyReport, seed: int) -> str:
@@ -488,10 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except ConfigError as exc:
         _say(f"sandboxtui: config error: {exc}", err=True)
-        return EXIT_USAGE
-    except UsageError as exc:
-        _say(f"sandboxtui: {exc}", err=True)
-        return EXIT_USAGE
+        return ExitCode.USAGE
+    except SandboxtuiError as exc:  # every refusal: its message, its exit code
+        _say(f"sandboxtui: {exc.label}{exc.message}", err=True)
+        return exc.exit_code
     except BrokenPipeError:  # `sandboxtui plan | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

@@ -43,10 +43,6 @@ from sandboxtui.core.policy import Access, NetworkMode
 if TYPE_CHECKING:
     from sandboxtui.core.seccomp import SeccompFilter
 
-EXIT_UNENFORCEABLE = ExitCode.UNENFORCEABLE
-EXIT_NOT_EXECUTABLE = ExitCode.NOT_EXECUTABLE
-EXIT_NOT_FOUND = ExitCode.NOT_FOUND
-
 # Variable names that look like secrets, and values that carry credentials: not passed into
 # the sandbox unless env_passthrough names them (exact name or glob). AUTH and PW only as words
 # (GIT_AUTHOR_NAME, PWD and OLDPWD are no secrets), _PWD only as a suffix, TOKEN but not
@@ -130,7 +126,7 @@ def resolve_command(command: Sequence[str], env: Mapping[str, str], cwd: str) ->
     """The file execvp would run, as seen from the host; LaunchError 126/127 otherwise."""
     name = command[0]
     if not name:
-        raise LaunchError(EXIT_NOT_FOUND, "empty command name")
+        raise LaunchError(ExitCode.NOT_FOUND, "empty command name")
     if "/" in name:
         candidates = [os.path.join(cwd, name)]
     else:
@@ -144,10 +140,10 @@ def resolve_command(command: Sequence[str], env: Mapping[str, str], cwd: str) ->
                 return c
             denied = denied or c
         elif os.path.isdir(c) and "/" in name:
-            raise LaunchError(EXIT_NOT_EXECUTABLE, f"{name}: is a directory")
+            raise LaunchError(ExitCode.NOT_EXECUTABLE, f"{name}: is a directory")
     if denied is not None:
-        raise LaunchError(EXIT_NOT_EXECUTABLE, f"{name}: permission denied ({denied})")
-    raise LaunchError(EXIT_NOT_FOUND, f"{name}: command not found")
+        raise LaunchError(ExitCode.NOT_EXECUTABLE, f"{name}: permission denied ({denied})")
+    raise LaunchError(ExitCode.NOT_FOUND, f"{name}: command not found")
 
 
 def prepare(
@@ -165,9 +161,9 @@ def prepare(
     reported as exit 4 with bwrap's own message.
     """
     if not command:
-        raise LaunchError(2, "no command given")
+        raise LaunchError(ExitCode.USAGE, "no command given")
     if any("\0" in a for a in command):
-        raise LaunchError(2, "the command contains a NUL byte")
+        raise LaunchError(ExitCode.USAGE, "the command contains a NUL byte")
     cwd = plan.cwd if cwd is None else resolve_host_path(cwd, "/")
     source = os.environ if env is None else env
     env, dropped = scrub_env(source, plan.policy.env_passthrough)
@@ -187,7 +183,7 @@ def prepare(
             # which the command needs (rewritten to the inside listener, userinfo kept)
             proxy = proxy_for(plan, source)
         except ProxyError as exc:
-            raise LaunchError(EXIT_UNENFORCEABLE, str(exc)) from exc
+            raise LaunchError(ExitCode.UNENFORCEABLE, str(exc)) from exc
         env = proxy.env(env)
         dropped = tuple(d for d in dropped if d not in env)
     if caps is None:
@@ -196,13 +192,13 @@ def prepare(
         caps = probe(plan.policy.system_bwrap, launch_test=False)
     choice = choose_pipeline(plan, caps)
     if choice.pipeline is None:
-        raise LaunchError(EXIT_UNENFORCEABLE, "; ".join(
+        raise LaunchError(ExitCode.UNENFORCEABLE, "; ".join(
             f"{d.cause} (remedy: {d.remedy})" for d in choice.diagnostics if d.severity
             is Severity.ERROR))
     resolved = resolve_command(command, env, cwd)
     rule = plan.rule_for(resolve_host_path(resolved, "/"))
     if rule.access is Access.NONE:
-        raise LaunchError(EXIT_NOT_EXECUTABLE, f"{command[0]}: {resolved} is denied inside the "
+        raise LaunchError(ExitCode.NOT_EXECUTABLE, f"{command[0]}: {resolved} is denied inside the "
                           f"sandbox ({rule.reason} [{rule.provenance}])")
     warnings = choice.diagnostics + tuple(
         d for d in plan.diagnostics if d.severity is Severity.WARNING)
@@ -256,10 +252,10 @@ class RunningCommand:
             sandbox = self.spec.enforcer.start(self.spec, Streams(self._capture), timeout)
         except (SandboxSetupError, setup_check.WorkspaceChanged, unix_gate.GateError) as exc:
             self._cleanup.close()
-            raise LaunchError(EXIT_UNENFORCEABLE, str(exc)) from exc
+            raise LaunchError(ExitCode.UNENFORCEABLE, str(exc)) from exc
         except (OSError, RuntimeError, ImportError) as exc:  # incl. libseccomp missing
             self._cleanup.close()
-            raise LaunchError(EXIT_UNENFORCEABLE, f"cannot start {self.spec.enforcer.program}: "
+            raise LaunchError(ExitCode.UNENFORCEABLE, f"cannot start {self.spec.enforcer.program}: "
                               f"{exc}") from exc
         if sandbox.setup_timed_out:
             self.timed_out = True
@@ -341,7 +337,8 @@ class RunningCommand:
     def _outcome(self, ended: RunResult, duration: float) -> RunResult:
         """The pipeline's account, unless the launch itself stopped the command first."""
         if self._sandbox.setup_error is not None:
-            return RunResult(EXIT_UNENFORCEABLE, duration, None, error=self._sandbox.setup_error)
+            return RunResult(ExitCode.UNENFORCEABLE, duration, None,
+                             error=self._sandbox.setup_error)
         if self.timed_out or self.cancelled:
             why = "timed out" if self.timed_out else "cancelled"
             return RunResult(ExitCode.signalled(signal.SIGKILL), duration, int(signal.SIGKILL),

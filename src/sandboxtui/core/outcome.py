@@ -32,6 +32,7 @@ class SandboxtuiError(Exception):
     what would change the answer (empty when the message already says it)."""
 
     exit_code: int = ExitCode.UNENFORCEABLE
+    label: str = ""  # what the CLI puts before the message ("config error: ")
 
     def __init__(self, message: str, *, exit_code: int | None = None, remedy: str = "") -> None:
         super().__init__(message)

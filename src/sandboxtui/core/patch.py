@@ -32,6 +32,7 @@ import stat
 import uuid
 from dataclasses import dataclass
 
+from sandboxtui.core.outcome import ExitCode, SandboxtuiError
 from sandboxtui.core.paths import is_within
 from sandboxtui.core.plan import MountPlan, resolve_host_path
 from sandboxtui.core.policy import Access
@@ -43,20 +44,30 @@ _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _MAX_DIFF = 64 << 20
 
 
-class PatchError(Exception):
+class PatchError(SandboxtuiError):
     """The diff is malformed or unsupported: exit 2, nothing written."""
 
+    exit_code = ExitCode.USAGE
+    label = "malformed patch: "
 
-class PatchDenied(Exception):
+
+class PatchDenied(SandboxtuiError):
     """The diff touches a path the policy forbids: exit 3, nothing written."""
+
+    exit_code = ExitCode.DENIED
 
     def __init__(self, message: str, *, sensitive: bool) -> None:
         super().__init__(message)
         self.sensitive = sensitive
+        kind = "sensitive path" if sensitive else "denied"
+        self.label = f"patch rejected ({kind}), nothing written: "
 
 
-class PatchConflict(Exception):
+class PatchConflict(SandboxtuiError):
     """The diff does not apply to the current content: exit 1, nothing written."""
+
+    exit_code = ExitCode.MISMATCH
+    label = "patch does not apply, nothing written: "
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from sandboxtui.core import exec_stage, proxy_inside
 from sandboxtui.core.bwrap import _private_dir, data_fd, stale_dirs
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
+from sandboxtui.core.outcome import SandboxtuiError
 from sandboxtui.core.paths import runtime_dir
 from sandboxtui.core.plan import MountPlan
 from sandboxtui.core.policy import Access
@@ -55,12 +56,12 @@ UNREACHABLE = ("proxy mode allows network access only through proxy endpoints on
                "machine's loopback")
 
 
-class ProxyError(Exception):
+class ProxyError(SandboxtuiError):
     """Proxy mode cannot be set up (exit 4): the message names the cause and the remedy."""
 
     def __init__(self, cause: str, remedy: str) -> None:
-        super().__init__(f"{cause}; {remedy}")
-        self.cause, self.remedy = cause, remedy
+        super().__init__(f"{cause}; {remedy}", remedy=remedy)
+        self.cause = cause
 
 
 @dataclass(frozen=True)

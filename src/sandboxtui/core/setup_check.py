@@ -23,6 +23,7 @@ import stat
 import time
 from dataclasses import dataclass
 
+from sandboxtui.core.outcome import SandboxtuiError
 from sandboxtui.core.plan import MountPlan, OpKind
 from sandboxtui.core.policy import Access
 
@@ -35,7 +36,7 @@ _FILE_MASKS = (OpKind.DENY_FILE, OpKind.BLOCK_MISSING)
 _DIR_MASKS = (OpKind.DENY_DIR, OpKind.BLOCK_MISSING_DIR)
 
 
-class WorkspaceChanged(Exception):
+class WorkspaceChanged(SandboxtuiError):
     """The workspace changed between planning and mounting: exit 4, nothing ran."""
 
 

@@ -41,6 +41,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 
+from sandboxtui.core.outcome import SandboxtuiError
 from sandboxtui.core.seccomp import Action, SeccompFilter
 
 _SYSCALLS = {  # machine: (AUDIT_ARCH, {name: number})
@@ -72,8 +73,8 @@ _libc.syscall.restype = ctypes.c_long
 _MACHINE = os.uname().machine
 
 
-class GateError(Exception):
-    """The gate cannot be set up: the launch must not go ahead without it."""
+class GateError(SandboxtuiError):
+    """The gate cannot be set up (exit 4): the launch must not go ahead without it."""
 
 
 def _bpf(code: int, jt: int, jf: int, k: int) -> bytes:

@@ -33,11 +33,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandboxtui.core import launch
 from sandboxtui.core.diagnostics import Capabilities, unix_gate_error
 from sandboxtui.core.landlock import landlock_model
+from sandboxtui.core.outcome import SandboxtuiError
 from sandboxtui.core.paths import is_within
 from sandboxtui.core.pipeline import Pipeline
 from sandboxtui.core.plan import (
@@ -51,6 +52,9 @@ from sandboxtui.core.plan import (
 )
 from sandboxtui.core.policy import Access, NetworkMode
 from sandboxtui.core.seccomp import AF_UNIX, Action, SeccompFilter, filter_for
+
+if TYPE_CHECKING:
+    from sandboxtui.core.pipelines.base import Enforcer
 
 NET_OPS = ("tcp", "udp", "unix-socket", "unix-host", "socketpair")
 # Interpreters for the probe program, best first: a platform path the plan usually makes
@@ -81,14 +85,10 @@ _NET_SYSCALLS: dict[str, tuple[tuple[str, tuple[int | None, ...]], ...]] = {
 UDP_PAYLOAD = b"sandboxtui-probe"  # what the probe program sends
 
 
-class VerifyError(Exception):
+class VerifyError(SandboxtuiError):
     """The probes could not run (exit 4): the message names the cause and a remedy."""
 
-    exit_code = launch.EXIT_UNENFORCEABLE
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    label = "verify: "
 
 
 @dataclass(frozen=True)
@@ -248,16 +248,16 @@ def _mount_denial(path: str, flag: int, what: str) -> str | None:
     return f"the host mounts {path} {what}" if flags & flag else None
 
 
-def predict(plan: MountPlan, probe: Probe, who: Identity,
-            pipeline: Pipeline = Pipeline.BWRAP, seccomp: SeccompFilter | None = None
+def predict(plan: MountPlan, probe: Probe, who: Identity, enforcer: Enforcer | None = None
             ) -> Prediction:
-    """What the plan (and the host's permission bits) say the kernel will answer on
-    `pipeline` (the plan's mount operations only shape what bubblewrap shows), with the
-    launch's `seccomp` filter (by default the one this machine loads for the pipeline)."""
+    """What the plan (and the host's permission bits) say the kernel will answer under the
+    launch's pipeline (`enforcer`; by default bubblewrap with the filter this machine loads):
+    the plan's mount operations shape what the command sees only where the pipeline mounts
+    them, and its seccomp filter decides the network."""
+    mounts = enforcer is None or enforcer.mounts_plan
     if probe.op in NET_OPS:
-        if seccomp is None:
-            seccomp = filter_for(plan.policy, legacy=pipeline is Pipeline.LANDLOCK,
-                                 unix_gate=unix_gate_error(None) is None)
+        seccomp = enforcer.seccomp if enforcer is not None else filter_for(
+            plan.policy, legacy=False, unix_gate=unix_gate_error(None) is None)
         return _predict_network(plan, probe, seccomp)
     ex = plan.explain(probe.path)
     path = ex.resolved
@@ -265,7 +265,7 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
     op = probe.op
 
     # The legacy pipeline has neither bwrap's private /dev nor its masked /proc files.
-    legacy_host = pipeline is not Pipeline.BWRAP and ex.access is Access.NONE \
+    legacy_host = not mounts and ex.access is Access.NONE \
         and ex.rule.kind in (RuleKind.DEVICE, RuleKind.KERNEL)
 
     def verdict(need_rw: bool, *host_checks: Callable[[], str | None]) -> Prediction:
@@ -278,19 +278,19 @@ def predict(plan: MountPlan, probe: Probe, who: Identity,
         return Prediction(True, ex.access.value, rule, ex.rule.path)
 
     if plan.skeleton(path):
-        if pipeline is not Pipeline.BWRAP:
+        if not mounts:
             return Prediction(False, Access.NONE.value, "legacy Landlock grants nothing "
                               "outside the readable roots (there is no empty root with "
                               f"directories for mount points); plan: {rule}", ex.rule.path)
         if op == "list":  # bwrap made it (mode 0755), whatever the host's bits say
             return Prediction(True, ex.access.value, rule, ex.rule.path)
     if op == "list" and _placeholder_dir_at(ex):
-        if pipeline is not Pipeline.BWRAP:
+        if not mounts:
             return Prediction(False, ex.access.value, "missing, and legacy Landlock mounts no "
                               f"placeholder there; plan: {rule}", ex.rule.path)
         return Prediction(True, ex.access.value, f"an empty read-only directory inside; plan: "
                           f"{rule}", ex.rule.path)
-    if ex.rule.kind in (RuleKind.DEVICE, RuleKind.KERNEL) and pipeline is not Pipeline.BWRAP:
+    if ex.rule.kind in (RuleKind.DEVICE, RuleKind.KERNEL) and not mounts:
         model = landlock_model(plan)
         roots = model.read_roots + (model.list_roots if op == "list" else ())
         if not any(is_within(path, r) for r in roots):
@@ -759,7 +759,7 @@ def verify(
         except launch.LaunchError as exc:
             raise VerifyError(f"the sandbox cannot be launched: {exc.message}") from exc
         spec = specs[0]
-        predictions = [predict(plan, p, who, spec.pipeline, spec.seccomp) for p in probes]
+        predictions = [predict(plan, p, who, spec.enforcer) for p in probes]
         started = time.monotonic()
         answers: list[dict[str, Any]] = []
         for batch_spec, batch in zip(specs, batches, strict=True):
@@ -771,7 +771,7 @@ def verify(
             answers = [{**a, "ok": False, "errno": "NOT-DELIVERED"}
                        if probes[a["i"]].op == "udp" and a["ok"] else a for a in answers]
     changed = [p for p, fp in before.items() if _fingerprint(p) != fp]
-    unenforced = spec.landlock.unenforced if spec.landlock is not None else ()
+    unenforced = spec.enforcer.unenforced
     results = compare(probes, predictions, answers, unenforced, changed)
     return VerifyReport(spec.pipeline, tuple(results), tuple(skipped), len(batches), seconds,
                         tuple(unenforced), tuple(d.line() for d in spec.warnings))

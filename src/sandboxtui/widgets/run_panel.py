@@ -13,7 +13,7 @@ import shlex
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -27,7 +27,14 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Log
 from textual.worker import get_current_worker
 
-from sandboxtui.core.approvals import ApprovalRequest, ApprovalSession, Decision, deny, gate
+from sandboxtui.core.approvals import (
+    ApprovalRequest,
+    ApprovalSession,
+    Decision,
+    GateResult,
+    deny,
+    gate,
+)
 from sandboxtui.core.audit import AuditLog
 from sandboxtui.core.launch import (
     LaunchError,
@@ -38,6 +45,9 @@ from sandboxtui.core.launch import (
     prepare,
     start,
 )
+from sandboxtui.core.outcome import ExitCode
+from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.run import Denied, Ran, Refused, RunOutcome, run
 from sandboxtui.core.terminal import inert
 from sandboxtui.widgets.demo_scenarios import DemoScenarios, Outcome
 from sandboxtui.widgets.state import PlanChanged, Workspace, reload_workspace
@@ -46,7 +56,6 @@ MAX_LINES = 2000  # lines kept by the output view
 LIVE_LINES = 200  # the most lines one batch carries while output streams
 MAX_LINE_BYTES = 8192  # a longer line is cut: one huge line must not defeat the bound
 FLUSH_SECONDS = 0.05
-EXIT_DENIED = 3
 
 
 @dataclass(frozen=True)
@@ -334,44 +343,53 @@ class RunPanel(Vertical):
         ws = reload_workspace(shown, shown.options)
         if ws.plan.rules != shown.plan.rules or ws.config_error != shown.config_error:
             self.post_message(self.Replanned(ws))
-        command = shlex.join(argv)
         if not ws.can_launch:
             why = ws.config_error or ws.choice.reason
-            self._finish(RunRecord(command, 2 if ws.config_error else 4, 0.0,
-                                   f"refused: {why}", why))
+            code = ExitCode.USAGE if ws.config_error else ExitCode.UNENFORCEABLE
+            self._finish(RunRecord(shlex.join(argv), code, 0.0, f"refused: {why}", why))
             return
-        result = gate(argv, ws.plan, session=self.session, decide=self._decide, tty=None,
-                      audit=AuditLog(self.audit_path))
-        if not result.allowed:
-            self._post_lines(result.message.splitlines())
-            lines = result.message.splitlines() or ["denied"]
-            self._finish(RunRecord(command, EXIT_DENIED, 0.0, "denied before launch", lines[-1]))
-            return
-        note = result.message if result.decision is not None else ""
-        argv, command = result.argv, shlex.join(result.argv)
-        try:
-            spec = prepare(ws.plan, argv, caps=ws.caps)
+        batch = _Batcher()
+
+        def approve(command: Sequence[str], plan: MountPlan) -> GateResult:
+            return gate(command, plan, session=self.session, decide=self._decide, tty=None,
+                        audit=AuditLog(self.audit_path))
+
+        def launch(spec: LaunchSpec) -> RunResult:
             if interactive:
-                self._finish(self.app.call_from_thread(self._run_on_terminal, spec, note))
-                return
-            batch = _Batcher()
+                return self.app.call_from_thread(self._run_on_terminal, spec)
             running = start(spec, capture=True, on_output=batch.feed)
-        except LaunchError as exc:
-            self._post_lines([f"sandboxtui: {exc.message}"])
-            self._finish(RunRecord(command, exc.exit_code, 0.0, exc.message, exc.message))
-            return
-        self.running = running
-        self.post_message(self.Started(argv, spec))
-        outcome = self._pump(running, batch)
-        self.running = None
-        if outcome.error:
-            self._post_lines([f"sandboxtui: {outcome.error}"])
-        if outcome.git_neutralised:
-            self._post_lines([f"sandboxtui: git repository left by the command: {line}"
-                              for line in outcome.git_neutralised])
-        note = "; ".join(n for n in (note, outcome.error or "") if n)
-        self._finish(RunRecord(command, outcome.exit_code, outcome.duration, note,
-                               outcome.error or _decode(batch.last_stderr)))
+            self.running = running
+            self.post_message(self.Started(spec.command, spec))
+            try:
+                return self._pump(running, batch)
+            finally:
+                self.running = None
+
+        outcome = run(ws.plan, argv, approve=approve, launch=launch, caps=ws.caps)
+        self._finish(self._record(outcome, interactive, batch))
+
+    def _record(self, outcome: RunOutcome, interactive: bool, batch: _Batcher) -> RunRecord:
+        """The history entry of a launch, and what its transcript adds."""
+        command = shlex.join(outcome.command)
+        match outcome:
+            case Denied(message=message):
+                self._post_lines(message.splitlines())
+                last = (message.splitlines() or ["denied"])[-1]
+                return RunRecord(command, outcome.exit_code, 0.0, "denied before launch", last)
+            case Refused(message=message):
+                self._post_lines([f"sandboxtui: {message}"])
+                return RunRecord(command, outcome.exit_code, 0.0, message, message)
+            case Ran(result=result, approval=approval):
+                if result.error:
+                    self._post_lines([f"sandboxtui: {result.error}"])
+                if result.git_neutralised:
+                    self._post_lines([f"sandboxtui: git repository left by the command: "
+                                      f"{line}" for line in result.git_neutralised])
+                notes = (approval, "ran on the terminal" if interactive else "",
+                         result.error or "")
+                return RunRecord(command, result.exit_code, result.duration,
+                                 "; ".join(n for n in notes if n),
+                                 result.error or _decode(batch.last_stderr))
 
     def _pump(self, running: RunningCommand, batch: _Batcher) -> RunResult:
         """Move output to the UI in bounded batches until the command has ended."""
@@ -397,17 +415,16 @@ class RunPanel(Vertical):
     def _finish(self, record: RunRecord) -> None:
         self.post_message(self.Finished(record))
 
-    def _run_on_terminal(self, spec: LaunchSpec, note: str) -> RunRecord:
+    def _run_on_terminal(self, spec: LaunchSpec) -> RunResult:
         """Interactive commands: hand the terminal over (suspend the app) until they end."""
-        command = shlex.join(spec.command)
         try:
             with self.app.suspend():
-                result = start(spec, capture=False).wait()
-        except Exception as exc:  # SuspendNotSupported in headless/test mode, LaunchError
-            return RunRecord(command, 4, 0.0, f"cannot hand over the terminal: {exc}")
-        return RunRecord(command, result.exit_code, result.duration,
-                         "; ".join(n for n in (note, "ran on the terminal", result.error or "")
-                                   if n))
+                return start(spec, capture=False).wait()
+        except LaunchError:
+            raise
+        except Exception as exc:  # SuspendNotSupported in headless/test mode
+            raise LaunchError(ExitCode.UNENFORCEABLE,
+                              f"cannot hand over the terminal: {exc}") from exc
 
     # --- UI side -------------------------------------------------------------------------------
 

@@ -1,0 +1,87 @@
+"""The one launch use case, for the CLI and the TUI alike: precheck, approval, prepare,
+launch, and what it came to.
+
+    outcome = run(plan, argv, approve=..., launch=...)
+    match outcome:
+        case Denied(): ...    # the precheck matched and the approver said no: exit 3
+        case Refused(): ...   # nothing ran: the sandbox cannot be enforced (4), the command
+                              # cannot be run (126/127), bad input (2)
+        case Ran(): ...       # the command ran: outcome.result.exit_code is the exit code
+
+How a command is approved (`approve`: a running TUI, the terminal, an in-process modal) and how
+it is run (`launch`: sharing the terminal, captured and streamed, handed the terminal by a
+suspended TUI) are the caller's; the sequence and its outcomes are this module's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sandboxtui.core.launch import LaunchSpec, prepare
+from sandboxtui.core.outcome import ExitCode, LaunchError, RunResult
+from sandboxtui.core.precheck import precheck
+
+if TYPE_CHECKING:
+    from sandboxtui.core.approvals.gate import GateResult
+    from sandboxtui.core.diagnostics import Capabilities
+    from sandboxtui.core.plan import MountPlan
+
+
+@dataclass(frozen=True)
+class Denied:
+    """The precheck matched a sensitive path and the approver (or `block` mode) said no."""
+
+    command: tuple[str, ...]
+    message: str
+    exit_code: int = ExitCode.DENIED
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Nothing ran: why, and the exit code that says so."""
+
+    command: tuple[str, ...]
+    message: str
+    exit_code: int
+
+
+@dataclass(frozen=True)
+class Ran:
+    """The command ran (as approved: an approver may have edited it)."""
+
+    spec: LaunchSpec
+    result: RunResult
+    approval: str = ""  # what the approver decided, when one was asked
+
+    @property
+    def command(self) -> tuple[str, ...]:
+        return self.spec.command
+
+    @property
+    def exit_code(self) -> int:
+        return self.result.exit_code
+
+
+RunOutcome = Denied | Refused | Ran
+Approver = Callable[[Sequence[str], "MountPlan"], "GateResult"]
+
+
+def run(plan: MountPlan, argv: Sequence[str], *, approve: Approver,
+        launch: Callable[[LaunchSpec], RunResult], caps: Capabilities | None = None
+        ) -> RunOutcome:
+    """Precheck `argv`; when it names a sensitive path, ask `approve` (which may edit it);
+    prepare the launch; `launch` it. LaunchError from any step is a Refused outcome."""
+    command, approval = tuple(argv), ""
+    if precheck(command, plan).matched:
+        verdict = approve(command, plan)
+        if not verdict.allowed:
+            return Denied(command, verdict.message)
+        command = verdict.argv
+        approval = verdict.message if verdict.decision is not None else ""
+    try:
+        spec = prepare(plan, command, caps=caps)
+        return Ran(spec, launch(spec), approval)
+    except LaunchError as exc:
+        return Refused(command, exc.message, exc.exit_code)
