@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sandboxtui.core.config import ConfigError, resolve, settings_table
+from sandboxtui.core.config import resolve, settings_table
 from sandboxtui.core.outcome import ExitCode, SandboxtuiError
 from sandboxtui.core.plan import MountPlan, build_plan
 from sandboxtui.core.policy import Policy
@@ -338,13 +338,9 @@ def render_launch(spec: LaunchSpec) -> str:
 
 
 def cmd_approvals(args: argparse.Namespace) -> int:
-    from sandboxtui.core.audit import AuditError, default_audit_path, read_audit
+    from sandboxtui.core.audit import default_audit_path, read_audit
 
-    try:
-        log = read_audit(default_audit_path())
-    except AuditError as exc:
-        _say(f"sandboxtui: {exc}", err=True)
-        return ExitCode.USAGE
+    log = read_audit(default_audit_path())  # AuditError: exit 2, as every refusal (main)
     if args.json:
         _print_json({"path": log.path, "records": [rec.data for rec in log.records],
                      "skipped": list(log.skipped)})
@@ -474,11 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.json = False
     try:
         return COMMANDS[args.command](args)
-    except ConfigError as exc:
-        _say(f"sandboxtui: config error: {exc}", err=True)
-        return ExitCode.USAGE
     except SandboxtuiError as exc:  # every refusal: its message, its exit code
-        _say(f"sandboxtui: {exc.label}{exc.message}", err=True)
+        _say(f"sandboxtui: {exc.label}{exc}", err=True)
         return exc.exit_code
     except BrokenPipeError:  # `sandboxtui plan | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

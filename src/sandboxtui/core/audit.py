@@ -23,9 +23,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from sandboxtui.core.outcome import ExitCode, SandboxtuiError
 
-class AuditError(Exception):
-    """The audit log cannot be written or read: the message names the path and the cause."""
+
+class AuditError(SandboxtuiError):
+    """The audit log cannot be written or read (exit 2): the message names the path and the
+    cause."""
+
+    exit_code = ExitCode.USAGE
 
 
 def default_audit_path(env: Mapping[str, str] | None = None) -> str:

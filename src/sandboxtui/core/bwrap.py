@@ -42,6 +42,7 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from sandboxtui.core.outcome import SandboxtuiError
 from sandboxtui.core.paths import runtime_dir
 from sandboxtui.core.plan import PLACEHOLDER_DIR_MODE, MountPlan, OpKind, _lstat, mount_args
 from sandboxtui.core.policy import NetworkMode
@@ -51,7 +52,7 @@ from sandboxtui.core.policy import NetworkMode
 BWRAP_MAX_ARGS = 9000
 
 
-class SandboxSetupError(Exception):
+class SandboxSetupError(SandboxtuiError):
     """The sandbox cannot be prepared (exit 4): the message names the cause."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from sandboxtui.core.globs import check_glob
+from sandboxtui.core.outcome import ExitCode, SandboxtuiError
 from sandboxtui.core.policy import (
     SETTINGS,
     SPECIAL_PATHS,
@@ -30,15 +31,19 @@ from sandboxtui.core.policy import (
 Key = tuple[str, ...]
 
 
-class ConfigError(Exception):
-    """A config problem, located as precisely as we can: `file:line: key: message`."""
+class ConfigError(SandboxtuiError):
+    """A config problem, located as precisely as we can: `file:line: key: message` (exit 2;
+    `message` is the bare message)."""
+
+    exit_code = ExitCode.USAGE
+    label = "config error: "
 
     def __init__(self, message: str, *, origin: str = "", key: str = "") -> None:
+        prefix = ": ".join(p for p in (origin, key) if p)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
         self.message = message
         self.origin = origin
         self.key = key
-        prefix = ": ".join(p for p in (origin, key) if p)
-        super().__init__(f"{prefix}: {message}" if prefix else message)
 
 
 # The config schema: every declared key's parser (see `policy.SETTINGS`).

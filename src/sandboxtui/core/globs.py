@@ -19,11 +19,15 @@ import os
 import re
 from dataclasses import dataclass
 
+from sandboxtui.core.outcome import ExitCode, SandboxtuiError
+
 _MAGIC = re.compile(r"[*?\[]")
 
 
-class GlobError(ValueError):
+class GlobError(SandboxtuiError, ValueError):
     """A glob that cannot be given a meaning: a config error (exit 2)."""
+
+    exit_code = ExitCode.USAGE
 
 
 @dataclass(frozen=True)

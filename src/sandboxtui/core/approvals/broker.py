@@ -38,6 +38,7 @@ from sandboxtui.core.approvals.model import (
     Decision,
     deny,
 )
+from sandboxtui.core.outcome import SandboxtuiError
 from sandboxtui.core.paths import runtime_dir
 
 SOCKET_NAME = "console.sock"
@@ -45,7 +46,7 @@ MAX_LINE = 1 << 20  # a request or decision line longer than this is refused
 DEFAULT_CONSOLE_TIMEOUT = 300.0
 
 
-class BrokerError(Exception):
+class BrokerError(SandboxtuiError):
     """The broker socket or its directory is unsafe or unusable: the message says why."""
 
 
