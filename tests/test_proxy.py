@@ -1,4 +1,4 @@
-"""Managed proxy mode (SPEC §9): the command reaches the configured loopback proxy through the
+"""Managed proxy mode: the command reaches the configured loopback proxy through the
 bridges and nothing else; the kernel's answers, no mocks."""
 
 from __future__ import annotations

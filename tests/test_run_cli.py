@@ -1,4 +1,4 @@
-"""`sandboxtui run` and the launcher API: exit codes (SPEC §7), streaming, timeouts, cleanup,
+"""`sandboxtui run` and the launcher API: exit codes, streaming, timeouts, cleanup,
 environment scrubbing, bwrap selection, dry runs."""
 
 from __future__ import annotations

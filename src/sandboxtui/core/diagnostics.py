@@ -1,4 +1,4 @@
-"""Feature detection and the startup warning catalogue (SPEC §10).
+"""Feature detection and the startup warning catalogue (doctor, the warnings panel, `run`).
 
 `probe()` looks at the machine; `Capabilities` is plain data so tests (and the fail-closed
 matrix) can describe a machine that lacks any piece. `diagnose()` turns capabilities and a plan

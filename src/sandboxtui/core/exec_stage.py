@@ -242,7 +242,7 @@ def _fail(status_fd: int | None, code: int, message: str) -> int:
 
 
 def exec_command(spec: dict[str, Any]) -> int:
-    """Restrict, exec; returns (only on failure) the SPEC §7 code for what went wrong."""
+    """Restrict, exec; returns (only on failure) the exit code for what went wrong (4, 126, 127)."""
     status_fd = spec.get("status_fd")
     if status_fd is not None:
         os.set_inheritable(status_fd, False)  # a successful exec closes it: "it ran"

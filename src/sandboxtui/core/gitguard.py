@@ -1,4 +1,4 @@
-"""Repositories a sandboxed command created or changed: neutralised after the run (SPEC §3).
+"""Repositories a sandboxed command created or changed: neutralised after the run.
 
 A command may `git init` or `git clone` inside its writable roots, and that must keep working
 inside. But git on the host later runs what a repository's config and hooks name

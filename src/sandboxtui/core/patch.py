@@ -1,4 +1,4 @@
-"""Applying a unified diff inside the workspace, under the policy's rules (SPEC §6).
+"""Applying a unified diff inside the workspace, under the policy's rules.
 
 Three phases, so nothing is ever partially applied:
 1. parse the whole diff (malformed -> `PatchError`, exit 2);

@@ -1,6 +1,6 @@
 """The sensitive-path precheck: does a command line *mention* a sensitive or denied path?
 
-This is a naive, deliberately over-eager matcher that runs before launch (SPEC §6). The sandbox
+This is a naive, deliberately over-eager matcher that runs before launch. The sandbox
 itself masks sensitive files the plan found; the precheck exists so a human sees, before the
 command runs, that it names one — and so paths the sandbox cannot mask are flagged too.
 

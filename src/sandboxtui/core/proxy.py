@@ -1,4 +1,4 @@
-"""Managed proxy mode (SPEC §9): network only through the configured loopback proxies.
+"""Managed proxy mode: network only through the configured loopback proxies.
 
 The sandbox keeps its own network namespace (only its own loopback exists there). For each
 distinct proxy endpoint named by `HTTP_PROXY`, `HTTPS_PROXY` or `ALL_PROXY` (either case):

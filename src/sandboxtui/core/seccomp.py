@@ -1,4 +1,4 @@
-"""The seccomp filters of SPEC §5, described once and compiled by libseccomp.
+"""The seccomp filters every sandboxed launch loads, described once and compiled by libseccomp.
 
 Every filter is a description: `rule_table()` renders it for `sandboxtui seccomp` and the TUI,
 `compile_bpf()` turns the very same object into the BPF program that is loaded (by bwrap via
@@ -6,7 +6,7 @@ Every filter is a description: `rule_table()` renders it for `sandboxtui seccomp
 pseudo-filter text. The display therefore cannot drift from what the kernel enforces.
 `HOST_SAFETY` holds the rules every sandboxed launch carries, whatever its network: no set-id
 files, no keyring, no io_uring, ptrace or process_vm. `NETWORK_FILTER` adds the network cut,
-`PROXY_FILTER` managed proxy mode (SPEC §9; loaded by the proxy's inside program, not by bwrap),
+`PROXY_FILTER` managed proxy mode (loaded by the proxy's inside program, not by bwrap),
 and `HOST_FILTER` is the host-safety rules alone, for a policy with the network on.
 
 `pyseccomp` is imported lazily: loading it costs about as much as a whole sandbox launch, so

@@ -1,4 +1,4 @@
-"""The host terminal's side of a launch (SPEC §5): strings from the command are never
+"""The host terminal's side of a launch: strings from the command are never
 interpreted by it, and the state the command leaves it in is undone.
 
 `inert()` is the one function every untrusted string (command output, argv, file names, rule

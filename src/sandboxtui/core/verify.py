@@ -1,4 +1,4 @@
-"""Verify: prove the plan's picture against the kernel (SPEC §11).
+"""Verify: prove the plan's picture against the kernel.
 
 `verify()` picks paths (explicit ones, or the plan's interesting paths plus a random sample),
 turns each into probes (read, list, write, create, mkdir, delete, create-missing, rename,

@@ -1,4 +1,4 @@
-"""The approval prompt for a command that mentions sensitive paths (SPEC §6).
+"""The approval prompt for a command that mentions sensitive paths (precheck mode "ask").
 
 Keyboard first: `o` approve once, `s` approve for the session, `e` edit the command (enter
 submits the edited command, which is prechecked again by `core.approvals.gate.gate`), `d` or

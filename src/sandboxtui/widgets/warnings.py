@@ -1,4 +1,4 @@
-"""Startup diagnostics (SPEC §10): severity, one-line cause and remedy, most severe first."""
+"""Startup diagnostics: severity, one-line cause and remedy, most severe first."""
 
 from __future__ import annotations
 
