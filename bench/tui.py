@@ -36,9 +36,9 @@ from sandboxtui.app import SandboxApp
 from sandboxtui.core.diagnostics import probe
 from sandboxtui.core.launch import prepare, start
 from sandboxtui.demo import create_demo
+from sandboxtui.model import Options, load_workspace
 from sandboxtui.widgets.mount_tree import MountTree
 from sandboxtui.widgets.run_panel import RunPanel
-from sandboxtui.widgets.state import Options, load_workspace
 
 SIZE = (160, 50)
 CAPS = probe()

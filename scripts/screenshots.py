@@ -22,10 +22,10 @@ from pathlib import Path
 from sandboxtui.app import SandboxApp
 from sandboxtui.core.diagnostics import probe
 from sandboxtui.demo import create_demo
+from sandboxtui.model import Options, load_workspace
 from sandboxtui.widgets.approval_modal import ApprovalModal
 from sandboxtui.widgets.demo_scenarios import DemoScenarios
 from sandboxtui.widgets.run_panel import RunPanel
-from sandboxtui.widgets.state import Options, load_workspace
 from sandboxtui.widgets.verify_results import VerifyResults
 
 DEMO = Path("/tmp/sandboxtui-demo")

@@ -20,7 +20,7 @@ import pytest
 from sandboxtui.app import SandboxApp
 from sandboxtui.core.diagnostics import Capabilities, probe
 from sandboxtui.demo import create_demo
-from sandboxtui.widgets.state import Options, Workspace, load_workspace
+from sandboxtui.model import Options, Workspace, load_workspace
 
 FIXED_CAPS = Capabilities(
     system_bwrap_path="/usr/bin/bwrap", system_bwrap=False,

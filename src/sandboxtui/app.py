@@ -1,9 +1,11 @@
 """The Textual app: composes the panels around one `Workspace` and keeps it current.
 
-Panels receive the workspace at construction and a `PlanChanged` message after every re-plan
-(live reload, profile or pipeline switch). The app owns the file watcher (a thread worker that
-stops on exit) and the verify worker (`core.verify` in a thread: one real sandbox launch, its
-report posted back as `VerifyFinished`).
+The workspace is a reactive of the app; every plan panel is bound to it (`data_bind`), so a
+re-plan (live reload, profile or pipeline switch) is one assignment and each panel's
+`watch_workspace` renders the new one. Threads never call into the UI: the file watcher, the
+approvals broker and the verify worker post messages (`FilesChanged`, `ApprovalAsked`,
+`VerifyFinished`). A worker that fails unexpectedly is shown as an error and logged; the app
+stays up.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import fnmatch
 import os
 import stat
 import threading
+import traceback
 from collections.abc import Iterable
 from concurrent.futures import Future
 from dataclasses import replace
+from typing import cast
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -22,8 +26,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.notifications import SeverityLevel
+from textual.reactive import var
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
 from sandboxtui.core.approvals.broker import (
     Broker,
@@ -38,6 +44,13 @@ from sandboxtui.core.plan import OpKind
 from sandboxtui.core.policy import PROTECTED_NAMES
 from sandboxtui.core.terminal import inert
 from sandboxtui.core.verify import SCRATCH_NAME, VerifyError, VerifyReport, node_paths, verify
+from sandboxtui.model import (
+    Options,
+    Workspace,
+    describe_changes,
+    load_workspace,
+    reload_workspace,
+)
 from sandboxtui.widgets.approval_modal import ApprovalModal
 from sandboxtui.widgets.approvals_queue import ApprovalsPanel
 from sandboxtui.widgets.carveouts import CarveoutsTable, carveout_rows
@@ -48,14 +61,6 @@ from sandboxtui.widgets.path_filter import PathFilter
 from sandboxtui.widgets.run_panel import RunPanel
 from sandboxtui.widgets.seccomp_rules import SeccompRules
 from sandboxtui.widgets.settings import SettingsTable
-from sandboxtui.widgets.state import (
-    Options,
-    PlanChanged,
-    Workspace,
-    describe_changes,
-    load_workspace,
-    reload_workspace,
-)
 from sandboxtui.widgets.switcher import NO_PROFILE, ProfilePicker
 from sandboxtui.widgets.verify_results import VerifyResults, summary_line
 from sandboxtui.widgets.warnings import WarningsPanel
@@ -80,6 +85,22 @@ TAB_FOCUS = {"tree": "#mount-tree", "carveouts": "#carveouts-table",
 # footer keeps room for every other binding at 160 columns.
 PANELS = Binding.Group("Panels", compact=True)
 VERIFY_SAMPLE = 20  # random paths added to the plan's interesting ones by "verify plan"
+
+
+class FilesChanged(Message):
+    """The file watcher's batch of changed paths under the workspace or the config's directory."""
+
+    def __init__(self, paths: list[str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+
+class ApprovalAsked(Message):
+    """The approvals broker queued a request from a headless run (posted from its thread)."""
+
+    def __init__(self, pending: PendingRequest) -> None:
+        super().__init__()
+        self.pending = pending
 
 
 class VerifyFinished(Message):
@@ -112,18 +133,23 @@ class SandboxApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
+    # What every plan panel shows (they are bound to it). Set in __init__; always_update: a
+    # re-plan re-renders even when it changed nothing (new files in the tree).
+    workspace: var[Workspace] = var(cast(Workspace, None), init=False, always_update=True)
+
     def __init__(self, workspace: Workspace, *, watch: bool = True,
                  socket_dir: str | None = None, audit_path: str | None = None) -> None:
         """`socket_dir`: host the approvals broker there (None: no broker)."""
         super().__init__()
-        self.workspace = workspace
+        self.set_reactive(SandboxApp.workspace, workspace)
         self.watch_files = watch
         self.socket_dir = socket_dir
         self.audit_path = audit_path or default_audit_path()
         self.session = ApprovalSession()
         self.who = f"tui pid {os.getpid()}"
         self.broker: Broker | None = None
-        self._stop_watch = threading.Event()
+        self._undecided: set[Future[Decision]] = set()  # approval modals still open
+        self.unmounted = threading.Event()  # set on unmount: stops the watcher, denies approvals
         self.watch_stopped = threading.Event()  # set when the watcher thread has returned
         self.verifying = False
 
@@ -137,29 +163,29 @@ class SandboxApp(App[int]):
     # --- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        ws = self.workspace
+        bound = SandboxApp.workspace
         yield Header()
         with TabbedContent(initial="tree"):
             with TabPane("Tree", id="tree"), Vertical():
-                yield PathFilter(ws, id="path-filter")
+                yield PathFilter(id="path-filter").data_bind(bound)
                 with Horizontal():
-                    yield MountTree(ws, id="mount-tree", classes="plan-view")
-                    yield NodeDetails(ws, id="details", classes="plan-view")
+                    yield MountTree(id="mount-tree").data_bind(bound)
+                    yield NodeDetails(id="details").data_bind(bound)
             with TabPane("Carveouts", id="carveouts"):
-                yield CarveoutsTable(ws, id="carveouts-table", classes="plan-view")
+                yield CarveoutsTable(id="carveouts-table").data_bind(bound)
             with TabPane("Seccomp", id="seccomp"):
-                yield SeccompRules(ws, id="seccomp-rules", classes="plan-view")
+                yield SeccompRules(id="seccomp-rules").data_bind(bound)
             with TabPane("Warnings", id="warnings"):
-                yield WarningsPanel(ws, id="warnings-panel", classes="plan-view")
+                yield WarningsPanel(id="warnings-panel").data_bind(bound)
             with TabPane("Settings", id="settings"):
-                yield SettingsTable(ws, id="settings-table", classes="plan-view")
+                yield SettingsTable(id="settings-table").data_bind(bound)
             with TabPane("Run", id="run"):
-                yield RunPanel(ws, self.session, self.audit_path, self.ask_approval,
-                               id="run-panel", classes="plan-view")
+                yield RunPanel(self.session, self.audit_path, self.ask_approval,
+                               id="run-panel").data_bind(bound)
             with TabPane("Approvals", id="approvals"):
                 yield ApprovalsPanel(self.audit_path, id="approvals-panel")
             with TabPane("Verify", id="verify"):
-                yield VerifyResults(ws, id="verify-results", classes="plan-view")
+                yield VerifyResults(id="verify-results").data_bind(bound)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -175,9 +201,26 @@ class SandboxApp(App[int]):
             self._start_broker(self.socket_dir)
 
     def on_unmount(self) -> None:
-        self._stop_watch.set()
+        self.unmounted.set()
+        for future in list(self._undecided):
+            future.set_result(deny("tui", "the TUI closed before a decision"))
         if self.broker is not None:
             self.broker.close()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker that raised: say so and log the traceback; the app stays up."""
+        error = event.worker.error
+        if event.state is not WorkerState.ERROR or error is None:
+            return
+        if event.worker.group == "verify":
+            self.verifying = False
+            self.query_one(VerifyResults).loading = False
+        self.log.error("".join(traceback.format_exception(error)))
+        self.notify(f"{type(error).__name__}: {error}", title=f"{event.worker.name} failed",
+                    severity="error", timeout=10)
+
+    def watch_workspace(self) -> None:
+        self._update_titles()
 
     def _update_titles(self) -> None:
         if not self.query(WarningsPanel):
@@ -189,10 +232,11 @@ class SandboxApp(App[int]):
                                f"profile {policy.profile or '-'} · network "
                                f"{policy.network.value}")
         tabs = self.query_one(TabbedContent)
-        counts = self.query_one(WarningsPanel).counts
+        errors, warnings = (sum(d.severity is s for d in ws.diagnostics)
+                            for s in (Severity.ERROR, Severity.WARNING))
         label = "Warnings"
-        if counts[Severity.ERROR] or counts[Severity.WARNING]:
-            label += f" ({counts[Severity.ERROR]}E {counts[Severity.WARNING]}W)"
+        if errors or warnings:
+            label += f" ({errors}E {warnings}W)"
         tabs.get_tab("warnings").label = label
         tabs.get_tab("carveouts").label = f"Carveouts ({len(carveout_rows(ws.plan))})"
         pending = len(self.query_one(ApprovalsPanel).pending)
@@ -201,13 +245,19 @@ class SandboxApp(App[int]):
     # --- approvals -----------------------------------------------------------------------------
 
     def ask_approval(self, request: ApprovalRequest, source: str = "run panel") -> Future[Decision]:
-        """Open the approval modal; the future gets the decision (UI thread only)."""
+        """Open the approval modal; the future gets the decision, or a denial when the app
+        closes first (UI thread only)."""
         future: Future[Decision] = Future()
+        if self.unmounted.is_set():
+            future.set_result(deny("tui", "the TUI closed before a decision"))
+            return future
+        self._undecided.add(future)
+        future.add_done_callback(self._undecided.discard)
         self.push_screen(ApprovalModal(request, self.who, source), future.set_result)
         return future
 
     def _start_broker(self, socket_dir: str) -> None:
-        broker = Broker(socket_dir, session=self.session)
+        broker = Broker(socket_dir, session=self.session, on_request=self._broker_asks)
         try:
             broker.start()
         except BrokerError as exc:
@@ -215,21 +265,14 @@ class SandboxApp(App[int]):
                         title="Approvals broker not started", severity="warning", timeout=8)
             return
         self.broker = broker
-        self._serve_broker(broker)
 
-    @work(thread=True, exclusive=True, group="broker", name="approvals broker")
-    def _serve_broker(self, broker: Broker) -> None:
-        while not self._stop_watch.is_set():
-            pending = broker.next_request(timeout=0.25)
-            if pending is None:
-                continue
-            try:
-                self.call_from_thread(self._on_broker_request, pending)
-            except RuntimeError:  # the app closed meanwhile: the request is denied
-                pending.decide(deny("tui", "the TUI closed before a decision"))
-                return
+    def _broker_asks(self, pending: PendingRequest) -> None:
+        """The broker's connection thread has a request: hand it to the UI."""
+        if not self.post_message(ApprovalAsked(pending)):  # the app is closing
+            pending.decide(deny("tui", "the TUI closed before a decision"))
 
-    def _on_broker_request(self, pending: PendingRequest) -> None:
+    def on_approval_asked(self, message: ApprovalAsked) -> None:
+        pending = message.pending
         panel = self.query_one(ApprovalsPanel)
         panel.add(pending)
         self._update_titles()
@@ -261,11 +304,8 @@ class SandboxApp(App[int]):
     # --- re-planning ---------------------------------------------------------------------------
 
     def apply_workspace(self, workspace: Workspace, why: str) -> None:
-        """Broadcast a new workspace to every panel and say what changed."""
+        """Show a new workspace (the bound panels follow) and say what changed."""
         old, self.workspace = self.workspace, workspace
-        for widget in self.query(".plan-view"):
-            widget.post_message(PlanChanged(workspace))
-        self.call_after_refresh(self._update_titles)
         changes = describe_changes(old, workspace)
         if changes:
             shown = changes[:8] + ([f"... and {len(changes) - 8} more"] if len(changes) > 8 else [])
@@ -289,7 +329,7 @@ class SandboxApp(App[int]):
         return any(fnmatch.fnmatch(name, g) or fnmatch.fnmatch(rel, g.lstrip("/"))
                    for g in self.workspace.plan.policy.sensitive_paths)
 
-    @work(thread=True, exclusive=True, group="watch", name="file watcher")
+    @work(thread=True, exclusive=True, group="watch", name="file watcher", exit_on_error=False)
     def _watch(self) -> None:
         from watchfiles import watch
 
@@ -303,20 +343,17 @@ class SandboxApp(App[int]):
             return path in (config, cwd) or path.startswith(cwd + "/")
 
         try:
-            for changes in watch(*paths, watch_filter=wanted, stop_event=self._stop_watch,
+            for changes in watch(*paths, watch_filter=wanted, stop_event=self.unmounted,
                                  debounce=150, step=50, rust_timeout=200,
                                  yield_on_timeout=False, raise_interrupt=False):
-                if self._stop_watch.is_set():
-                    break
-                changed = sorted({p for _, p in changes})
-                try:
-                    self.call_from_thread(self._on_files_changed, changed)
-                except RuntimeError:  # the app closed meanwhile
+                if self.unmounted.is_set() or not self.post_message(
+                        FilesChanged(sorted({p for _, p in changes}))):
                     break
         finally:
             self.watch_stopped.set()
 
-    def _on_files_changed(self, changed: list[str]) -> None:
+    def on_files_changed(self, message: FilesChanged) -> None:
+        changed = message.paths
         # The launcher's placeholders for missing protected paths come and go with each run.
         blocked = {op.dest for op in self.workspace.plan.ops
                    if op.kind in (OpKind.BLOCK_MISSING, OpKind.BLOCK_MISSING_DIR)}
@@ -327,7 +364,7 @@ class SandboxApp(App[int]):
         if any(self._relevant(p) for p in changed):
             self.replan("Reloaded: " + ", ".join(os.path.basename(p) for p in changed[:3]))
         else:
-            self.query_one(MountTree).post_message(PlanChanged(self.workspace))
+            self.query_one(MountTree).reload()  # new or removed files, the same plan
 
     # --- actions -----------------------------------------------------------------------------
 
@@ -384,7 +421,7 @@ class SandboxApp(App[int]):
         self.notify(f"{scope}: probing in a real sandbox ...", title="Verifying", timeout=3)
         self._verify(self.workspace, paths, scope)
 
-    @work(thread=True, exclusive=True, group="verify", name="verify")
+    @work(thread=True, exclusive=True, group="verify", name="verify", exit_on_error=False)
     def _verify(self, workspace: Workspace, paths: list[str] | None, scope: str) -> None:
         try:
             report = verify(workspace.plan, paths, sample=VERIFY_SAMPLE, caps=workspace.caps)

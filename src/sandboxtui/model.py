@@ -1,8 +1,9 @@
-"""What every panel shows: one immutable snapshot of (options, policy, plan, capabilities).
+"""The TUI's model: one immutable snapshot of (options, policy, plan, capabilities).
 
 The TUI never describes the policy itself: a `Workspace` holds the `MountPlan` built by the core
 from the resolved config, and the panels render from it. Re-planning (live reload, profile or
-pipeline switch) makes a new `Workspace` and broadcasts it in a `PlanChanged` message.
+pipeline switch) makes a new `Workspace`; the app holds it in a reactive the panels are bound
+to. No Textual here: the CLI and the benchmarks build workspaces too.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-
-from textual.message import Message
 
 from sandboxtui.core.config import ConfigError, default_config_path, resolve
 from sandboxtui.core.diagnostics import Capabilities
@@ -49,6 +48,8 @@ class Options:
 
 @dataclass(frozen=True)
 class Workspace:
+    """What the panels render: the options, the plan made from them, and this machine."""
+
     options: Options
     plan: MountPlan
     caps: Capabilities
@@ -131,12 +132,3 @@ def describe_changes(old: Workspace, new: Workspace) -> list[str]:
             lines.append(f"~ {path}: {before[path].access.value} -> {after[path].access.value}")
     return lines
 
-
-class PlanChanged(Message):
-    """Sent to every panel when the workspace was re-planned."""
-
-    bubble = False
-
-    def __init__(self, workspace: Workspace) -> None:
-        super().__init__()
-        self.workspace = workspace

@@ -64,8 +64,8 @@ class ApprovalsPanel(Vertical):
             super().__init__()
             self.pending = pending
 
-    def __init__(self, audit_path: str, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, audit_path: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.audit_path = audit_path
         self.pending: dict[str, PendingRequest] = {}
 

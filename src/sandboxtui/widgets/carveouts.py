@@ -8,7 +8,8 @@ from textual.widgets import DataTable
 from sandboxtui.core.plan import MountPlan, Rule, RuleKind
 from sandboxtui.core.policy import Access
 from sandboxtui.core.terminal import inert
-from sandboxtui.widgets.state import PlanChanged, Workspace
+from sandboxtui.model import Workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 _GROUPS = (
     ("writable", "bold green"),
@@ -38,12 +39,11 @@ def carveout_rows(plan: MountPlan) -> list[tuple[str, Rule]]:
     return sorted(rows, key=lambda row: order[row[0]])
 
 
-class CarveoutsTable(DataTable[Text | str]):
+class CarveoutsTable(DataTable[Text | str], PlanView):
     """One row per carveout rule of the plan, grouped, with its reason and provenance."""
 
-    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        self.workspace = workspace
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self.filled_for: Workspace | None = None  # rows are built when shown (10k rules cost)
 
     def on_mount(self) -> None:
@@ -53,8 +53,7 @@ class CarveoutsTable(DataTable[Text | str]):
         if self.filled_for is not self.workspace:
             self.fill()
 
-    def on_plan_changed(self, message: PlanChanged) -> None:
-        self.workspace = message.workspace
+    def watch_workspace(self) -> None:
         if self.is_on_screen:
             self.fill()
 

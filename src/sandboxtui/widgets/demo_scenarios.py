@@ -20,7 +20,8 @@ from textual.message import Message
 from textual.widgets import DataTable, Label
 
 from sandboxtui.core.verify import Prediction, Probe, predict, sandbox_identity
-from sandboxtui.widgets.state import PlanChanged, Workspace
+from sandboxtui.model import Workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 GIT_COMMIT = ("git -c user.name=demo -c user.email=demo@example.invalid "
               "commit --allow-empty -m demo")
@@ -88,7 +89,7 @@ def _verdict(allowed: bool) -> Text:
     return Text("allowed", style="green") if allowed else Text("denied", style="bold red")
 
 
-class DemoScenarios(Vertical):
+class DemoScenarios(Vertical, PlanView):
     """The scenario table (scenario, predicted, real outcome, agreement) and, for the
     highlighted row, its command and the prediction's reason."""
 
@@ -99,10 +100,9 @@ class DemoScenarios(Vertical):
             super().__init__()
             self.scenario = scenario
 
-    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.workspace = workspace
-        self.scenarios = scenarios(workspace.plan.cwd)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.scenarios: tuple[Scenario, ...] = ()  # for the workspace's paths
         self.predictions: dict[str, Prediction] = {}
         self.outcomes: dict[str, Outcome] = {}
 
@@ -114,10 +114,9 @@ class DemoScenarios(Vertical):
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("demo scenario (enter runs)", "predicted",
                                               "real outcome", "agree")
-        self._fill()
 
-    def on_plan_changed(self, message: PlanChanged) -> None:
-        self.workspace = message.workspace
+    def watch_workspace(self, workspace: Workspace) -> None:
+        self.scenarios = scenarios(workspace.plan.cwd)
         self._fill()
 
     def record(self, key: str, outcome: Outcome) -> None:

@@ -26,7 +26,8 @@ from sandboxtui.core.paths import is_beneath, is_within
 from sandboxtui.core.plan import MountPlan, Rule, RuleKind
 from sandboxtui.core.policy import Access
 from sandboxtui.core.terminal import inert
-from sandboxtui.widgets.state import PlanChanged, Workspace
+from sandboxtui.model import Workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 
 class Category(StrEnum):
@@ -122,7 +123,7 @@ def _entry(path: str) -> FsNode:
     return FsNode(path, stat.S_ISDIR(st.st_mode))
 
 
-class MountTree(Tree[FsNode]):
+class MountTree(Tree[FsNode], PlanView):
     """The effective mount tree; emits `PathHighlighted` for the details pane."""
 
     BINDINGS = [
@@ -135,12 +136,11 @@ class MountTree(Tree[FsNode]):
             super().__init__()
             self.path = path
 
-    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
-        super().__init__("mounts", **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("mounts", id=id)
         self.show_root = False
         self.guide_depth = 3
         self.auto_expand = False
-        self.workspace = workspace
         self._loaded: set[int] = set()
         self._inner: dict[str, int] = {}
         self._missing_children: dict[str, list[Rule]] = {}
@@ -148,15 +148,20 @@ class MountTree(Tree[FsNode]):
 
     # --- plan -> nodes -----------------------------------------------------------------------
 
-    def on_mount(self) -> None:
-        self._rebuild(expanded={self.workspace.plan.cwd}, cursor=self.workspace.plan.cwd)
+    def watch_workspace(self, old: Workspace, new: Workspace) -> None:
+        if new.plan is not old.plan:
+            self.marks = {}  # the probes answered for the previous plan
+        self.reload()
 
-    def on_plan_changed(self, message: PlanChanged) -> None:
+    def reload(self) -> None:
+        """Rebuild from the plan and the filesystem, keeping what was expanded and the cursor
+        (at first: the workspace, expanded)."""
+        if not self.root.children:
+            cwd = self.workspace.plan.cwd
+            self._rebuild(expanded={cwd}, cursor=cwd)
+            return
         expanded = {n.data.path for n in self._walk() if n.is_expanded and n.data}
         cursor = self.cursor_node.data.path if self.cursor_node and self.cursor_node.data else None
-        if message.workspace.plan is not self.workspace.plan:
-            self.marks = {}  # the probes answered for the previous plan
-        self.workspace = message.workspace
         self._rebuild(expanded=expanded, cursor=cursor)
 
     def _index(self) -> None:

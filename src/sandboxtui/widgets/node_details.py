@@ -12,7 +12,7 @@ from textual.widgets import Static
 from sandboxtui.core.plan import OpKind
 from sandboxtui.core.terminal import inert
 from sandboxtui.widgets.mount_tree import BADGES, classify
-from sandboxtui.widgets.state import PlanChanged, Workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 _EFFECT = {
     OpKind.DENY_FILE: "inside: an empty file with mode 000 (reads fail: Permission denied)",
@@ -24,24 +24,20 @@ _EFFECT = {
 }
 
 
-class NodeDetails(VerticalScroll):
+class NodeDetails(VerticalScroll, PlanView):
     """Renders `MountPlan.explain(path)` for the highlighted tree node or a typed path."""
 
-    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.workspace = workspace
-        self.path = workspace.plan.cwd
-        self.border_title = "Details"
+    BORDER_TITLE = "Details"
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.path: str | None = None  # None: the workspace root
 
     def compose(self) -> ComposeResult:
         yield Static(id="details-body")
 
-    def on_mount(self) -> None:
-        self.show(self.path)
-
-    def on_plan_changed(self, message: PlanChanged) -> None:
-        self.workspace = message.workspace
-        self.show(self.path)
+    def watch_workspace(self) -> None:
+        self.show(self.path or self.workspace.plan.cwd)
 
     def show(self, path: str) -> None:
         self.path = path

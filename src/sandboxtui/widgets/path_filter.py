@@ -9,7 +9,8 @@ from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input
 
-from sandboxtui.widgets.state import PlanChanged, Workspace
+from sandboxtui.model import Workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 
 class PathSuggester(Suggester):
@@ -32,7 +33,7 @@ class PathSuggester(Suggester):
         return value + names[0][len(prefix):]
 
 
-class PathFilter(Input):
+class PathFilter(Input, PlanView):
     """Hidden until `/`; enter jumps, escape closes."""
 
     BINDINGS = [Binding("escape", "close", "Close", id="find.close")]
@@ -42,14 +43,13 @@ class PathFilter(Input):
             super().__init__()
             self.path = path
 
-    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(placeholder="path to inspect, e.g. .env or /etc/passwd (-> completes)",
-                         suggester=PathSuggester(workspace.plan.cwd),
-                         **kwargs)  # type: ignore[arg-type]
+                         id=id)
         self.display = False
 
-    def on_plan_changed(self, message: PlanChanged) -> None:
-        self.suggester = PathSuggester(message.workspace.plan.cwd)
+    def watch_workspace(self, workspace: Workspace) -> None:
+        self.suggester = PathSuggester(workspace.plan.cwd)
 
     def open(self) -> None:
         self.display = True

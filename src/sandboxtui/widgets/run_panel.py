@@ -49,8 +49,9 @@ from sandboxtui.core.outcome import ExitCode
 from sandboxtui.core.plan import MountPlan
 from sandboxtui.core.run import Denied, Ran, Refused, RunOutcome, run
 from sandboxtui.core.terminal import inert
+from sandboxtui.model import Workspace, reload_workspace
 from sandboxtui.widgets.demo_scenarios import DemoScenarios, Outcome
-from sandboxtui.widgets.state import PlanChanged, Workspace, reload_workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 MAX_LINES = 2000  # lines kept by the output view
 LIVE_LINES = 200  # the most lines one batch carries while output streams
@@ -153,9 +154,9 @@ class CommandInput(Input):
         Binding("down", "history(1)", "History", key_display="↓", id="run.history_next"),
     ]
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(placeholder="command to run in the sandbox, e.g. cat .env  (enter runs)",
-                         **kwargs)  # type: ignore[arg-type]
+                         id=id)
         self.history: list[str] = []
         self._pos = 0
 
@@ -172,7 +173,7 @@ class CommandInput(Input):
         self.cursor_position = len(self.value)
 
 
-class RunPanel(Vertical):
+class RunPanel(Vertical, PlanView):
     """Command input, live output, exit status and duration, history."""
 
     BINDINGS = [
@@ -219,10 +220,10 @@ class RunPanel(Vertical):
             super().__init__()
             self.record = record
 
-    def __init__(self, workspace: Workspace, session: ApprovalSession, audit_path: str,
-                 ask: Callable[[ApprovalRequest], Future[Decision]], **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.workspace = workspace
+    def __init__(self, session: ApprovalSession, audit_path: str,
+                 ask: Callable[[ApprovalRequest], Future[Decision]], *,
+                 id: str | None = None) -> None:
+        super().__init__(id=id)
         self.session = session
         self.audit_path = audit_path
         self.ask = ask  # opens the approval modal (UI thread); the future gets the decision
@@ -239,7 +240,7 @@ class RunPanel(Vertical):
         yield Label(id="run-status")
         yield Log(max_lines=MAX_LINES, id="run-output", auto_scroll=True)
         if self.workspace.options.demo:
-            yield DemoScenarios(self.workspace, id="demo-scenarios", classes="plan-view")
+            yield DemoScenarios(id="demo-scenarios").data_bind(RunPanel.workspace)
         history: DataTable[str | Text] = DataTable(id="run-history", cursor_type="row")
         yield history
 
@@ -248,9 +249,6 @@ class RunPanel(Vertical):
             "#", "command", "exit", "duration", "note")
         self._status(Text("ready: enter a command; ctrl+t runs it on the terminal, "
                           "ctrl+b shows the bwrap argv", style="dim"))
-
-    def on_plan_changed(self, message: PlanChanged) -> None:
-        self.workspace = message.workspace
 
     def on_unmount(self) -> None:
         if self.running is not None:

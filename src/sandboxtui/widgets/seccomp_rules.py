@@ -16,17 +16,16 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Label, TextArea
 
 from sandboxtui.core.seccomp import Action, pseudo_filter, rule_table
-from sandboxtui.widgets.state import PlanChanged, Workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 
-class SeccompRules(Vertical):
+class SeccompRules(Vertical, PlanView):
     """Rule table, or the raw pseudo-filter (`r` toggles)."""
 
     BINDINGS = [Binding("r", "toggle_raw", "Raw filter", id="seccomp.raw")]
 
-    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.workspace = workspace
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.raw = False
         self._shown: list[dict[str, str | None]] | None = None  # the rows last shown
 
@@ -40,10 +39,8 @@ class SeccompRules(Vertical):
     def on_mount(self) -> None:
         self.query_one("#seccomp-table", DataTable).add_columns(
             "syscall", "condition", "action", "errno", "reason", "since reload")
-        self.fill()
 
-    def on_plan_changed(self, message: PlanChanged) -> None:
-        self.workspace = message.workspace
+    def watch_workspace(self) -> None:
         self.fill()
 
     def fill(self) -> None:

@@ -7,22 +7,19 @@ from textual.widgets import DataTable
 
 from sandboxtui.core.config import settings_table
 from sandboxtui.core.terminal import inert
-from sandboxtui.widgets.state import PlanChanged, Workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 
-class SettingsTable(DataTable[Text | str]):
+class SettingsTable(DataTable[Text | str], PlanView):
     """`core.config.settings_table(policy)`, plus the options the session was opened with."""
 
-    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
-        self.workspace = workspace
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
 
     def on_mount(self) -> None:
         self.add_columns("key", "value", "provenance")
-        self.fill()
 
-    def on_plan_changed(self, message: PlanChanged) -> None:
-        self.workspace = message.workspace
+    def watch_workspace(self) -> None:
         self.fill()
 
     def fill(self) -> None:

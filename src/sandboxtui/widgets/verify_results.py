@@ -16,7 +16,8 @@ from textual.widgets import DataTable, Label
 
 from sandboxtui.core.terminal import inert
 from sandboxtui.core.verify import ProbeResult, VerifyReport
-from sandboxtui.widgets.state import PlanChanged, Workspace
+from sandboxtui.model import Workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 # Row order and style per `ProbeResult.status`: what needs attention first.
 _STATUS_ORDER = {"MISMATCH": 0, "LEFTOVER": 0, "host changed": 1, "expected (unenforced)": 2,
@@ -40,13 +41,12 @@ def ordered(report: VerifyReport) -> list[ProbeResult]:
     return sorted(report.results, key=lambda r: _STATUS_ORDER.get(r.status, 0))
 
 
-class VerifyResults(Vertical):
+class VerifyResults(Vertical, PlanView):
     """Summary line, one row per probe (path, op, predicted, observed, status), and the
     prediction's reason for the highlighted row."""
 
-    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.workspace = workspace
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.report: VerifyReport | None = None
         self.rows: list[ProbeResult] = []
         self._scope = ""
@@ -62,10 +62,9 @@ class VerifyResults(Vertical):
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("path", "op", "predicted", "observed", "status")
 
-    def on_plan_changed(self, message: PlanChanged) -> None:
-        if message.workspace.plan is not self.workspace.plan and self.report is not None:
+    def watch_workspace(self, old: Workspace, new: Workspace) -> None:
+        if new.plan is not old.plan and self.report is not None:
             self._summary(stale=True)
-        self.workspace = message.workspace
 
     def show(self, report: VerifyReport, scope: str) -> None:
         """List a finished verify run."""

@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from sandboxtui.core.diagnostics_model import Severity
 from sandboxtui.core.terminal import inert
-from sandboxtui.widgets.state import PlanChanged, Workspace
+from sandboxtui.widgets.plan_view import PlanView
 
 SEVERITY_STYLE = {
     Severity.ERROR: ("ERROR", "bold white on red"),
@@ -19,24 +19,13 @@ SEVERITY_STYLE = {
 }
 
 
-class WarningsPanel(VerticalScroll, can_focus=True):
+class WarningsPanel(VerticalScroll, PlanView, can_focus=True):
     """The diagnostics of `core.diagnostics.diagnose(caps, plan)` for this machine and plan."""
-
-    def __init__(self, workspace: Workspace, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.workspace = workspace
 
     def compose(self) -> ComposeResult:
         yield Static(id="warnings-body")
 
-    def on_mount(self) -> None:
-        self.render_workspace()
-
-    def on_plan_changed(self, message: PlanChanged) -> None:
-        self.workspace = message.workspace
-        self.render_workspace()
-
-    def render_workspace(self) -> None:
+    def watch_workspace(self) -> None:
         ws = self.workspace
         caps = ws.caps
         summary = Text.assemble(
@@ -62,10 +51,3 @@ class WarningsPanel(VerticalScroll, can_focus=True):
         body.add_row(Text(""))
         body.add_row(table)
         self.query_one("#warnings-body", Static).update(body)
-
-    @property
-    def counts(self) -> dict[Severity, int]:
-        out = dict.fromkeys(Severity, 0)
-        for d in self.workspace.diagnostics:
-            out[d.severity] += 1
-        return out
