@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -68,9 +68,9 @@ class NodeDetails(VerticalScroll, PlanView):
         for op in ex.ops:
             index = plan.ops.index(op) + 1
             ops.add_row(str(index), Text(inert(op.describe())))
-        parts: list[object] = [head, Text(""), ops]
+        parts: list[RenderableType] = [head, Text(""), ops]
         effect = next((_EFFECT[op.kind] for op in ex.ops
                        if op.kind in _EFFECT and op.dest == ex.resolved), None)
         if effect:
             parts += [Text(""), Text(effect, style=style)]
-        return Group(*parts)  # type: ignore[arg-type]
+        return Group(*parts)

@@ -2,9 +2,11 @@
 
 The command runs in a thread worker: `core.approvals.gate` (the approval modal is its in-process
 decider), then `core.launch.prepare` / `start`. Output arrives from the launcher's reader threads
-into a queue; the worker keeps only the newest `MAX_LINES` lines of each batch and posts a batch
-at most every `FLUSH_SECONDS`, so the UI does bounded work per frame whatever the output size,
-and the `Log` widget itself keeps `MAX_LINES` lines. Cancel kills the whole sandbox.
+into a `_Batcher` that keeps only the newest `MAX_LINES` lines; when lines arrive it wakes the
+UI with one `Arrived` message at a time, and the UI takes at most `LIVE_LINES` of the newest,
+so it does bounded work per batch whatever the output size, and the `Log` widget itself keeps
+`MAX_LINES` lines. Nothing is polled: the worker waits for the command's end. Cancel kills the
+whole sandbox.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -25,7 +26,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Log
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState
 
 from sandboxtui.core.approvals import (
     ApprovalRequest,
@@ -56,7 +57,6 @@ from sandboxtui.widgets.plan_view import PlanView
 MAX_LINES = 2000  # lines kept by the output view
 LIVE_LINES = 200  # the most lines one batch carries while output streams
 MAX_LINE_BYTES = 8192  # a longer line is cut: one huge line must not defeat the bound
-FLUSH_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ class _Batcher:
     command printing as fast as it can costs the worker little. While output streams, a
     batch carries at most `LIVE_LINES` of the newest lines (nobody reads faster); the final
     batch replaces the view with the whole window, so it ends showing the exact last lines.
+    `listen(wake)`: `wake()` is called from a reader thread when lines arrive and the UI has
+    taken the previous ones, so at most one wake-up is on its way.
     """
 
     tail: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_LINES))
@@ -86,7 +88,22 @@ class _Batcher:
     total_bytes: int = 0
     partial: dict[str, bytes] = field(default_factory=dict)
     last_stderr: bytes = b""
+    streamed: bool = False  # a live batch was taken, so the final window must replace it
+    wake: Callable[[], None] | None = None
+    woken: bool = False  # a wake-up is on its way
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def listen(self, wake: Callable[[], None]) -> None:
+        with self.lock:
+            self.wake = wake
+        self._wake()
+
+    def _wake(self) -> None:
+        with self.lock:
+            wake = self.wake if self.fresh and not self.woken else None
+            self.woken = self.woken or wake is not None
+        if wake is not None:
+            wake()
 
     def feed(self, event: OutputEvent) -> None:
         """Called by the launcher's reader threads: never blocks them for long, never grows."""
@@ -104,6 +121,7 @@ class _Batcher:
             self.tail.extend(complete)
             self.fresh += len(complete)
             self.lines_total += len(complete)
+        self._wake()
 
     def finish(self) -> None:
         with self.lock:
@@ -124,17 +142,20 @@ class _Batcher:
         """The newest lines since the last batch (at most LIVE_LINES) and how many were skipped."""
         with self.lock:
             count = min(self.fresh, LIVE_LINES, len(self.tail))
-            skipped, self.fresh = self.fresh - count, 0
+            skipped, self.fresh, self.woken = self.fresh - count, 0, False
+            self.streamed = self.streamed or count > 0
             newest = [self.tail[i] for i in range(len(self.tail) - count, len(self.tail))]
         return [_decode(line) for line in newest], skipped
 
-    def window(self) -> tuple[list[str], int]:
-        """All kept lines, and how many earlier lines were not kept."""
+    def window(self) -> tuple[list[str], int, bool]:
+        """All kept lines, how many earlier lines were not kept, and whether live batches were
+        taken (the window replaces them)."""
         with self.lock:
             self.fresh = 0
             kept = list(self.tail)
             dropped = self.lines_total - len(kept)
-        return [_decode(line) for line in kept], dropped
+            streamed = self.streamed
+        return [_decode(line) for line in kept], dropped, streamed
 
 
 def _decode(line: bytes) -> str:
@@ -197,6 +218,15 @@ class RunPanel(Vertical, PlanView):
             self.total_bytes = total_bytes
             self.window = window
             self.replace = replace
+
+    class Arrived(Message):
+        """Output lines are waiting in `batch` (posted from a reader thread)."""
+
+        bubble = False
+
+        def __init__(self, batch: _Batcher) -> None:
+            super().__init__()
+            self.batch = batch
 
     class Started(Message):
         bubble = False
@@ -321,20 +351,15 @@ class RunPanel(Vertical, PlanView):
     # --- the worker ----------------------------------------------------------------------------
 
     def _decide(self, request: ApprovalRequest) -> Decision:
-        """Called by `gate` in the worker thread: wait for the modal, or deny on shutdown."""
+        """Called by `gate` in the worker thread: wait for the modal (the app answers with a
+        denial when it closes first)."""
         try:
             future = self.app.call_from_thread(self.ask, request)
         except RuntimeError:  # the app closed meanwhile
             return deny("tui", "the TUI closed before a decision")
-        worker = get_current_worker()
-        while True:
-            try:
-                return future.result(timeout=0.2)
-            except FutureTimeout:
-                if worker.is_cancelled:
-                    return deny("tui", "the TUI closed before a decision")
+        return future.result()
 
-    @work(thread=True, exclusive=True, group="run", name="run command")
+    @work(thread=True, exclusive=True, group="run", name="run command", exit_on_error=False)
     def _execute(self, argv: tuple[str, ...], interactive: bool) -> None:
         # Plan afresh: the launch must reflect the filesystem now (a new .env is masked).
         shown = self.workspace
@@ -390,22 +415,16 @@ class RunPanel(Vertical, PlanView):
                                  result.error or _decode(batch.last_stderr))
 
     def _pump(self, running: RunningCommand, batch: _Batcher) -> RunResult:
-        """Move output to the UI in bounded batches until the command has ended."""
-        streamed = False  # a live batch was sent, so the final window must replace it
-        while True:
-            outcome = running.poll()  # once it has exited: waits for the readers' last output
-            if outcome is not None:
-                batch.finish()
-                lines, dropped = batch.window()
-                if streamed or lines:
-                    self.post_message(self.Output(lines, dropped, batch.total_bytes,
-                                                  window=True, replace=streamed))
-                return outcome
-            time.sleep(FLUSH_SECONDS)
-            if batch.fresh:
-                lines, skipped = batch.live()
-                self.post_message(self.Output(lines, skipped, batch.total_bytes))
-                streamed = True
+        """Wait for the command's end, then send the kept window; meanwhile arriving lines
+        wake the UI (`Arrived`), which takes the newest."""
+        batch.listen(lambda: self.post_message(self.Arrived(batch)))
+        outcome = running.wait()  # also waits for the readers' last output
+        batch.finish()
+        lines, dropped, streamed = batch.window()
+        if streamed or lines:
+            self.post_message(self.Output(lines, dropped, batch.total_bytes, window=True,
+                                          replace=streamed))
+        return outcome
 
     def _post_lines(self, lines: list[str]) -> None:
         self.post_message(self.Output([inert(line) for line in lines], 0, 0))
@@ -430,6 +449,19 @@ class RunPanel(Vertical, PlanView):
         self._command = inert(shlex.join(message.argv))
         self._status(Text(f"running {self._command} (escape kills the sandbox)",
                           style="bold yellow"))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The run worker raised: the panel takes the next command; the app shows the error."""
+        if event.state is WorkerState.ERROR:
+            self.running = None
+            self._status(Text("the run failed unexpectedly (see the notification)",
+                              style="bold red"))
+            self.app.post_message(Worker.StateChanged(event.worker, event.state))
+
+    def on_run_panel_arrived(self, message: Arrived) -> None:
+        lines, skipped = message.batch.live()
+        if lines or skipped:
+            self.post_message(self.Output(lines, skipped, message.batch.total_bytes))
 
     def on_run_panel_output(self, message: Output) -> None:
         log = self.query_one(Log)
