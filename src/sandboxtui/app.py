@@ -285,7 +285,8 @@ class SandboxApp(App[int]):
     def review(self, pending: PendingRequest) -> None:
         def decided(future: Future[Decision]) -> None:
             pending.decide(future.result())
-            self.query_one(ApprovalsPanel).remove(pending.request.id)
+            for panel in self.query(ApprovalsPanel):  # none when the app closed first
+                panel.remove(pending.request.id)
             self._update_titles()
 
         source = f"headless run, pid {pending.peer_pid}"
