@@ -4,6 +4,19 @@
 #   ./dev.sh test   set everything up and run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")"
+# System packages (as root, on a fresh Debian/Ubuntu): bwrap, libseccomp, the tracer, the
+# tools the workload and end-to-end tests run, and what `python3 -m venv` needs.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    need=()
+    for pkg in bubblewrap libseccomp2 strace python3-venv tmux git util-linux ripgrep curl \
+               make gcc gnupg; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    done
+    if [ ${#need[@]} -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+    fi
+fi
 if [ ! -x .venv/bin/python ]; then
     # Prefer the system interpreter: the unprivileged enforcement tests run the same venv as
     # `nobody`, who cannot reach an interpreter installed under a private home directory.

@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry-run", action="store_true",
                      help="print the exact bwrap argv and the seccomp rules; run nothing")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+
+    trace = sub.add_parser("trace", help="run a command as `run` does and explain every "
+                           "operation the sandbox refused: trace [options] -- CMD ARGS")
+    _config_options(trace)
+    trace.add_argument("--timeout", type=float, default=None, metavar="S",
+                       help="kill the whole sandbox after S seconds")
+    trace.add_argument("--json", action="store_true",
+                       help="the report as JSON on stdout (the command's stdout goes to stderr)")
+    trace.add_argument("--report", metavar="FILE", help="write the JSON report to FILE")
+    trace.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
 
     approvals = sub.add_parser("approvals", help="print the approvals audit log")
     approvals.add_argument("--json", action="store_true")
@@ -253,21 +263,80 @@ def cmd_ui(args: argparse.Namespace) -> int:
                            mount_proc=not args.no_proc))
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from sandboxtui.core import launch
-    from sandboxtui.core.run import Denied, Ran, Refused, run
-
-    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+def _command(args: argparse.Namespace) -> list[str]:
+    command: list[str] = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
     if not command:
-        raise UsageError("run needs a command: sandboxtui run [options] -- CMD ARGS")
+        raise UsageError(f"{args.command} needs a command: sandboxtui {args.command} "
+                         "[options] -- CMD ARGS")
     if args.timeout is not None and not args.timeout > 0:
         raise UsageError("--timeout must be a positive number of seconds")
+    return command
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sandboxtui.core import launch
+
+    command = _command(args)
     plan = load_plan(args)
     if args.dry_run:
         print(render_launch(launch.prepare(plan, command)))
         return ExitCode.OK
-    outcome = run(plan, command, approve=_approve_here,
-                  launch=lambda spec: _run_on_this_terminal(spec, args.timeout))
+    return _launch_here(plan, command, lambda spec: _run_on_this_terminal(spec, args.timeout))
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    """`run`, with the tracer in front: the denials afterwards, on stderr, as JSON on stdout
+    (--json) or in a file (--report)."""
+    from sandboxtui.core import trace
+
+    command = _command(args)
+    plan = load_plan(args)
+    tracer = trace.TraceLog()  # raises TraceError (exit 4) without strace: nothing runs
+    text = ""
+
+    def traced(spec: LaunchSpec) -> RunResult:
+        nonlocal text
+        try:
+            return _run_on_this_terminal(spec, args.timeout, tracer=tracer.argv(),
+                                         stdout_to_stderr=args.json)
+        finally:
+            text = tracer.close()
+
+    code = _launch_here(plan, command, traced)
+    if not text:
+        return code  # denied or refused before anything ran: said already
+
+    def replan(override: str) -> MountPlan:
+        wider = argparse.Namespace(**{**vars(args), "overrides": [*args.overrides, override]})
+        return load_plan(wider)
+
+    report = trace.analyse(text, plan, code, replan,
+                           network_on=plan.policy.network.value == "on")
+    document = json.dumps(report.to_json(), indent=2) + "\n"
+    if args.report:
+        with open(args.report, "w", encoding="utf-8") as fh:
+            fh.write(document)
+    if args.json:
+        sys.stdout.write(document)
+    else:
+        _say(f"sandboxtui: {len(report.denials) or 'no'} operation(s) refused by the sandbox"
+             + (":" if report.denials else ""), err=True)
+        for d in report.denials:
+            _say(f"sandboxtui:   {d.line()}", err=True)
+        if report.host:
+            _say(f"sandboxtui: {len(report.host)} refused by the host's own permissions (not "
+                 "by the sandbox's plan):", err=True)
+        for d in report.host:
+            _say(f"sandboxtui:   {d.line()}", err=True)
+    return code
+
+
+def _launch_here(plan: MountPlan, command: Sequence[str],
+                 launch: Callable[[LaunchSpec], RunResult]) -> int:
+    """The launch use case with this terminal's approver; the outcome said on stderr."""
+    from sandboxtui.core.run import Denied, Ran, Refused, run
+
+    outcome = run(plan, command, approve=_approve_here, launch=launch)
     match outcome:
         case Denied():
             print(f"sandboxtui: {inert(outcome.message, lines=True)}", file=sys.stderr)
@@ -288,14 +357,17 @@ def _approve_here(command: Sequence[str], plan: MountPlan) -> GateResult:
     return gate(command, plan)
 
 
-def _run_on_this_terminal(spec: LaunchSpec, timeout: float | None) -> RunResult:
+def _run_on_this_terminal(spec: LaunchSpec, timeout: float | None,
+                          tracer: Sequence[str] = (), stdout_to_stderr: bool = False
+                          ) -> RunResult:
     """The command shares this terminal. ^C, SIGHUP and SIGTERM end the launch: the sandbox
     goes first, and the launch's host files with it; the exit code says which signal."""
     from sandboxtui.core import launch
 
     for d in spec.warnings:
         _say(f"sandboxtui: {d.line()}", err=True)
-    running = launch.start(spec, timeout=timeout)
+    running = launch.start(spec, timeout=timeout, tracer=tracer,
+                           stdout_to_stderr=stdout_to_stderr)
     try:
         with _ending_signals_raise():
             return running.wait()
@@ -456,8 +528,8 @@ def render_verify(report: VerifyReport, seed: int) -> str:
 
 
 COMMANDS = {"plan": cmd_plan, "explain": cmd_explain, "doctor": cmd_doctor, "demo": cmd_demo,
-            "run": cmd_run, "seccomp": cmd_seccomp, "ui": cmd_ui, "approvals": cmd_approvals,
-            "patch": cmd_patch, "verify": cmd_verify}
+            "run": cmd_run, "trace": cmd_trace, "seccomp": cmd_seccomp, "ui": cmd_ui,
+            "approvals": cmd_approvals, "patch": cmd_patch, "verify": cmd_verify}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -471,7 +543,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except SandboxtuiError as exc:  # every refusal: its message, its exit code
-        _say(f"sandboxtui: {exc.label}{exc}", err=True)
+        remedy = f" (remedy: {exc.remedy})" if exc.remedy and exc.remedy not in str(exc) else ""
+        _say(f"sandboxtui: {exc.label}{exc}{remedy}", err=True)
         return exc.exit_code
     except BrokenPipeError:  # `sandboxtui plan | head`: the reader left, which is fine
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -36,12 +37,18 @@ def _launch(runner: Runner, ws: Path, script: str, *args: str) -> subprocess.Pop
     argv = [*runner.prefix(), "run", "--config", str(runner.config), "--cwd", str(ws),
             *runner.bwrap_options(), "-c", NO_PRECHECK, "--", "/usr/bin/python3", "-c",
             script, *args]
-    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def run_json(runner: Runner, ws: Path, script: str, *args: str) -> dict[str, object]:
     proc = _launch(runner, ws, script, *args)
-    out, err = proc.communicate(timeout=90)
+    try:
+        out, err = proc.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and its sandbox, none left behind
+        proc.communicate()
+        raise
     assert proc.returncode == 0, err
     return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -274,7 +281,7 @@ def test_adv_another_sandbox_listener_is_out_of_reach(runner: Runner, ws: Path,
                        "print(json.dumps({'r': r}))", path)
         assert out == {"r": "EACCES"}
     finally:
-        first.kill()
+        os.killpg(first.pid, signal.SIGKILL)
         first.communicate(timeout=30)
         if os.path.exists(path):
             os.unlink(path)

@@ -38,7 +38,7 @@ from sandboxtui.core.outcome import ExitCode, LaunchError, OutputEvent, RunResul
 from sandboxtui.core.pipeline import Pipeline, choose_pipeline
 from sandboxtui.core.pipelines.base import Enforcer, Sandbox, Streams
 from sandboxtui.core.plan import MountPlan, resolve_host_path
-from sandboxtui.core.policy import Access, NetworkMode
+from sandboxtui.core.policy import Access, GitProtection, NetworkMode
 
 if TYPE_CHECKING:
     from sandboxtui.core.seccomp import SeccompFilter
@@ -168,6 +168,10 @@ def prepare(
     source = os.environ if env is None else env
     env, dropped = scrub_env(source, plan.policy.env_passthrough)
     env |= plan.cache_env()
+    if plan.policy.protect_git is GitProtection.FULL and not plan.unsandboxed:
+        # .git is read-only: `git status` and friends skip their optional index refresh
+        # (an index.lock they would fail to create) instead of being refused it
+        env.setdefault("GIT_OPTIONAL_LOCKS", "0")
     if plan.unsandboxed:
         from sandboxtui.core.pipelines.none import Unsandboxed
 
@@ -215,10 +219,11 @@ class RunningCommand:
     """A launched command, supervised: output readers, the timeout, cancel and wait. Output
     (capture mode) arrives as `OutputEvent`s; call `wait()`."""
 
-    def __init__(self, spec: LaunchSpec, timeout: float | None, capture: bool,
+    def __init__(self, spec: LaunchSpec, timeout: float | None, streams: Streams,
                  on_output: Callable[[OutputEvent], None] | None) -> None:
         self.spec = spec
-        self._capture = capture
+        self._streams = streams
+        self._capture = capture = streams.capture
         self._on_output = on_output
         self._events: queue.SimpleQueue[OutputEvent | None] = queue.SimpleQueue()
         self._stderr_tail = bytearray()
@@ -249,7 +254,7 @@ class RunningCommand:
         from sandboxtui.core import setup_check, unix_gate
 
         try:
-            sandbox = self.spec.enforcer.start(self.spec, Streams(self._capture), timeout)
+            sandbox = self.spec.enforcer.start(self.spec, self._streams, timeout)
         except (SandboxSetupError, setup_check.WorkspaceChanged, unix_gate.GateError) as exc:
             self._cleanup.close()
             raise LaunchError(ExitCode.UNENFORCEABLE, str(exc)) from exc
@@ -380,11 +385,15 @@ def start(
     timeout: float | None = None,
     capture: bool = False,
     on_output: Callable[[OutputEvent], None] | None = None,
+    stdout_to_stderr: bool = False,
+    tracer: Sequence[str] = (),
 ) -> RunningCommand:
-    """Spawn the command. `capture=False` shares this process's stdin/stdout/stderr (CLI);
-    `capture=True` pipes stdout/stderr into `OutputEvent`s (stdin is /dev/null): delivered to
-    `on_output` when given (called from two reader threads, so it must be thread-safe; an
-    exception in it is re-raised by `wait()`), else through `RunningCommand.events()`.
-    Raises LaunchError (exit 4) when the sandbox cannot be prepared."""
-    return RunningCommand(spec, timeout, capture, on_output)
-
+    """Spawn the command. `capture=False` shares this process's stdin/stdout/stderr (CLI; its
+    stdout goes to stderr with `stdout_to_stderr`); `capture=True` pipes stdout/stderr into
+    `OutputEvent`s (stdin is /dev/null): delivered to `on_output` when given (called from two
+    reader threads, so it must be thread-safe; an exception in it is re-raised by `wait()`),
+    else through `RunningCommand.events()`. `tracer`: an argv run in front of the whole
+    sandbox (`sandboxtui trace`). Raises LaunchError (exit 4) when the sandbox cannot be
+    prepared."""
+    return RunningCommand(spec, timeout, Streams(capture, stdout_to_stderr, tuple(tracer)),
+                          on_output)

@@ -129,9 +129,13 @@ class StatusPipe:
 
 @dataclass(frozen=True)
 class Streams:
-    """The command's standard streams: shared with the launcher's terminal, or captured."""
+    """How the sandbox is spawned: the command's standard streams (shared with the launcher's
+    terminal, or captured; stdout sent to stderr when the launcher's stdout carries a report),
+    and a tracer in front of the whole sandbox (`sandboxtui trace`)."""
 
     capture: bool
+    stdout_to_stderr: bool = False
+    tracer: tuple[str, ...] = ()  # the tracer's argv, up to and including "--"
 
     @property
     def stdin(self) -> int | None:
@@ -140,6 +144,36 @@ class Streams:
     @property
     def output(self) -> int | None:
         return subprocess.PIPE if self.capture else None
+
+    @property
+    def stdout(self) -> int | None:
+        return 2 if self.stdout_to_stderr and not self.capture else self.output
+
+    def popen(self, argv: list[str], cwd: str, env: dict[str, str], pass_fds: tuple[int, ...],
+              preexec: Callable[[], None] | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Spawn `argv` (behind the tracer, which dies with the launcher) on the spawner."""
+        if self.tracer:
+            argv = [*self.tracer, *argv]
+            preexec = _dying_with_parent(preexec)
+        return SPAWNER.call(lambda: subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=self.stdin, stdout=self.stdout, stderr=self.output,
+            pass_fds=pass_fds, preexec_fn=preexec, **kwargs))
+
+
+def _dying_with_parent(then: Callable[[], None] | None) -> Callable[[], None]:
+    """A child setup that also asks for SIGKILL when the spawning thread ends (the tracer's
+    sandbox dies with the tracer, bwrap's --die-with-parent, which dies with us)."""
+    import ctypes
+    import signal
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+    def setup() -> None:
+        prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if then is not None:
+            then()
+
+    return setup
 
 
 class Sandbox(ABC):

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -41,7 +40,6 @@ from sandboxtui.core.bwrap import (
 from sandboxtui.core.outcome import ExitCode, LaunchError, RunResult, command_result
 from sandboxtui.core.pipeline import Pipeline
 from sandboxtui.core.pipelines.base import (
-    SPAWNER,
     Enforcer,
     Sandbox,
     StatusPipe,
@@ -169,10 +167,7 @@ class BwrapSandbox(Sandbox):
             program = unix_gate.gate_program(enforcer.seccomp)
             installer = (until_spawned.enter_context(unix_gate.ChildInstaller(program))
                          if program is not None else None)
-            self.proc = SPAWNER.call(lambda: subprocess.Popen(
-                argv, cwd=spec.cwd, env=dict(spec.env), stdin=streams.stdin,
-                stdout=streams.output, stderr=streams.output, pass_fds=fds,
-                preexec_fn=installer))
+            self.proc = streams.popen(argv, spec.cwd, dict(spec.env), fds, installer)
             if installer is not None:
                 self._start_gate(installer)
         self._release(patience)

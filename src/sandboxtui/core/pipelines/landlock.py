@@ -16,7 +16,6 @@ from sandboxtui.core.bwrap import data_fd
 from sandboxtui.core.outcome import RunResult, command_result
 from sandboxtui.core.pipeline import Pipeline
 from sandboxtui.core.pipelines.base import (
-    SPAWNER,
     Enforcer,
     Sandbox,
     StatusPipe,
@@ -91,10 +90,8 @@ class LegacyLandlock(Enforcer):
                     closing(data_fd(json.dumps(self._stage(
                         spec, seccomp_fd=bpf, status_fd=status_w)).encode(),
                         "sandboxtui-stage")) as stage:
-                proc = SPAWNER.call(lambda: subprocess.Popen(
-                    [*STAGE_ARGV, str(stage)], cwd=spec.cwd, env=dict(spec.env),
-                    stdin=streams.stdin, stdout=streams.output, stderr=streams.output,
-                    pass_fds=(bpf, status_w, stage)))
+                proc = streams.popen([*STAGE_ARGV, str(stage)], spec.cwd, dict(spec.env),
+                                     (bpf, status_w, stage))
         except BaseException:
             os.close(status_r)
             raise

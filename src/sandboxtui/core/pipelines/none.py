@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sandboxtui.core.outcome import RunResult, command_result
 from sandboxtui.core.pipeline import Pipeline
-from sandboxtui.core.pipelines.base import SPAWNER, Enforcer, Sandbox, Streams
+from sandboxtui.core.pipelines.base import Enforcer, Sandbox, Streams
 
 if TYPE_CHECKING:
     from sandboxtui.core.launch import LaunchSpec
@@ -42,7 +42,5 @@ class Unsandboxed(Enforcer):
                 "  " + " ".join(map(repr, self.argv(spec)))]
 
     def start(self, spec: LaunchSpec, streams: Streams, patience: float | None) -> Sandbox:
-        return _Direct(SPAWNER.call(lambda: subprocess.Popen(
-            spec.command, cwd=spec.cwd, env=dict(spec.env), stdin=streams.stdin,
-            stdout=streams.output, stderr=streams.output, start_new_session=True)),
-            list(spec.command))
+        return _Direct(streams.popen(list(spec.command), spec.cwd, dict(spec.env), (),
+                                     start_new_session=True), list(spec.command))

@@ -1,0 +1,403 @@
+"""Denials explained: what a traced run was refused, why, and the narrowest change that would
+allow it.
+
+`sandboxtui trace` runs a command exactly as `run` does, with `strace` in front of the sandbox
+(outside it: the tracer follows bwrap and every process of the sandbox, and writes to a pipe only
+the launcher holds). After the run, `analyse()` reads the failed calls and keeps the real
+denials:
+
+- a file operation that failed with EACCES, EPERM or EROFS on a path the plan restricts for that
+  operation (`explain()` gives the access and the deciding rule with its provenance); the same
+  failure where the plan allows the operation is the host's own permissions, reported apart;
+- a network call refused by the seccomp filter, by the Unix-socket gate, or an address outside
+  the sandbox's own network namespace (ENETUNREACH);
+- another syscall the filter refuses (the keyring, ptrace, io_uring).
+
+ENOENT is never a denial (programs probe for files), and neither are `access()`/`stat()` probes:
+they are not traced. Relative paths are resolved against each process's cwd, followed through
+`chdir`, `fchdir` and forks.
+
+Each denial carries a suggestion in the user's config vocabulary (`-c` flag and TOML line): a
+`writable_roots` entry for the nearest directory, a filesystem entry's new access, or
+`network_access`, never `danger-full-access`. Every suggestion is checked by re-planning with it:
+the operation must become allowed and every sensitive or protected rule must stay as it was;
+otherwise (and for sensitive files, `.git`, sandboxtui's own files, the host kernel's) it is
+None, and `widens` says why. What the tracer cannot see: static binaries that make raw
+syscalls are traced too (ptrace sees every syscall), but io_uring (refused anyway) and operations
+a process performs through a descriptor it already held are not tied to a path; a path can
+change between the call and the report (races).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sandboxtui.core.outcome import ExitCode, SandboxtuiError
+from sandboxtui.core.plan import MountPlan, RuleKind
+from sandboxtui.core.policy import Access
+
+# The calls that act on a path (or an address), and what each one does to it.
+_FILE_OPS = {
+    "open": "open", "openat": "open", "creat": "write", "mkdir": "create",
+    "mkdirat": "create", "mknod": "create", "mknodat": "create", "unlink": "delete",
+    "unlinkat": "delete", "rmdir": "delete", "rename": "rename", "renameat": "rename",
+    "renameat2": "rename", "link": "create", "linkat": "create", "symlink": "create",
+    "symlinkat": "create", "truncate": "write", "chmod": "metadata", "fchmodat": "metadata",
+    "chown": "metadata", "lchown": "metadata", "fchownat": "metadata", "utimensat": "metadata",
+    "execve": "execute", "execveat": "execute",
+}
+_NET_OPS = ("socket", "socketpair", "connect", "bind", "listen", "sendto", "sendmsg")
+_OTHER = ("keyctl", "add_key", "request_key", "ptrace", "io_uring_setup", "process_vm_readv",
+          "process_vm_writev")
+_CWD = ("chdir", "fchdir", "clone", "clone3", "fork", "vfork")
+TRACED = (*_FILE_OPS, *_NET_OPS, *_OTHER, *_CWD)
+_DENIED_ERRNOS = {"EACCES", "EPERM", "EROFS"}
+_WRITES = ("write", "create", "delete", "rename", "metadata")
+
+_LINE = re.compile(r"^(\d+) +(?:<\.\.\. (\w+) resumed>|(\w+)\()(.*)$")
+_RESULT = re.compile(r"\) += (-?\d+|\?)(?: (E[A-Z0-9]+))?")
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+class TraceError(SandboxtuiError):
+    """The tracer is missing or unusable: `trace` refuses (exit 4), never runs untraced."""
+
+    exit_code = ExitCode.UNENFORCEABLE
+
+
+def tracer() -> str:
+    """The strace binary, or TraceError naming the remedy."""
+    found = shutil.which("strace", path="/usr/bin:/bin:/usr/local/bin")
+    if found is None:
+        raise TraceError("trace needs strace, which is not installed: nothing ran (remedy: "
+                         "apt-get install strace)", remedy="apt-get install strace")
+    return found
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    flag: str | None  # the -c option (shell-quoted) that allows the operation
+    toml: str | None  # the same change as a config line
+    widens: str  # what else the change opens; or why nothing is suggested
+
+
+@dataclass(frozen=True)
+class Denial:
+    op: str
+    path: str  # a path, a socket address, or "-"
+    errno: str
+    syscall: str
+    access: str
+    rule: str
+    provenance: str
+    count: int
+    suggestion: Suggestion | None
+    host: bool = False  # the host's own permissions refused it, not the plan
+
+    def line(self) -> str:
+        where = f"{self.access}: {self.rule} [{self.provenance}]"
+        change = ("no change suggested" if self.suggestion is None else
+                  self.suggestion.widens if self.suggestion.flag is None else
+                  f"allow with {self.suggestion.flag} (widens: {self.suggestion.widens})")
+        if self.host:
+            change = "host permissions: the plan allows it; the host's file modes refuse it"
+        return (f"{self.op:<8} {self.path}  {self.errno} (x{self.count}, {self.syscall})  "
+                f"{where}  -> {change}")
+
+
+@dataclass(frozen=True)
+class TraceReport:
+    exit: int
+    denials: tuple[Denial, ...]  # what the plan refused
+    host: tuple[Denial, ...] = ()  # what the host's own file modes refused (the plan allows it)
+
+    def to_json(self) -> dict[str, Any]:
+        def items(denials: tuple[Denial, ...]) -> list[dict[str, Any]]:
+            out = []
+            for d in denials:
+                item = asdict(d)
+                del item["host"]
+                item["suggestion"] = asdict(d.suggestion) if d.suggestion else None
+                out.append(item)
+            return out
+
+        return {"exit": self.exit, "denials": items(self.denials),
+                "host_permissions": items(self.host)}
+
+
+class TraceLog:
+    """The tracer's output pipe: only the launcher holds it (the tracer opens it through
+    /proc/LAUNCHER/fd, which no sandbox can reach), read on a thread while the run lasts."""
+
+    def __init__(self) -> None:
+        self._tracer = tracer()  # first: without one, nothing is opened and nothing runs
+        self._r, self._w = os.pipe2(os.O_CLOEXEC)
+        self._chunks: list[bytes] = []
+        self._thread = threading.Thread(target=self._read, name="sandboxtui-trace",
+                                        daemon=True)
+        self._thread.start()
+
+    def argv(self) -> list[str]:
+        return [self._tracer, "-f", "-qq", "-s", "4096", "-y", "-o",
+                f"/proc/{os.getpid()}/fd/{self._w}", "-e", f"trace={','.join(TRACED)}", "--"]
+
+    def _read(self) -> None:
+        while chunk := os.read(self._r, 1 << 16):
+            self._chunks.append(chunk)
+        os.close(self._r)
+
+    def close(self) -> str:
+        """Everything the tracer wrote (call once the traced process has exited)."""
+        with contextlib.suppress(OSError):
+            os.close(self._w)
+        self._thread.join(10)
+        return b"".join(self._chunks).decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class _Call:
+    pid: int
+    syscall: str
+    args: str
+    result: str
+    errno: str | None
+
+
+def _calls(text: str) -> list[_Call]:
+    """strace -f lines, with `<unfinished ...>` halves joined to their `resumed` ends."""
+    pending: dict[int, tuple[str, str]] = {}
+    calls = []
+    for line in text.splitlines():
+        m = _LINE.match(line)
+        if m is None:
+            continue
+        pid, resumed, name, rest = int(m[1]), m[2], m[3], m[4]
+        if rest.endswith("<unfinished ...>"):
+            pending[pid] = (name or resumed, rest[: -len("<unfinished ...>")])
+            continue
+        if resumed:
+            name, head = pending.pop(pid, (resumed, ""))
+            rest = head + rest
+        result = _RESULT.search(rest)
+        if result is None:
+            continue
+        calls.append(_Call(pid, name, rest[: result.start()], result[1], result[2]))
+    return calls
+
+
+def _unescape(s: str) -> str:
+    return bytes(s, "utf-8").decode("unicode_escape").encode("latin-1").decode(
+        "utf-8", errors="replace")
+
+
+def _strings(args: str) -> list[str]:
+    return [_unescape(m) for m in _STRING.findall(args)]
+
+
+def _fd_path(arg: str) -> str | None:
+    """`-y` prints a descriptor as 3</path>: its path."""
+    m = re.match(r"\s*-?\d+<(.*)>", arg)
+    return m[1] if m else None
+
+
+def _resolve(path: str, base: str | None, cwd: str) -> str:
+    if path.startswith("/"):
+        return os.path.normpath(path)
+    return os.path.normpath(os.path.join(base or cwd, path))
+
+
+@dataclass
+class _Seen:
+    op: str
+    path: str
+    errno: str
+    syscall: str
+
+
+def _events(calls: Sequence[_Call], start_cwd: str) -> list[_Seen]:
+    """The failed calls that may be denials, with absolute paths."""
+    cwd: dict[int, str] = {}
+    seen: list[_Seen] = []
+    for c in calls:
+        here = cwd.get(c.pid, start_cwd)
+        if c.syscall in ("clone", "clone3", "fork", "vfork") and c.result.isdigit():
+            cwd[int(c.result)] = here
+            continue
+        if c.syscall == "chdir" and c.result == "0":
+            strings = _strings(c.args)
+            if strings:
+                cwd[c.pid] = _resolve(strings[0], None, here)
+            continue
+        if c.syscall == "fchdir" and c.result == "0":
+            target = _fd_path(c.args)
+            if target:
+                cwd[c.pid] = target
+            continue
+        if c.errno is None or c.errno == "ENOENT":
+            continue
+        if c.syscall in _FILE_OPS and c.errno in _DENIED_ERRNOS:
+            strings = _strings(c.args)
+            if not strings:
+                continue
+            parts = c.args.split(",")
+            base = _fd_path(parts[0]) if c.syscall.endswith("at") or c.syscall.endswith(
+                "at2") else None
+            path = _resolve(strings[0], base, here)
+            if path.startswith(("/newroot", "/oldroot")):
+                continue  # bwrap setting the sandbox up
+            op = _FILE_OPS[c.syscall]
+            if op == "open":
+                op = "write" if re.search(r"O_(WRONLY|RDWR|CREAT|TRUNC)", c.args) else "read"
+            if op == "rename" and len(strings) > 1:
+                path = _resolve(strings[-1], None, here)
+            seen.append(_Seen(op, path, c.errno, c.syscall))
+        elif c.syscall in _NET_OPS and c.errno in ("EPERM", "EACCES", "ENETUNREACH"):
+            address = _strings(c.args)
+            m = re.search(r"sin6?_addr=[^)]*?\"?([0-9a-f.:]+)\"?\)", c.args)
+            seen.append(_Seen("connect" if c.syscall == "connect" else c.syscall,
+                              address[0] if address else (m[1] if m else "-"), c.errno,
+                              c.syscall))
+        elif c.syscall in _OTHER and c.errno == "EPERM":
+            seen.append(_Seen(c.syscall, "-", c.errno, c.syscall))
+    return seen
+
+
+def _restricts(access: Access, op: str) -> bool:
+    """Does the plan refuse `op` where it gives `access`?"""
+    if access is Access.NONE:
+        return True
+    return access is Access.RO and op in _WRITES
+
+
+_NOTHING_TO_SUGGEST = {
+    RuleKind.SENSITIVE: "a sensitive file: its content never enters the sandbox",
+    RuleKind.PROTECTED: "a protected path (.git, .codex, .agents): a command writing there "
+                        "could run code on the host",
+    RuleKind.RUNTIME: "sandboxtui's own launch files",
+    RuleKind.KERNEL: "a host-wide kernel setting",
+    RuleKind.DEVICE: "the sandbox's private /dev",
+    RuleKind.PROC: "the sandbox's own /proc",
+}
+
+
+def analyse(text: str, plan: MountPlan, exit_code: int, replan: Callable[[str], MountPlan],
+            network_on: bool) -> TraceReport:
+    """The denials in the tracer's output, grouped and counted, with verified suggestions.
+    `replan(override)` builds the plan again with one more `-c` override."""
+    counted = Counter((e.op, e.path, e.errno, e.syscall)
+                      for e in _events(_calls(text), plan.cwd))
+    denials = []
+    for (op, path, errno, syscall), count in counted.items():
+        if path.startswith("/") and syscall not in _NET_OPS:
+            ex = plan.explain(path)
+            rule = ex.rule
+            host = not _restricts(ex.access, op)
+            suggestion = None if host else _file_suggestion(plan, op, ex.resolved, rule.kind,
+                                                           replan)
+            denials.append(Denial(op, path, errno, syscall, ex.access.value, rule.reason,
+                                  str(rule.provenance), count, suggestion, host))
+        elif syscall in _NET_OPS:
+            denials.append(Denial(op, path, errno, syscall, plan.policy.network.value,
+                                  "the network is off: only the sandbox's own loopback and its "
+                                  "own Unix listeners are reachable",
+                                  str(plan.policy.source(
+                                      "sandbox_workspace_write.network_access")),
+                                  count, None if network_on else _network_suggestion(plan,
+                                                                                    replan)))
+        else:
+            denials.append(Denial(op, path, errno, syscall, "-", "refused by the seccomp "
+                                  "filter in every sandbox", "built-in", count,
+                                  Suggestion(None, None, "always refused: no setting allows it")))
+    denials.sort(key=lambda d: (-d.count, d.path))
+    return TraceReport(exit_code, tuple(d for d in denials if not d.host),
+                       tuple(d for d in denials if d.host))
+
+
+def _network_suggestion(plan: MountPlan, replan: Callable[[str], MountPlan]
+                        ) -> Suggestion | None:
+    override = "sandbox_workspace_write.network_access=true"
+    wider = replan(override)
+    if wider.policy.network.value != "on" or not _keeps_protection(plan, wider):
+        return Suggestion(None, None, "nothing is suggested: the network cannot be switched on "
+                          "in this policy (read-only mode has no network setting)")
+    return Suggestion(f"-c {override}", "sandbox_workspace_write.network_access = true",
+                      "the whole network: the internet, the host's loopback services and its "
+                      "Unix sockets")
+
+
+def _file_suggestion(plan: MountPlan, op: str, path: str, kind: RuleKind,
+                     replan: Callable[[str], MountPlan]) -> Suggestion:
+    why_not = _NOTHING_TO_SUGGEST.get(kind)
+    if why_not is not None:
+        return Suggestion(None, None, f"nothing is suggested: {why_not}")
+    if kind is RuleKind.ENTRY:
+        candidates = [_entry_override(plan, path, "write" if op in _WRITES else "read")]
+    elif op in _WRITES:
+        directory = path if op == "create" and os.path.isdir(path) else os.path.dirname(path)
+        candidates = [_writable_root_override(plan, directory)]
+    else:
+        candidates = [_readable_root_override(plan, os.path.dirname(path))]
+    for override, toml, widens in (c for c in candidates if c is not None):
+        try:
+            wider = replan(override)
+        except SandboxtuiError:
+            continue
+        if _restricts(wider.explain(path).access, op) or not _keeps_protection(plan, wider):
+            continue
+        return Suggestion(f"-c {shlex.quote(override)}", toml, widens)
+    return Suggestion(None, None, "nothing is suggested: no narrow change allows it without "
+                      "opening a protected path")
+
+
+def _keeps_protection(before: MountPlan, after: MountPlan) -> bool:
+    """Every sensitive and protected rule of `before` is still there, as strict."""
+    kept = {(r.path, r.access) for r in after.rules}
+    return all((r.path, r.access) in kept for r in before.rules
+               if r.kind in (RuleKind.SENSITIVE, RuleKind.PROTECTED, RuleKind.RUNTIME))
+
+
+def _toml_list(items: Sequence[str]) -> str:
+    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+
+
+def _writable_root_override(plan: MountPlan, directory: str) -> tuple[str, str, str]:
+    roots = [*plan.policy.writable_roots, directory]
+    value = _toml_list(roots)
+    return (f"sandbox_workspace_write.writable_roots={value}",
+            f"sandbox_workspace_write.writable_roots = {value}",
+            f"every file beneath {directory} becomes writable (its .git, .codex, .agents and "
+            "sensitive files stay protected)")
+
+
+def _readable_root_override(plan: MountPlan, directory: str) -> tuple[str, str, str] | None:
+    if plan.policy.read_access.mode.value != "restricted":
+        return None
+    roots = [*plan.policy.read_access.readable_roots, directory]
+    value = _toml_list(roots)
+    return (f"read_access.readable_roots={value}", f"read_access.readable_roots = {value}",
+            f"every file beneath {directory} becomes readable")
+
+
+def _entry_override(plan: MountPlan, path: str, access: str) -> tuple[str, str, str] | None:
+    """The split entry that decides `path`, given `access` instead: its key as the config
+    writes it (a new key for the same path would tie, and `none` wins a tie)."""
+    name = plan.policy.default_permissions
+    rule = plan.rule_for(path)
+    entry = next((e for e in plan.policy.fs_entries
+                  if str(e.provenance) == str(rule.provenance)), None)
+    if name is None or entry is None:
+        return None
+    key = f"permissions.{name}.filesystem.{json.dumps(entry.path)}"
+    return (f"{key}={json.dumps(access)}", f"{key} = {json.dumps(access)}",
+            f"{rule.path} and everything beneath it becomes "
+            f"{'readable' if access == 'read' else 'writable'} instead of denied")
