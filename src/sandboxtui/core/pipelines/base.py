@@ -205,6 +205,9 @@ class Enforcer(ABC):
     pipeline: ClassVar[Pipeline]
     # The plan's mount operations are what the command sees (private /dev and /proc included).
     mounts_plan: ClassVar[bool] = False
+    # A tracer's output (a pipe of the launcher's, reopened through /proc/LAUNCHER/fd) is out of
+    # the command's reach: its own PID namespace and procfs, or no sandbox at all.
+    traceable: ClassVar[bool] = True
     seccomp: SeccompFilter | None  # the command's filter (None: no sandbox)
 
     @property

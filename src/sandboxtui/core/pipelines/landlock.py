@@ -55,6 +55,7 @@ class _Staged(Sandbox):
 
 class LegacyLandlock(Enforcer):
     pipeline = Pipeline.LANDLOCK
+    traceable = False  # same PID namespace, host /proc readable: it could forge trace lines
 
     def __init__(self, model: LandlockModel, seccomp: SeccompFilter) -> None:
         self.model = model
