@@ -17,7 +17,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,6 +25,8 @@ from pathlib import Path
 import pytest
 
 import sandboxtui
+from sandboxtui.core.config import resolve
+from sandboxtui.core.plan import MountPlan, ScanBounds, build_plan
 
 SYSTEM_BWRAP = "/usr/bin/bwrap"
 ABSENT_BWRAP = "/nonexistent/sandboxtui-test/bwrap"
@@ -152,3 +154,19 @@ def workspace(shared_dir: Path) -> Path:
     base = Path(tempfile.mkdtemp(dir=shared_dir))
     base.chmod(0o755)
     return make_workspace(base)
+
+
+def plan_for(ws: Path, *overrides: str, config: str | None = "",
+             env: Mapping[str, str] | None = None, mount_proc: bool = True,
+             bounds: ScanBounds | None = None) -> MountPlan:
+    """The plan for workspace `ws` under the `-c` `overrides` and a config file holding `config`
+    (written beside `ws`; None: no config file at all), in the environment `env` (empty by
+    default: no TMPDIR or HOME of the machine running the tests leaks into the plan), with the
+    default scan bounds unless `bounds` are given."""
+    config_path = None
+    if config is not None:
+        config_path = ws.parent / "config.toml"
+        config_path.write_text(config)
+    policy = resolve(config_path=config_path, overrides=overrides, env={})
+    return build_plan(policy, str(ws), {} if env is None else env, mount_proc=mount_proc,
+                      bounds=ScanBounds() if bounds is None else bounds)

@@ -7,20 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import plan_for
 
 from sandboxtui.core.bwrap import LaunchFiles, bwrap_options, encode_args
-from sandboxtui.core.config import resolve
 from sandboxtui.core.launch import LaunchError, LaunchSpec, RunResult, prepare, start
 from sandboxtui.core.paths import runtime_dir
-from sandboxtui.core.plan import MountPlan, OpKind, build_plan
+from sandboxtui.core.plan import OpKind
 from sandboxtui.core.policy import Access
 
 FILES = LaunchFiles("/run/x", "/run/x/launch-1/empty", 7, 8)
-
-
-def plan_for(ws: Path, *overrides: str, mount_proc: bool = True) -> MountPlan:
-    return build_plan(resolve(overrides=list(overrides), env={}), str(ws), env={},
-                      mount_proc=mount_proc)
 
 
 def run(spec: LaunchSpec) -> tuple[RunResult, str, str]:
@@ -32,7 +27,7 @@ def run(spec: LaunchSpec) -> tuple[RunResult, str, str]:
 
 
 def sh(ws: Path, script: str, *overrides: str) -> tuple[RunResult, str, str]:
-    return run(prepare(plan_for(ws, *overrides), ["sh", "-c", script]))
+    return run(prepare(plan_for(ws, *overrides, config=None), ["sh", "-c", script]))
 
 
 def pairs(args: list[str], flag: str) -> list[str]:
@@ -40,7 +35,7 @@ def pairs(args: list[str], flag: str) -> list[str]:
 
 
 def test_always_on_flags_and_network(tmp_path: Path) -> None:
-    args = bwrap_options(plan_for(tmp_path), FILES, str(tmp_path))
+    args = bwrap_options(plan_for(tmp_path, config=None), FILES, str(tmp_path))
     assert args[:7] == ["--new-session", "--die-with-parent", "--unshare-user",
                         "--unshare-pid", "--unshare-ipc", "--unshare-net", "--cap-drop"]
     assert args[7] == "ALL"
@@ -48,10 +43,10 @@ def test_always_on_flags_and_network(tmp_path: Path) -> None:
     at = args.index("/proc/sys")
     assert args[at - 1:at + 2] == ["--ro-bind", "/proc/sys", "/proc/sys"] and at > 13
     assert args[-4:] == ["--seccomp", "7", "--json-status-fd", "8"]
-    on = bwrap_options(plan_for(tmp_path, "sandbox_workspace_write.network_access=true"),
-                       FILES, str(tmp_path))
+    on = bwrap_options(plan_for(tmp_path, "sandbox_workspace_write.network_access=true",
+                                config=None), FILES, str(tmp_path))
     assert "--unshare-net" not in on
-    no_proc = bwrap_options(plan_for(tmp_path, mount_proc=False), FILES, str(tmp_path))
+    no_proc = bwrap_options(plan_for(tmp_path, config=None, mount_proc=False), FILES, str(tmp_path))
     assert "--proc" not in no_proc and "/proc/sys" not in no_proc
     assert no_proc[no_proc.index("/proc") - 3:no_proc.index("/proc")] == ["--perms", "000",
                                                                           "--tmpfs"]
@@ -65,7 +60,7 @@ def test_every_op_kind_maps_to_its_arguments(tmp_path: Path) -> None:
     (ws / "secrets").mkdir()
     plan = plan_for(ws, 'sensitive_paths=[".env", "secrets"]',
                     "sandbox_workspace_write.exclude_slash_tmp=true",
-                    'protect_git="config-and-hooks"')
+                    'protect_git="config-and-hooks"', config=None)
     args = bwrap_options(plan, FILES, str(ws))
     kinds = {op.kind for op in plan.ops}
     assert {OpKind.BIND, OpKind.RO_BIND, OpKind.DENY_FILE, OpKind.DENY_DIR,
@@ -96,7 +91,7 @@ def test_every_op_kind_maps_to_its_arguments(tmp_path: Path) -> None:
 
 
 def test_dry_run_argv_is_the_launched_argv(tmp_path: Path) -> None:
-    spec = prepare(plan_for(tmp_path), ["true"])
+    spec = prepare(plan_for(tmp_path, config=None), ["true"])
     running = start(spec, capture=True)
     assert running.wait().exit_code == 0
     shown, launched = spec.argv(), running.argv
@@ -121,7 +116,7 @@ def test_odd_paths_and_a_huge_plan_go_through_the_args_fd(tmp_path: Path) -> Non
     for i in range(n):
         (many / f".env.{i:04d}{'x' * 240}").write_text("secret")
     root = str(odd).replace("\n", "\\n")
-    plan = plan_for(ws, f'sandbox_workspace_write.writable_roots=["{root}"]')
+    plan = plan_for(ws, f'sandbox_workspace_write.writable_roots=["{root}"]', config=None)
     assert sum(op.kind is OpKind.DENY_FILE and op.dest.startswith(str(many))
                for op in plan.ops) == n
     spec = prepare(plan, ["sh", "-c", 'echo in > "$1/f"; cat "$2"', "sh", str(odd),
@@ -137,7 +132,7 @@ def test_a_plan_beyond_bwraps_argument_limit_is_refused(tmp_path: Path) -> None:
     for i in range(3100):
         (tmp_path / f".env.{i}").write_text("secret")
     with pytest.raises(LaunchError) as exc:
-        prepare(plan_for(tmp_path), ["true"])
+        prepare(plan_for(tmp_path, config=None), ["true"])
     assert exc.value.exit_code == 4
     assert "at most 9000" in exc.value.message
 
@@ -153,7 +148,7 @@ def test_restricted_read_starts_from_an_empty_read_only_root(tmp_path: Path) -> 
 
 
 def test_runtime_directory_is_hidden_inside(tmp_path: Path) -> None:
-    spec = prepare(plan_for(tmp_path), ["sh", "-c", 'ls "$1"', "sh", runtime_dir()])
+    spec = prepare(plan_for(tmp_path, config=None), ["sh", "-c", 'ls "$1"', "sh", runtime_dir()])
     result, _, err = run(spec)
     assert result.exit_code != 0 and "Permission denied" in err
 
@@ -167,7 +162,7 @@ def test_no_host_descriptors_leak_from_the_launcher(tmp_path: Path) -> None:
 
 
 def test_placeholders_are_removed_by_the_last_launch_out(tmp_path: Path) -> None:
-    plan = plan_for(tmp_path)
+    plan = plan_for(tmp_path, config=None)
     agents = tmp_path / ".agents"
     first = start(prepare(plan, ["sleep", "0.2"]))
     second = start(prepare(plan, ["sh", "-c", "sleep 0.6; mkdir .agents; echo rc=$?"]),
@@ -190,7 +185,8 @@ def test_a_real_empty_file_is_never_removed(tmp_path: Path, name: str) -> None:
 
 
 def test_python_can_run_in_the_sandbox(tmp_path: Path) -> None:
-    result, out, err = run(prepare(plan_for(tmp_path), [sys.executable, "-c", "print(6*7)"]))
+    result, out, err = run(prepare(plan_for(tmp_path, config=None),
+                                   [sys.executable, "-c", "print(6*7)"]))
     assert (result.exit_code, out) == (0, "42\n"), err
 
 
@@ -199,7 +195,7 @@ def test_a_placeholder_that_vanishes_between_plan_and_launch_is_recreated(
     agents = tmp_path / ".agents"
     agents.write_text("")  # another launch's placeholder, seen by this plan...
     agents.chmod(0o444)
-    spec = prepare(plan_for(tmp_path), ["sh", "-c", "mkdir .agents; echo rc=$?"])
+    spec = prepare(plan_for(tmp_path, config=None), ["sh", "-c", "mkdir .agents; echo rc=$?"])
     agents.unlink()  # ...and removed by that launch before this one starts
     result, out, err = run(spec)
     assert result.exit_code == 0, err

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ABSENT_BWRAP, Runner, chown_tree
+from conftest import ABSENT_BWRAP, Runner, chown_tree, plan_for
 
 from sandboxtui.core.bwrap import data_fd
 from sandboxtui.core.config import resolve
@@ -28,7 +28,7 @@ from sandboxtui.core.launch import (
     start,
 )
 from sandboxtui.core.pipelines.stage import STAGE_ARGV
-from sandboxtui.core.plan import MountPlan, build_plan
+from sandboxtui.core.plan import build_plan
 
 CLI = [sys.executable, "-m", "sandboxtui"]
 
@@ -312,13 +312,10 @@ def test_the_sandbox_dies_with_sandboxtui(tmp_path: Path, sig: signal.Signals) -
 # --- the launcher API (what the TUI uses) -------------------------------------------------------
 
 
-def plan_for(ws: Path) -> MountPlan:
-    return build_plan(resolve(env={}), str(ws), env={})
-
-
 def test_capture_mode_delivers_events_to_a_callback(tmp_path: Path) -> None:
     events: list[OutputEvent] = []
-    running = start(prepare(plan_for(tmp_path), ["sh", "-c", "echo a; echo b >&2; exit 7"]),
+    running = start(prepare(plan_for(tmp_path, config=None),
+                            ["sh", "-c", "echo a; echo b >&2; exit 7"]),
                     capture=True, on_output=events.append)
     result = running.wait()
     assert (result.exit_code, result.error, result.timed_out) == (7, None, False)
@@ -330,7 +327,7 @@ def test_capture_mode_reports_exec_failure_precisely(tmp_path: Path) -> None:
     script = tmp_path / "script"
     script.write_text("#!/nonexistent/interpreter\n")
     script.chmod(0o755)
-    running = start(prepare(plan_for(tmp_path), ["./script"]), capture=True)
+    running = start(prepare(plan_for(tmp_path, config=None), ["./script"]), capture=True)
     list(running.events())
     result = running.wait()
     assert result.exit_code == 127
@@ -339,7 +336,8 @@ def test_capture_mode_reports_exec_failure_precisely(tmp_path: Path) -> None:
 
 def test_cancel_kills_the_sandbox(tmp_path: Path) -> None:
     m = marker()
-    running = start(prepare(plan_for(tmp_path), ["sh", "-c", f"sleep {m}"]), capture=True)
+    running = start(prepare(plan_for(tmp_path, config=None), ["sh", "-c", f"sleep {m}"]),
+                    capture=True)
     threading.Timer(0.3, running.cancel).start()
     result = running.wait()
     assert result.cancelled and result.exit_code == 128 + signal.SIGKILL, result
@@ -352,7 +350,8 @@ def test_cancel_during_bwrap_setup_still_kills_the_sandbox(tmp_path: Path) -> No
     setup must still take the sandbox down, not wait for the command to finish."""
     for _ in range(5):
         m = f"6.{secrets.randbelow(10**9):09d}"  # a bug shows as a 6 s wait, not a hang
-        running = start(prepare(plan_for(tmp_path), ["sh", "-c", f"sleep {m}"]), capture=True)
+        running = start(prepare(plan_for(tmp_path, config=None), ["sh", "-c", f"sleep {m}"]),
+                        capture=True)
         running.cancel()
         t = time.monotonic()
         result = running.wait()
@@ -379,7 +378,7 @@ def test_a_launch_from_a_short_lived_thread_outlives_the_thread(tmp_path: Path) 
     holder: list[RunningCommand] = []
 
     def worker() -> None:
-        spec = prepare(plan_for(tmp_path), ["sh", "-c", "sleep 0.5; echo survived"])
+        spec = prepare(plan_for(tmp_path, config=None), ["sh", "-c", "sleep 0.5; echo survived"])
         holder.append(start(spec, capture=True))
         time.sleep(0.2)  # bwrap is up (and has set its parent-death signal) before we exit
 
@@ -394,12 +393,12 @@ def test_a_launch_from_a_short_lived_thread_outlives_the_thread(tmp_path: Path) 
 
 def test_prepare_refuses_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(LaunchError) as exc:
-        prepare(plan_for(tmp_path), ["no-such-command-sandboxtui"])
+        prepare(plan_for(tmp_path, config=None), ["no-such-command-sandboxtui"])
     assert exc.value.exit_code == 127
     (tmp_path / ".env").write_text("#!/bin/sh\n")
     (tmp_path / ".env").chmod(0o755)
     with pytest.raises(LaunchError) as exc:
-        prepare(plan_for(tmp_path), ["./.env"])
+        prepare(plan_for(tmp_path, config=None), ["./.env"])
     assert exc.value.exit_code == 126
     assert "denied inside the sandbox" in exc.value.message
 

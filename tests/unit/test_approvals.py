@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import plan_for
 
 import sandboxtui
 from sandboxtui.core.approvals.broker import SOCKET_NAME, Broker, BrokerError, ask_console
@@ -36,18 +37,10 @@ from sandboxtui.core.approvals.model import (
 )
 from sandboxtui.core.approvals.prompt import ask_terminal
 from sandboxtui.core.audit import AuditLog, read_audit
-from sandboxtui.core.config import resolve
-from sandboxtui.core.plan import MountPlan, build_plan
 from sandboxtui.core.precheck import precheck
 
 SRC = os.path.dirname(os.path.dirname(sandboxtui.__file__))
 NOBODY = 65534
-
-
-def plan_for(ws: Path, *overrides: str) -> MountPlan:
-    cfg = ws.parent / "config.toml"
-    cfg.write_text("")
-    return build_plan(resolve(config_path=cfg, overrides=list(overrides)), str(ws), {})
 
 
 @pytest.fixture

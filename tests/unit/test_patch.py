@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import plan_for
 
 from sandboxtui.cli import main
 from sandboxtui.core import patch as patch_mod
@@ -18,7 +19,7 @@ from sandboxtui.core.patch import (
     parse_diff,
     patch_workspace,
 )
-from sandboxtui.core.plan import MountPlan, build_plan
+from sandboxtui.core.plan import build_plan
 
 
 @pytest.fixture
@@ -34,12 +35,6 @@ def ws(tmp_path: Path) -> Path:
     (w / ".codex").mkdir()
     (w / ".codex" / "config.toml").write_text("x = 1\n")
     return w
-
-
-def plan_for(ws: Path, config: str = "") -> MountPlan:
-    cfg = ws.parent / "config.toml"
-    cfg.write_text(config)
-    return build_plan(resolve(config_path=cfg), str(ws), {})
 
 
 def snapshot(root: Path) -> dict[str, bytes | str]:
@@ -191,7 +186,7 @@ SENSITIVE = {
 def test_sensitive_targets_reject_the_whole_patch(ws: Path, name: str, mode: str) -> None:
     diff = MODIFY + SENSITIVE[name]  # a harmless first section: it must not be applied either
     before = snapshot(ws)
-    plan = plan_for(ws, f'sensitive_path_precheck_mode = "{mode}"\n')
+    plan = plan_for(ws, config=f'sensitive_path_precheck_mode = "{mode}"\n')
     with pytest.raises(PatchDenied, match="sensitive path") as exc:
         patch_workspace(diff, plan)
     assert exc.value.sensitive

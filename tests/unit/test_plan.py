@@ -6,24 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import plan_for
 
 from sandboxtui.core.config import resolve
 from sandboxtui.core.diagnostics_model import Severity
 from sandboxtui.core.plan import MountPlan, OpKind, RuleKind, ScanBounds, build_plan
 from sandboxtui.core.policy import Access, Policy, SandboxMode
 
-NO_TMPDIR: dict[str, str] = {}
-
-
-def plan_for(ws: Path, *, config: str = "", overrides: list[str] | None = None,
-             env: dict[str, str] | None = None, **kw: object) -> MountPlan:
-    """Plan for `ws`; /tmp is excluded unless asked, since pytest's trees live under /tmp."""
-    cfg = ws.parent / "config.toml"
-    cfg.write_text(config)
-    base = [] if "exclude_slash_tmp" in config else [
-        "sandbox_workspace_write.exclude_slash_tmp=true"]
-    policy = resolve(config_path=cfg, overrides=base + (overrides or []))
-    return build_plan(policy, str(ws), NO_TMPDIR if env is None else env, **kw)  # type: ignore[arg-type]
+# pytest's trees live under /tmp: with /tmp writable, every workspace here would be writable
+NO_SLASH_TMP = "sandbox_workspace_write.exclude_slash_tmp=true"
 
 
 @pytest.fixture
@@ -54,7 +45,7 @@ def test_workspace_write_default(ws: Path) -> None:
     assert kinds[:4] == [OpKind.RO_BIND_ROOT, OpKind.DEV, OpKind.PROC, OpKind.BIND]
     # the workspace lives under /tmp here, so the /tmp bind already makes it writable
     assert ex.ops[-1].kind is OpKind.BIND and ex.ops[-1].dest in ("/tmp", str(ws))
-    assert ops_by_dest(plan_for(ws))[str(ws)] == [OpKind.BIND]
+    assert ops_by_dest(plan_for(ws, NO_SLASH_TMP))[str(ws)] == [OpKind.BIND]
     assert plan.enforceable and not plan.unsandboxed
 
 
@@ -67,7 +58,7 @@ def test_tmp_and_tmpdir_exclusions(ws: Path) -> None:
 
 
 def test_read_only_mode_has_no_writable_roots(ws: Path) -> None:
-    plan = plan_for(ws, overrides=['sandbox_mode="read-only"'])
+    plan = plan_for(ws, NO_SLASH_TMP, 'sandbox_mode="read-only"')
     assert plan.explain(str(ws / "src")).access is Access.RO
     assert plan.explain("/tmp").access is Access.RO
     assert not [op for op in plan.ops if op.kind is OpKind.BIND]
@@ -75,7 +66,7 @@ def test_read_only_mode_has_no_writable_roots(ws: Path) -> None:
 
 
 def test_danger_full_access_is_unsandboxed_and_says_so(ws: Path) -> None:
-    plan = plan_for(ws, overrides=['sandbox_mode="danger-full-access"'])
+    plan = plan_for(ws, NO_SLASH_TMP, 'sandbox_mode="danger-full-access"')
     assert plan.unsandboxed and plan.ops == ()
     assert plan.explain("/etc/passwd").access is Access.RW
     assert any(d.code == "unsandboxed" for d in plan.diagnostics)
@@ -87,7 +78,7 @@ def test_nested_split_entries_most_specific_wins(tmp_path: Path) -> None:
     (repo / "a" / "secret.txt").write_text("s")
     ws = tmp_path / "ws"
     ws.mkdir()
-    plan = plan_for(ws, overrides=['sandbox_mode="read-only"'], config=f"""\
+    plan = plan_for(ws, NO_SLASH_TMP, 'sandbox_mode="read-only"', config=f"""\
 default_permissions = "p"
 [permissions.p.filesystem]
 "{repo}" = "write"
@@ -113,12 +104,13 @@ default_permissions = "p"
 
 def test_tie_on_the_same_path_none_beats_write_beats_read(ws: Path) -> None:
     target = ws / "src"
-    plan = plan_for(ws, config=f"""\
+    plan = plan_for(ws, NO_SLASH_TMP, f'permissions.p.filesystem."{target}/main.py"="none"',
+                    config=f"""\
 default_permissions = "p"
 [permissions.p.filesystem]
 "{target}" = "read"
 ":workspace_roots" = "read"
-""", overrides=[f'permissions.p.filesystem."{target}/main.py"="none"'])
+""")
     # ":workspace_roots" = read ties with the writable cwd: write wins
     assert plan.explain(str(ws / "README")).access is Access.RW
     assert plan.explain(str(target / "x")).access is Access.RO
@@ -129,7 +121,7 @@ default_permissions = "p"
 def test_git_directory_and_codex_are_read_only(ws: Path) -> None:
     (ws / ".git" / "hooks").mkdir(parents=True)
     (ws / ".codex").mkdir()
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     assert plan.explain(str(ws / ".git" / "config")).access is Access.RO
     assert plan.explain(str(ws / ".git" / "hooks" / "pre-commit")).access is Access.RO
     assert plan.explain(str(ws / ".codex" / "x")).access is Access.RO
@@ -142,7 +134,7 @@ def test_git_directory_and_codex_are_read_only(ws: Path) -> None:
 
 
 def test_missing_git_and_codex_still_protected(ws: Path) -> None:
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     for name in (".git", ".codex", ".agents"):
         ex = plan.explain(str(ws / name / "config"))
         assert ex.access is Access.RO and ex.rule.kind is RuleKind.PROTECTED
@@ -158,7 +150,7 @@ def test_placeholder_kind_follows_the_name_and_what_stands_there(ws: Path) -> No
     (ws / ".git" / "hooks").mkdir()
     (ws / ".codex").mkdir()
     (ws / ".agents").write_text("")
-    plan = plan_for(ws, overrides=['protect_git="config-and-hooks"'])
+    plan = plan_for(ws, NO_SLASH_TMP, 'protect_git="config-and-hooks"')
     ops = ops_by_dest(plan)
     for name in (".codex", ".git/hooks", ".git/info", ".git/modules", ".git/worktrees",
                  ".git/rebase-merge", ".git/rebase-apply"):
@@ -174,7 +166,7 @@ def test_gitdir_file_protects_its_target(tmp_path: Path, ws: Path) -> None:
     real_git = ws / "gitstore" / "worktrees" / "wt"
     real_git.mkdir(parents=True)
     (ws / ".git").write_text("gitdir: gitstore/worktrees/wt\n")
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     assert plan.explain(str(ws / ".git")).access is Access.RO
     ex = plan.explain(str(real_git / "HEAD"))
     assert ex.access is Access.RO and "gitdir: target" in ex.rule.reason
@@ -185,7 +177,7 @@ def test_symlinked_codex_fails_closed(tmp_path: Path, ws: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (ws / ".codex").symlink_to(elsewhere)
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     assert not plan.enforceable
     errors = [d for d in plan.diagnostics if d.severity is Severity.ERROR]
     assert errors and str(ws / ".codex") in errors[0].cause and "symlink" in errors[0].cause
@@ -196,7 +188,8 @@ def test_symlinked_writable_root_binds_its_real_target(tmp_path: Path, ws: Path)
     real.mkdir()
     link = tmp_path / "link-root"
     link.symlink_to(real)
-    plan = plan_for(ws, config=f'[sandbox_workspace_write]\nwritable_roots = ["{link}"]\n')
+    plan = plan_for(ws, NO_SLASH_TMP,
+                    config=f'[sandbox_workspace_write]\nwritable_roots = ["{link}"]\n')
     assert ops_by_dest(plan)[str(real)] == [OpKind.BIND]
     assert str(link) not in ops_by_dest(plan)
     ex = plan.explain(str(link / "file"))
@@ -205,7 +198,8 @@ def test_symlinked_writable_root_binds_its_real_target(tmp_path: Path, ws: Path)
 
 
 def test_missing_writable_root_is_skipped_with_a_warning(tmp_path: Path, ws: Path) -> None:
-    plan = plan_for(ws, config=f'[sandbox_workspace_write]\nwritable_roots = ["{tmp_path}/no"]\n')
+    plan = plan_for(ws, NO_SLASH_TMP,
+                    config=f'[sandbox_workspace_write]\nwritable_roots = ["{tmp_path}/no"]\n')
     assert any(d.code == "missing-root" and f"{tmp_path}/no" in d.cause for d in plan.diagnostics)
     assert plan.explain(f"{tmp_path}/no/x").access is Access.RO
     assert plan.enforceable
@@ -220,7 +214,7 @@ def test_nested_env_files_at_several_depths_are_denied(ws: Path) -> None:
     (ws / "environment.txt").write_text("not secret")
     (ws / ".envrc").write_text("not secret")
     (ws / "creds" / ".env").mkdir(parents=True)  # a sensitive directory
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     by_dest = ops_by_dest(plan)
     for p in paths:
         assert plan.explain(str(p)).access is Access.NONE
@@ -241,7 +235,7 @@ def test_a_sensitive_symlink_is_never_masked_through_its_target(tmp_path: Path,
     (ws / ".env.ssl").symlink_to("/etc/ssl")
     (ws / ".env.local").write_text("x")
     (ws / ".env.l").symlink_to(".env.local")  # to a masked file: nothing to say
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     assert plan.explain(str(ws / ".env")).access is Access.RO
     assert plan.explain("/etc/ssl").access is Access.RO
     assert plan.explain(str(ws / ".env.l")).access is Access.NONE
@@ -254,8 +248,9 @@ def test_a_sensitive_symlink_is_never_masked_through_its_target(tmp_path: Path,
 def test_deny_glob_entries_use_the_same_walk(ws: Path) -> None:
     (ws / "keys").mkdir()
     (ws / "keys" / "id.pem").write_text("k")
-    plan = plan_for(ws, config='default_permissions = "p"\n[permissions.p.filesystem]\n'
-                               '"*.pem" = "none"\n')
+    plan = plan_for(ws, NO_SLASH_TMP,
+                    config='default_permissions = "p"\n[permissions.p.filesystem]\n'
+                           '"*.pem" = "none"\n')
     ex = plan.explain(str(ws / "keys" / "id.pem"))
     assert ex.access is Access.NONE and ex.rule.kind is RuleKind.ENTRY
     assert str(ex.rule.provenance).endswith(":3")
@@ -269,7 +264,7 @@ def test_scan_bounds_fail_closed(ws: Path) -> None:
     (deep / ".env").write_text("x")
     (ws / "shallow").mkdir()
     (ws / "shallow" / ".env").write_text("x")
-    plan = plan_for(ws, bounds=ScanBounds(max_depth=3))
+    plan = plan_for(ws, NO_SLASH_TMP, bounds=ScanBounds(max_depth=3))
     assert plan.scan is not None and plan.scan.bound_hit == "depth"
     # The too-deep directory is denied as a whole; the walk went on to its siblings.
     too_deep = ws / "d0" / "d1" / "d2"
@@ -279,7 +274,7 @@ def test_scan_bounds_fail_closed(ws: Path) -> None:
     assert plan.explain(str(ws / "shallow" / ".env")).access is Access.NONE
     assert any(d.code == "scan-depth" for d in plan.diagnostics) and plan.enforceable
     # Stopping early would leave files unmasked: the plan is refused.
-    plan = plan_for(ws, bounds=ScanBounds(max_entries=2))
+    plan = plan_for(ws, NO_SLASH_TMP, bounds=ScanBounds(max_entries=2))
     assert plan.scan is not None and plan.scan.bound_hit == "entries"
     assert not plan.enforceable
     assert any(d.code == "scan-bound" and d.severity is Severity.ERROR for d in plan.diagnostics)
@@ -291,23 +286,23 @@ def test_paths_with_newline_and_leading_dash(ws: Path) -> None:
     for d in (odd, weird):
         d.mkdir()
         (d / ".env").write_text("x")
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     assert plan.explain(str(odd / ".env")).access is Access.NONE
     assert plan.explain(str(weird / ".env")).access is Access.NONE
     assert ops_by_dest(plan)[str(weird / ".env")] == [OpKind.DENY_FILE]
-    cfg_plan = plan_for(ws, overrides=['sandbox_mode="read-only"'], config=(
+    cfg_plan = plan_for(ws, NO_SLASH_TMP, 'sandbox_mode="read-only"', config=(
         'default_permissions = "p"\n[permissions.p.filesystem]\n'
         f'"{ws}/line\\nbreak" = "write"\n'))
     assert cfg_plan.explain(str(weird / "f")).access is Access.RW
 
 
 def test_restricted_read_starts_from_an_empty_root(ws: Path) -> None:
-    plan = plan_for(ws, config='read_access = { mode = "restricted" }\n')
+    plan = plan_for(ws, NO_SLASH_TMP, config='read_access = { mode = "restricted" }\n')
     assert plan.ops[0].kind is OpKind.EMPTY_ROOT
     assert plan.explain("/usr/bin/env").access is Access.RO
     assert plan.explain("/root").access is Access.NONE
     assert plan.explain(str(ws / "src" / "main.py")).access is Access.RW
-    no_defaults = plan_for(ws, config=(
+    no_defaults = plan_for(ws, NO_SLASH_TMP, config=(
         'read_access = { mode = "restricted", include_platform_defaults = false, '
         'readable_roots = ["/opt"] }\n'))
     assert no_defaults.explain("/usr/bin/env").access is Access.NONE
@@ -316,7 +311,7 @@ def test_restricted_read_starts_from_an_empty_root(ws: Path) -> None:
 def test_explain_resolves_relative_and_symlinked_paths(ws: Path) -> None:
     (ws / ".env").write_text("x")
     (ws / "link").symlink_to(".env")
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     ex = plan.explain("link")
     assert ex.resolved == str(ws / ".env") and ex.access is Access.NONE
     assert [op.kind for op in ex.ops] == [OpKind.RO_BIND_ROOT, OpKind.BIND, OpKind.DENY_FILE]
@@ -332,7 +327,7 @@ def test_policy_is_plain_frozen_data() -> None:
 def test_own_config_and_state_are_read_only_inside_a_writable_home(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
-    plan = plan_for(home, env={"HOME": str(home)})
+    plan = plan_for(home, NO_SLASH_TMP, env={"HOME": str(home)})
     for path in (home / ".config" / "sandboxtui" / "config.toml",
                  home / ".local" / "state" / "sandboxtui" / "audit.jsonl"):
         ex = plan.explain(str(path))
@@ -368,7 +363,7 @@ def test_gitdir_and_commondir_are_only_ever_downgraded(tmp_path: Path) -> None:
     ws.mkdir()
     (ws / ".git").write_text(f"gitdir: {main}/worktrees/wt\n")
     roots = f'[sandbox_workspace_write]\nwritable_roots = ["{tmp_path / "ws"}"]\n'
-    plan = plan_for(ws, config=roots)
+    plan = plan_for(ws, NO_SLASH_TMP, config=roots)
     assert plan.explain(str(main / "worktrees" / "wt" / "HEAD")).access is Access.RO
     ex = plan.explain(str(main / "config"))
     assert ex.access is Access.RO and "commondir" in ex.rule.reason
@@ -376,7 +371,7 @@ def test_gitdir_and_commondir_are_only_ever_downgraded(tmp_path: Path) -> None:
     secret = tmp_path / "secret"
     secret.mkdir()
     (ws / ".git").write_text(f"gitdir: {secret}\n")
-    restricted = plan_for(ws, config='read_access = { mode = "restricted" }\n')
+    restricted = plan_for(ws, NO_SLASH_TMP, config='read_access = { mode = "restricted" }\n')
     assert restricted.explain(str(secret / "id_rsa")).access is Access.NONE
 
 
@@ -410,7 +405,7 @@ def test_deny_globs_have_gitignore_semantics_and_absolute_ones_work(tmp_path: Pa
     entries = ["**/*.pem", "docs/*.md", f"{keys}/*.pem", "~/.ssh/id_*"]
     config = 'default_permissions = "p"\n[permissions.p.filesystem]\n' + "".join(
         f'"{g}" = "none"\n' for g in entries)
-    plan = plan_for(ws, config=config, env={"HOME": str(home)})
+    plan = plan_for(ws, NO_SLASH_TMP, config=config, env={"HOME": str(home)})
     for denied in (ws / "key.pem", ws / "docs" / "a.md", keys / "id.pem", home / ".ssh" / "id_rsa"):
         assert plan.explain(str(denied)).access is Access.NONE, denied
     for kept in (ws / "docs" / "deep" / "b.md", home / ".ssh" / "known_hosts"):
@@ -422,10 +417,11 @@ def test_a_glob_without_a_meaning_is_a_config_error(ws: Path, glob: str) -> None
     from sandboxtui.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="glob"):
-        plan_for(ws, config=f'default_permissions = "p"\n[permissions.p.filesystem]\n'
-                            f'"{glob}" = "none"\n')
+        plan_for(ws, NO_SLASH_TMP,
+                 config=f'default_permissions = "p"\n[permissions.p.filesystem]\n'
+                        f'"{glob}" = "none"\n')
     with pytest.raises(ConfigError, match="config.toml:1"):
-        plan_for(ws, config=f'sensitive_paths = ["{glob}"]\n')
+        plan_for(ws, NO_SLASH_TMP, config=f'sensitive_paths = ["{glob}"]\n')
 
 
 @pytest.mark.parametrize("path", [":root", "/"])
@@ -433,16 +429,18 @@ def test_a_writable_slash_is_a_config_error_not_a_traceback(ws: Path, path: str)
     from sandboxtui.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="danger-full-access"):
-        plan_for(ws, config=f'default_permissions = "p"\n[permissions.p.filesystem]\n'
-                            f'"{path}" = "write"\n')
+        plan_for(ws, NO_SLASH_TMP,
+                 config=f'default_permissions = "p"\n[permissions.p.filesystem]\n'
+                        f'"{path}" = "write"\n')
 
 
 def test_carveouts_pin_every_ancestor_up_to_their_writable_mount(ws: Path) -> None:
     (ws / "docs" / "api").mkdir(parents=True)
     (ws / "a" / "b" / "c").mkdir(parents=True)
     (ws / "a" / "b" / "c" / ".env").write_text("x")
-    plan = plan_for(ws, config='default_permissions = "p"\n[permissions.p.filesystem]\n'
-                               f'"{ws}/docs/api" = "read"\n"{ws}/x/y/z" = "read"\n')
+    plan = plan_for(ws, NO_SLASH_TMP,
+                    config='default_permissions = "p"\n[permissions.p.filesystem]\n'
+                           f'"{ws}/docs/api" = "read"\n"{ws}/x/y/z" = "read"\n')
     binds = {op.dest for op in plan.ops if op.kind is OpKind.BIND}
     assert {str(ws / "docs"), str(ws / "a"), str(ws / "a" / "b"), str(ws / "a" / "b" / "c"),
             } <= binds
@@ -458,7 +456,7 @@ def test_hard_links_of_sensitive_files_are_masked_and_outside_names_reported(
     (ws / ".env.d").mkdir()
     (ws / ".env.d" / "key").write_text("x")
     os.link(ws / ".env.d" / "key", ws / "key-copy")
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     for name in ("src/notes.txt", "key-copy"):
         ex = plan.explain(str(ws / name))
         assert ex.access is Access.NONE and "hard link" in ex.rule.reason
@@ -477,14 +475,14 @@ def test_install_and_relative_xdg(tmp_path: Path) -> None:
 
     home = tmp_path / "home"
     home.mkdir()
-    plan = plan_for(home, env={"HOME": str(home), "XDG_CONFIG_HOME": "rel",
-                               "XDG_STATE_HOME": "rel"})
+    plan = plan_for(home, NO_SLASH_TMP, env={"HOME": str(home), "XDG_CONFIG_HOME": "rel",
+                                             "XDG_STATE_HOME": "rel"})
     assert plan.explain(str(home / ".config" / "sandboxtui")).access is Access.RO
     assert plan.explain(str(home / ".local" / "state" / "sandboxtui")).access is Access.RO
     assert not (home / "rel").exists()
     # the checkout or site-packages this very process imports sandboxtui from
     root = Path(sandboxtui.__file__).resolve().parent.parent
-    plan = plan_for(home, overrides=[f'sandbox_workspace_write.writable_roots=["{root}"]'])
+    plan = plan_for(home, NO_SLASH_TMP, f'sandbox_workspace_write.writable_roots=["{root}"]')
     assert plan.explain(str(root / "sandboxtui" / "core" / "plan.py")).access is Access.RO
     assert plan.explain(sys.prefix + "/x").access is not Access.RW
 
@@ -496,19 +494,20 @@ def test_a_configured_root_through_a_link_in_a_writable_root_is_refused(tmp_path
     (ws / "build").symlink_to(target)
     for config in (f'[sandbox_workspace_write]\nwritable_roots = ["{ws}/build"]\n',
                    f'read_access = {{ mode = "restricted", readable_roots = ["{ws}/build"] }}\n'):
-        plan = plan_for(ws, config=config)
+        plan = plan_for(ws, NO_SLASH_TMP, config=config)
         assert not plan.enforceable
         assert any(d.code == "planted-root-link" and str(ws / "build") in d.cause
                    for d in plan.diagnostics)
     # a link outside every writable root is followed, as before
     (tmp_path / "elsewhere").symlink_to(target)
-    plan = plan_for(ws, config=f'[sandbox_workspace_write]\nwritable_roots = '
-                               f'["{tmp_path}/elsewhere"]\n')
+    plan = plan_for(ws, NO_SLASH_TMP,
+                    config=f'[sandbox_workspace_write]\nwritable_roots = '
+                           f'["{tmp_path}/elsewhere"]\n')
     assert plan.enforceable and plan.explain(str(target / "f")).access is Access.RW
 
 
 def test_proc_dev_and_skeletons_are_explained_as_the_kernel_sees_them(ws: Path) -> None:
-    plan = plan_for(ws)
+    plan = plan_for(ws, NO_SLASH_TMP)
     ex = plan.explain("/proc/sys/kernel/core_pattern")
     assert ex.access is Access.RO and ex.rule.kind is RuleKind.KERNEL
     assert "global root uid" in ex.rule.reason
@@ -516,11 +515,11 @@ def test_proc_dev_and_skeletons_are_explained_as_the_kernel_sees_them(ws: Path) 
     assert plan.explain("/dev/vda").access is Access.NONE
     assert "absent from the sandbox's private /dev" in plan.explain("/dev/kmsg").rule.reason
     assert plan.explain("/dev/null").access is plan.explain("/dev/shm/x").access is Access.RW
-    hidden = plan_for(ws, mount_proc=False)
+    hidden = plan_for(ws, NO_SLASH_TMP, mount_proc=False)
     assert hidden.explain("/proc/1/cmdline").access is Access.NONE
     assert ops_by_dest(hidden)["/proc"] == [OpKind.DENY_DIR, OpKind.REMOUNT_RO]
     assert "no-proc" in {d.code for d in hidden.diagnostics}
-    restricted = plan_for(ws, overrides=['read_access.mode="restricted"'])
+    restricted = plan_for(ws, NO_SLASH_TMP, 'read_access.mode="restricted"')
     parent = restricted.explain(str(ws.parent))  # holds the workspace's mount point
     assert parent.access is Access.RO and "mount points" in parent.rule.reason
     assert restricted.explain(str(ws.parent / "elsewhere")).access is Access.NONE

@@ -6,18 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import plan_for
 
 from sandboxtui.core.config import resolve
-from sandboxtui.core.plan import MountPlan, build_plan
+from sandboxtui.core.plan import build_plan
 from sandboxtui.core.policy import PrecheckMode
 from sandboxtui.core.precheck import precheck
-
-
-def plan_for(ws: Path, *overrides: str, config: str = "") -> MountPlan:
-    cfg = ws.parent / "config.toml"
-    cfg.write_text(config)
-    policy = resolve(config_path=cfg, overrides=list(overrides))
-    return build_plan(policy, str(ws), {})
 
 
 @pytest.fixture
