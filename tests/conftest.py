@@ -88,6 +88,15 @@ class Runner:
 
 
 RUNNERS = [(u, b) for u in ("root", "nobody") for b in ("system", "vendored")]
+KERNEL_DIRS = tuple(Path(__file__).parent / d for d in ("enforcement", "adversary", "workloads"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test under the kernel directories `kernel`: `-m kernel` selects them,
+    `-m "not kernel"` the unit and TUI tests."""
+    for item in items:
+        if any(item.path.is_relative_to(d) for d in KERNEL_DIRS):
+            item.add_marker(pytest.mark.kernel)
 
 
 @pytest.fixture(scope="session")
