@@ -117,6 +117,9 @@ def test_demo_env_is_denied_and_cat_is_refused_by_the_kernel(tmux: Tmux) -> None
     tmux.keys("Enter")
     screen = tmux.wait_for(lambda s: "Approval needed" in s, "the approval modal")
     assert "mentions" in screen and ".env" in screen
+    # keys typed before the prompt has been up for a moment decide nothing
+    tmux.wait_for(lambda s: "Approval needed" in s and "keys are ignored" not in s,
+                  "the prompt to take keys")
     tmux.keys("o")
     screen = tmux.wait_for(lambda s: "[exit 1" in s, "the command's exit")
     assert "cat: .env: Permission denied" in screen

@@ -21,7 +21,7 @@ from sandboxtui.app import SandboxApp, VerifyFinished
 from sandboxtui.core.approvals.model import ApprovalRequest
 from sandboxtui.core.precheck import precheck
 from sandboxtui.core.verify import node_paths, verify
-from sandboxtui.widgets.approval_modal import ApprovalModal
+from sandboxtui.widgets.approval_modal import GUARD_SECONDS, ApprovalModal
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_approval_modal(app: SandboxApp, snap_compare) -> None:  # type: ignore[
     async def open_modal(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("6")
         app.push_screen(ApprovalModal(request, "tui pid 4242"))
-        await pilot.pause()
+        await pilot.pause(GUARD_SECONDS + 0.2)  # past the guard time: the prompt takes keys
 
     assert os.path.basename(plan.cwd) == "workspace"
     assert snap_compare(app, run_before=open_modal, terminal_size=SIZE)

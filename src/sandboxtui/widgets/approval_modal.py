@@ -2,12 +2,16 @@
 
 Keyboard first: `o` approve once, `s` approve for the session, `e` edit the command (enter
 submits the edited command, which is prechecked again by `core.approvals.gate.gate`), `d` or
-escape deny. The default focus is Deny, so a stray enter never approves.
+escape deny. The default focus is Deny, so a stray enter never approves. Nothing is decided by
+a key pressed before the request has been on screen for GUARD_SECONDS: a request that pops up
+while the user is typing elsewhere must not take the next letter as its answer. The prompt is
+dimmed and says so until then.
 """
 
 from __future__ import annotations
 
 import shlex
+import time
 from datetime import datetime
 
 from rich.table import Table
@@ -20,6 +24,8 @@ from textual.widgets import Button, Input, Label, Static
 
 from sandboxtui.core.approvals.model import ApprovalRequest, Choice, Decision
 from sandboxtui.core.terminal import inert
+
+GUARD_SECONDS = 0.5  # keys pressed earlier than this after the prompt appeared decide nothing
 
 
 def request_table(request: ApprovalRequest) -> Table:
@@ -56,16 +62,22 @@ class ApprovalModal(ModalScreen[Decision]):
         Binding("d,escape", "decide('deny')", "Deny", key_display="d", id="approval.deny"),
     ]
 
-    def __init__(self, request: ApprovalRequest, who: str, source: str = "run panel") -> None:
+    def __init__(self, request: ApprovalRequest, who: str, source: str = "run panel", *,
+                 guard: float = GUARD_SECONDS) -> None:
         super().__init__()
         self.request = request
         self.who = who
         self.source = source
+        self.guard = guard
+        self._armed_at = float("inf")  # set when the prompt is on screen
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="approval-box") as box:
+        with Vertical(id="approval-box", classes="-guarded") as box:
             box.border_title = f"Approval needed ({self.source})"
             yield Label(Text("This command mentions a sensitive path.", style="bold"))
+            yield Label(Text(f"keys are ignored for {self.guard:g} s, so that nothing typed "
+                             "before this prompt appeared answers it", style="italic"),
+                        id="approval-guard")
             yield Static(request_table(self.request), id="approval-request")
             # what the approver sees is what runs: a control character stays spelled out
             yield Input(inert(shlex.join(self.request.argv)), id="approval-edit")
@@ -79,9 +91,32 @@ class ApprovalModal(ModalScreen[Decision]):
     def on_mount(self) -> None:
         self.query_one("#approval-edit", Input).display = False
         self.query_one("#deny", Button).focus()
+        self._armed_at = time.monotonic() + self.guard
+        for button in self.query(Button):
+            button.disabled = True
+        self.set_timer(self.guard, self._arm)
+
+    @property
+    def armed(self) -> bool:
+        """Has the request been on screen long enough for a key to decide it?"""
+        return time.monotonic() >= self._armed_at
+
+    def _arm(self) -> None:
+        self.query_one("#approval-box").remove_class("-guarded")
+        self.query_one("#approval-guard", Label).display = False
+        for button in self.query(Button):
+            button.disabled = False
+        self.query_one("#deny", Button).focus()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The deciding keys do nothing (and are not offered) during the guard time."""
+        return self.armed or action not in ("decide", "edit")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        if not self.armed:
+            return
         if event.button.id == "edit":
             self.action_edit()
         elif event.button.id is not None:
@@ -98,6 +133,8 @@ class ApprovalModal(ModalScreen[Decision]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if not self.armed:
+            return
         try:
             argv = tuple(shlex.split(event.value))
         except ValueError as exc:
