@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from textual.widgets.tree import TreeNode
 
 from sandboxtui.app import SandboxApp
 from sandboxtui.core.diagnostics import Capabilities, probe
 from sandboxtui.demo import create_demo
 from sandboxtui.model import Options, Workspace, load_workspace
+from sandboxtui.widgets.mount_tree import FsNode, MountTree
 
 FIXED_CAPS = Capabilities(
     system_bwrap_path="/usr/bin/bwrap", system_bwrap=False,
@@ -77,3 +79,14 @@ def make_app(ws: Path, config: Path, tmp: Path, *, caps: Capabilities | None = N
     return SandboxApp(workspace_for(ws, config, caps, **options), watch=watch,
                       socket_dir=str(tmp / "sock") if broker else None,
                       audit_path=str(tmp / "audit.jsonl"))
+
+
+def tree_nodes(tree: MountTree) -> list[TreeNode[FsNode]]:
+    """Every node loaded below the root, depth first (through the public children)."""
+    out: list[TreeNode[FsNode]] = []
+    stack = list(reversed(tree.root.children))
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(reversed(node.children))
+    return out

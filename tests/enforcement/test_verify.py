@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Runner, chown_tree
+from conftest import Runner, chown_tree, plan_for
 
 from sandboxtui.cli import render_verify
 from sandboxtui.core import verify as v
@@ -345,10 +345,15 @@ def test_execute_probes_only_files_stopped_before_they_run(tmp_path: Path) -> No
     assert loader in true
     musl.write_bytes(true.replace(loader, b"/lib/ld-musl-x86_64.so.1".ljust(len(loader), b"\0")))
     musl.chmod(0o755)
-    assert v._safe_to_execute("/usr/bin/true", os.stat("/usr/bin/true"))
-    assert v._safe_to_execute(str(script), os.stat(script))
+    plan = plan_for(tmp_path, config=None)
+
+    def executes(path: str) -> bool:
+        return "execute" in {probe.op for probe in v.probes_for_path(plan, path)[0]}
+
+    assert executes("/usr/bin/true")
+    assert executes(str(script))
     for unsafe in (static, setuid, musl):
-        assert not v._safe_to_execute(str(unsafe), os.stat(unsafe))
+        assert not executes(str(unsafe))
 
 
 def test_sample_is_validated() -> None:

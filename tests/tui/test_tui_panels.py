@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 from textual.widgets import DataTable, Label, Static, TabbedContent, TextArea
-from tui_support import SIZE, demo_at, make_app, workspace_for
+from tui_support import SIZE, demo_at, make_app, tree_nodes, workspace_for
 
 from sandboxtui.app import SandboxApp
 from sandboxtui.core.diagnostics import Capabilities
@@ -36,7 +36,7 @@ def line_of(config: Path, needle: str) -> str:
 
 
 def _labels(tree: MountTree) -> dict[str, str]:
-    return {n.data.path: str(n.label) for n in tree._walk() if n.data is not None}
+    return {n.data.path: str(n.label) for n in tree_nodes(tree) if n.data is not None}
 
 
 def _rows(table: DataTable) -> list[list[str]]:
@@ -69,13 +69,13 @@ async def test_tree_marks_each_node_by_access(demo: tuple[Path, Path], tmp_path:
         # Lazy: a directory is listed only when expanded.
         assert f"{real}/src/app.py" not in labels
         assert f"{real}/sub/.env.local" not in labels
-        sub = next(n for n in tree._walk() if n.data and n.data.path == f"{real}/sub")
+        sub = next(n for n in tree_nodes(tree) if n.data and n.data.path == f"{real}/sub")
         sub.expand()
         await pilot.pause()
         labels = _labels(tree)
         assert "[denied]" in labels[f"{real}/sub/.env.local"]
         plan = app.workspace.plan
-        for node in tree._walk():
+        for node in tree_nodes(tree):
             if node.data is None:
                 continue
             path = node.data.path
@@ -94,7 +94,7 @@ async def test_details_show_rule_provenance_and_ops(demo: tuple[Path, Path],
         await pilot.pause()
         tree = app.query_one(MountTree)
         real = os.path.realpath(ws)
-        env = next(n for n in tree._walk() if n.data and n.data.path == f"{real}/.env")
+        env = next(n for n in tree_nodes(tree) if n.data and n.data.path == f"{real}/.env")
         tree.move_cursor(env)
         await pilot.pause()
         text = _details(app)
@@ -102,7 +102,7 @@ async def test_details_show_rule_provenance_and_ops(demo: tuple[Path, Path],
         assert f"--ro-bind <empty file, mode 000> {real}/.env" in text
         assert "Permission denied" in text
         # A config rule shows its file and line.
-        secrets = next(n for n in tree._walk() if n.data and n.data.path == f"{real}/secrets")
+        secrets = next(n for n in tree_nodes(tree) if n.data and n.data.path == f"{real}/secrets")
         tree.move_cursor(secrets)
         await pilot.pause()
         text = _details(app)

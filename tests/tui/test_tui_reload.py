@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tui_support import SIZE, demo_at, make_app
+from tui_support import SIZE, demo_at, make_app, tree_nodes
 
 from sandboxtui.widgets.carveouts import carveout_rows
 from sandboxtui.widgets.mount_tree import MountTree
@@ -39,7 +39,7 @@ async def test_new_env_file_and_config_edits_reload(tmp_path: Path) -> None:
             r.path == f"{real}/.env.production" for _, r in carveout_rows(app.workspace.plan)))
         assert took < 1.0, f"re-plan took {took:.2f} s"
         await pilot.pause(0.1)
-        labels = {n.data.path: str(n.label) for n in app.query_one(MountTree)._walk() if n.data}
+        labels = {n.data.path: str(n.label) for n in tree_nodes(app.query_one(MountTree)) if n.data}
         assert "[denied]" in labels[f"{real}/.env.production"]
         assert f"+ none {real}/.env.production" in _notes(app)
         await pilot.press("2")  # the carveouts table is built when shown, from the new plan
