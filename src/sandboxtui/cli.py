@@ -49,8 +49,24 @@ def _config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-proc", action="store_true", help="do not mount a fresh /proc")
 
 
+class _Version(argparse.Action):
+    """`--version`: the installed distribution's version, read from the package metadata
+    (declared once, in pyproject.toml) only when asked: every `run` builds this parser."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("sandboxtui")
+        except PackageNotFoundError:
+            found = "unknown (not installed)"
+        print(f"sandboxtui {found}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sandboxtui", description=__doc__)
+    parser.add_argument("--version", action=_Version, nargs=0, help="print the version")
     sub = parser.add_subparsers(dest="command")
 
     ui = sub.add_parser("ui", help="open the TUI on the workspace (the default)")
@@ -541,7 +557,7 @@ COMMANDS = {"plan": cmd_plan, "explain": cmd_explain, "doctor": cmd_doctor, "dem
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help"):
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["ui", *argv]
     args = parser.parse_args(argv)
     if args.command == "ui":

@@ -46,12 +46,15 @@ if TYPE_CHECKING:
 # Variable names that look like secrets, and values that carry credentials: not passed into
 # the sandbox unless env_passthrough names them (exact name or glob). AUTH and PW only as words
 # (GIT_AUTHOR_NAME, PWD and OLDPWD are no secrets), _PWD only as a suffix, TOKEN but not
-# TOKENIZER (TOKENIZERS_PARALLELISM).
+# TOKENIZER (TOKENIZERS_PARALLELISM). Of AWS's variables only the access key id (its secret
+# key and session token match SECRET and TOKEN): AWS_CA_BUNDLE, AWS_REGION, AWS_PROFILE are
+# paths and names.
 SECRET_NAME = re.compile(
     r"TOKEN(?!IZER)|SECRET|PASSW(OR)?D|PASS(_|$)|PASSPHRASE|_PWD$|(^|_)PW(_|$)|API_?KEY"
     r"|(^|_)KEY$|WRITE_?KEY|JWT|BEARER|WEBHOOK|CREDENTIAL|CREDS?(_|$)|PRIVATE|(^|_)AUTH(_|$)"
     r"|(^|_)SK(_|$)"
-    r"|COOKIE|_PAT$|DSN$|NETRC|^AWS_|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$|^VAULT_",
+    r"|COOKIE|_PAT$|DSN$|NETRC|^AWS_ACCESS_KEY|^AZURE_|^GOOGLE_APPLICATION_CREDENTIALS$"
+    r"|^VAULT_",
     re.IGNORECASE,
 )
 SECRET_VALUE = re.compile(
@@ -104,7 +107,7 @@ class LaunchSpec:
         lines = self.enforcer.describe(self)
         if self.dropped_env:
             lines += ["", "environment not passed (looks secret): " + ", ".join(self.dropped_env)]
-        return lines + [f"warning: {d.line()}" for d in self.warnings]
+        return lines + [d.line() for d in self.warnings]
 
 
 def scrub_env(env: Mapping[str, str], passthrough: Sequence[str]) -> tuple[dict[str, str],
