@@ -401,3 +401,28 @@ def _entry_override(plan: MountPlan, path: str, access: str) -> tuple[str, str, 
     return (f"{key}={json.dumps(access)}", f"{key} = {json.dumps(access)}",
             f"{rule.path} and everything beneath it becomes "
             f"{'readable' if access == 'read' else 'writable'} instead of denied")
+
+
+# What tools print when the kernel refuses a path: "cannot create /x: Read-only file system",
+# "cat: .env: Permission denied", Python's "[Errno 30] Read-only file system: '/x'".
+_DENIAL_LINE = re.compile(r"(Read-only file system|Permission denied|Operation not permitted)")
+_PATHS = re.compile(r"'([^']+)'|\"([^\"]+)\"|(?:^|[\s:])([./~][^\s:'\"]*|[\w.-]+/[^\s:'\"]*)")
+
+
+def denial_hint(plan: MountPlan, output: str) -> str | None:
+    """For an untraced run that failed: the first output line that reads like a refusal and
+    names a path the plan restricts, explained (access, rule, provenance), with the way to
+    the full list. None when no such line names such a path: nothing is guessed."""
+    for line in output.splitlines():
+        if not _DENIAL_LINE.search(line):
+            continue
+        writing = "Read-only" in line
+        for m in _PATHS.finditer(line):
+            candidate = next(g for g in m.groups() if g)
+            path = os.path.expanduser(candidate)
+            ex = plan.explain(path)
+            if _restricts(ex.access, "write" if writing else "read"):
+                return (f"{ex.resolved} is {ex.access.value} in this sandbox: {ex.rule.reason} "
+                        f"[{ex.rule.provenance}]; re-run with `sandboxtui trace` for every "
+                        "refused operation and the change that would allow it")
+    return None

@@ -50,6 +50,7 @@ from sandboxtui.core.outcome import ExitCode
 from sandboxtui.core.plan import MountPlan
 from sandboxtui.core.run import Denied, Ran, Refused, RunOutcome, run
 from sandboxtui.core.terminal import inert
+from sandboxtui.core.trace import denial_hint
 from sandboxtui.model import Workspace, reload_workspace
 from sandboxtui.widgets.demo_scenarios import DemoScenarios, Outcome
 from sandboxtui.widgets.plan_view import PlanView
@@ -146,6 +147,12 @@ class _Batcher:
             self.streamed = self.streamed or count > 0
             newest = [self.tail[i] for i in range(len(self.tail) - count, len(self.tail))]
         return [_decode(line) for line in newest], skipped
+
+    def recent(self, count: int = 200) -> str:
+        """The newest `count` kept lines, as shown (for the denial hint)."""
+        with self.lock:
+            newest = list(self.tail)[-count:]
+        return "\n".join(_decode(line) for line in newest)
 
     def window(self) -> tuple[list[str], int, bool]:
         """All kept lines, how many earlier lines were not kept, and whether live batches were
@@ -402,9 +409,13 @@ class RunPanel(Vertical, PlanView):
             case Refused(message=message):
                 self._post_lines([f"sandboxtui: {message}"])
                 return RunRecord(command, outcome.exit_code, 0.0, message, message)
-            case Ran(result=result, approval=approval):
+            case Ran(spec=spec, result=result, approval=approval):
                 if result.error:
                     self._post_lines([f"sandboxtui: {result.error}"])
+                hint = (denial_hint(spec.plan, batch.recent())
+                        if result.exit_code != 0 and not interactive else None)
+                if hint is not None:
+                    self._post_lines([f"sandboxtui: {hint}"])
                 if result.git_neutralised:
                     self._post_lines([f"sandboxtui: git repository left by the command: "
                                       f"{line}" for line in result.git_neutralised])
