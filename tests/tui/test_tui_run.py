@@ -51,8 +51,9 @@ async def _wait(pilot, condition, timeout: float = 15.0) -> None:  # type: ignor
 
 
 async def _modal(pilot, app: SandboxApp) -> None:  # type: ignore[no-untyped-def]
-    """Wait until the approval modal is up and ready for keys (Deny has the focus)."""
-    await _wait(pilot, lambda: isinstance(app.screen, ApprovalModal)
+    """Wait until the approval modal is up and takes keys: past its guard time, Deny focused."""
+    await _wait(pilot, lambda: isinstance(app.screen, ApprovalModal) and app.screen.armed
+                and bool(app.screen.query("#deny"))
                 and app.focused is app.screen.query_one("#deny"))
 
 

@@ -139,7 +139,8 @@ async def test_demo_scenarios_predicted_beside_real(demo, tmp_path, caps) -> Non
         # read .env raises the approval modal: the user approves once, the kernel still denies.
         table.move_cursor(row=2)
         await pilot.press("enter")
-        await _wait(pilot, lambda: isinstance(app.screen, ApprovalModal)
+        await _wait(pilot, lambda: isinstance(app.screen, ApprovalModal) and app.screen.armed
+                    and bool(app.screen.query("#deny"))
                     and app.focused is app.screen.query_one("#deny"))
         await pilot.press("o")
         await _wait(pilot, lambda: "env" in scenarios.outcomes)
