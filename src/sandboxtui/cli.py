@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sandboxtui.core.config import resolve, settings_table
 from sandboxtui.core.outcome import ExitCode, SandboxtuiError
@@ -308,6 +308,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
     command = _command(args)
     plan = load_plan(args)
+    report_file = _open_report(args.report) if args.report else None
     tracer = trace.TraceLog()  # raises TraceError (exit 4) without strace: nothing runs
     text = ""
 
@@ -332,12 +333,26 @@ def cmd_trace(args: argparse.Namespace) -> int:
         wider = argparse.Namespace(**{**vars(args), "overrides": [*args.overrides, override]})
         return load_plan(wider)
 
-    report = trace.analyse(text, plan, code, replan,
-                           network_on=plan.policy.network.value == "on")
+    try:
+        report = trace.analyse(text, plan, code, replan,
+                               network_on=plan.policy.network.value == "on")
+    except KeyboardInterrupt:
+        _say("sandboxtui: trace: the analysis was interrupted; the command had ended", err=True)
+        return code
     document = json.dumps(report.to_json(), indent=2) + "\n"
-    if args.report:
-        with open(args.report, "w", encoding="utf-8") as fh:
-            fh.write(document)
+    if report_file is not None:
+        with report_file:
+            report_file.write(document)
+            written = os.fstat(report_file.fileno())
+        try:
+            there = os.lstat(args.report)
+            replaced = (there.st_dev, there.st_ino) != (written.st_dev, written.st_ino)
+        except OSError:
+            replaced = True
+        if replaced:  # the command moved it away: say so, and give the report here instead
+            _say(f"sandboxtui: trace: {args.report} was replaced while the command ran; the "
+                 "report follows on stderr", err=True)
+            sys.stderr.write(inert(document, lines=True))
     if args.json:
         sys.stdout.write(document)
     else:
@@ -350,7 +365,22 @@ def cmd_trace(args: argparse.Namespace) -> int:
                  "by the sandbox's plan):", err=True)
         for d in report.host:
             _say(f"sandboxtui:   {d.line()}", err=True)
+        if report.not_analysed:
+            _say(f"sandboxtui: and {report.not_analysed} more distinct refusals, less frequent, "
+                 "not analysed", err=True)
     return code
+
+
+def _open_report(path: str) -> TextIO:
+    """The --report file, opened before the command runs and never through a symlink: a
+    sandboxed command may write where the report goes, and plant a link to a file of ours."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o644)
+    except OSError as exc:
+        raise UsageError(f"--report {path}: {exc.strerror} (a symbolic link is refused)"
+                         ) from None
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def _launch_here(plan: MountPlan, command: Sequence[str],

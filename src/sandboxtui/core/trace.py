@@ -31,6 +31,7 @@ change between the call and the report (races).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -62,10 +63,18 @@ _OTHER = ("keyctl", "add_key", "request_key", "ptrace", "io_uring_setup", "proce
 _CWD = ("chdir", "fchdir", "clone", "clone3", "fork", "vfork")
 TRACED = (*_FILE_OPS, *_NET_OPS, *_OTHER, *_CWD)
 _DENIED_ERRNOS = {"EACCES", "EPERM", "EROFS"}
+MAX_ANALYSED = 200  # distinct refusals explained (each may re-plan); the rest are counted
+MAX_TRACE_LINES = 2_000_000  # tracer lines kept: only failures and cwd changes are
+_LAST_PATH = {"rename", "renameat", "renameat2", "link", "linkat", "symlink", "symlinkat"}
 _WRITES = ("write", "create", "delete", "rename", "metadata")
 
+_KEEP = re.compile(rb"= -1 E|unfinished|resumed|^\d+ +(chdir|fchdir|clone|clone3|fork|vfork)\(")
 _LINE = re.compile(r"^(\d+) +(?:<\.\.\. (\w+) resumed>|(\w+)\()(.*)$")
-_RESULT = re.compile(r"\) += (-?\d+|\?)(?: (E[A-Z0-9]+))?")
+# The result at the very end of the line (a quoted argument may hold ") = -1 EROFS (..."):
+# `= 3</path>` with -y, or `= -1 EACCES (Permission denied)`.
+_RESULT = re.compile(r"\) += (-?\d+|\?)(?:<(?:[^>\\]|\\.)*>)?(?: (E[A-Z0-9]+) \([^()]*\))?$")
+# The arguments as tokens, in order: a descriptor with its path (`-y`), AT_FDCWD, a string.
+_TOKEN = re.compile(r'AT_FDCWD|-?\d+<((?:[^>\\]|\\.)*)>|"((?:[^"\\]|\\.)*)"')
 _STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
 
 
@@ -120,6 +129,7 @@ class TraceReport:
     exit: int
     denials: tuple[Denial, ...]  # what the plan refused
     host: tuple[Denial, ...] = ()  # what the host's own file modes refused (the plan allows it)
+    not_analysed: int = 0  # distinct refusals beyond MAX_ANALYSED (the least frequent)
 
     def to_json(self) -> dict[str, Any]:
         def items(denials: tuple[Denial, ...]) -> list[dict[str, Any]]:
@@ -132,7 +142,7 @@ class TraceReport:
             return out
 
         return {"exit": self.exit, "denials": items(self.denials),
-                "host_permissions": items(self.host)}
+                "host_permissions": items(self.host), "not_analysed": self.not_analysed}
 
 
 class TraceLog:
@@ -142,7 +152,7 @@ class TraceLog:
     def __init__(self) -> None:
         self._tracer = tracer()  # first: without one, nothing is opened and nothing runs
         self._r, self._w = os.pipe2(os.O_CLOEXEC)
-        self._chunks: list[bytes] = []
+        self._lines: list[bytes] = []
         self._thread = threading.Thread(target=self._read, name="sandboxtui-trace",
                                         daemon=True)
         self._thread.start()
@@ -152,16 +162,21 @@ class TraceLog:
                 f"/proc/{os.getpid()}/fd/{self._w}", "-e", f"trace={','.join(TRACED)}", "--"]
 
     def _read(self) -> None:
+        """Keep what analysis reads (failed calls, cwd changes, the halves of interrupted
+        calls), at most MAX_TRACE_LINES: the rest of a busy command's trace is dropped."""
+        rest = b""
         while chunk := os.read(self._r, 1 << 16):
-            self._chunks.append(chunk)
+            *lines, rest = (rest + chunk).split(b"\n")
+            self._lines.extend(line for line in lines if _KEEP.search(line)
+                               and len(self._lines) < MAX_TRACE_LINES)
         os.close(self._r)
 
     def close(self) -> str:
-        """Everything the tracer wrote (call once the traced process has exited)."""
+        """What the tracer wrote that analysis reads (call once the traced process exited)."""
         with contextlib.suppress(OSError):
             os.close(self._w)
         self._thread.join(10)
-        return b"".join(self._chunks).decode(errors="replace")
+        return b"\n".join(self._lines).decode(errors="replace")
 
 
 @dataclass(frozen=True)
@@ -204,10 +219,23 @@ def _strings(args: str) -> list[str]:
     return [_unescape(m) for m in _STRING.findall(args)]
 
 
-def _fd_path(arg: str) -> str | None:
-    """`-y` prints a descriptor as 3</path>: its path."""
-    m = re.match(r"\s*-?\d+<(.*)>", arg)
-    return m[1] if m else None
+def _fd_path(args: str) -> str | None:
+    """`-y` prints a descriptor as 3</path>: the path of the one the arguments start with."""
+    m = _TOKEN.match(args.lstrip())
+    return _unescape(m[1]) if m and m[1] is not None else None
+
+
+def _paths(args: str) -> list[tuple[str, str | None]]:
+    """Each string argument with the directory it is relative to: the descriptor (or
+    AT_FDCWD: None) just before it, for the *at calls."""
+    out: list[tuple[str, str | None]] = []
+    base: str | None = None
+    for m in _TOKEN.finditer(args):
+        if m[2] is not None:
+            out.append((_unescape(m[2]), base))
+        else:
+            base = _unescape(m[1]) if m[1] is not None else None
+    return out
 
 
 def _resolve(path: str, base: str | None, cwd: str) -> str:
@@ -246,20 +274,17 @@ def _events(calls: Sequence[_Call], start_cwd: str) -> list[_Seen]:
         if c.errno is None or c.errno == "ENOENT":
             continue
         if c.syscall in _FILE_OPS and c.errno in _DENIED_ERRNOS:
-            strings = _strings(c.args)
-            if not strings:
+            paths = _paths(c.args)
+            if not paths:
                 continue
-            parts = c.args.split(",")
-            base = _fd_path(parts[0]) if c.syscall.endswith("at") or c.syscall.endswith(
-                "at2") else None
-            path = _resolve(strings[0], base, here)
+            # the path acted on: a new link's name, a rename's destination, else the first
+            name, base = paths[-1] if c.syscall in _LAST_PATH else paths[0]
+            path = _resolve(name, base, here)
             if path.startswith(("/newroot", "/oldroot")):
                 continue  # bwrap setting the sandbox up
             op = _FILE_OPS[c.syscall]
             if op == "open":
                 op = "write" if re.search(r"O_(WRONLY|RDWR|CREAT|TRUNC)", c.args) else "read"
-            if op == "rename" and len(strings) > 1:
-                path = _resolve(strings[-1], None, here)
             seen.append(_Seen(op, path, c.errno, c.syscall))
         elif c.syscall in _NET_OPS and c.errno in ("EPERM", "EACCES", "ENETUNREACH"):
             address = _strings(c.args)
@@ -296,8 +321,9 @@ def analyse(text: str, plan: MountPlan, exit_code: int, replan: Callable[[str], 
     `replan(override)` builds the plan again with one more `-c` override."""
     counted = Counter((e.op, e.path, e.errno, e.syscall)
                       for e in _events(_calls(text), plan.cwd))
+    replan = functools.cache(replan)  # many refusals share one suggestion
     denials = []
-    for (op, path, errno, syscall), count in counted.items():
+    for (op, path, errno, syscall), count in counted.most_common(MAX_ANALYSED):
         if path.startswith("/") and syscall not in _NET_OPS:
             ex = plan.explain(path)
             rule = ex.rule
@@ -320,7 +346,8 @@ def analyse(text: str, plan: MountPlan, exit_code: int, replan: Callable[[str], 
                                   Suggestion(None, None, "always refused: no setting allows it")))
     denials.sort(key=lambda d: (-d.count, d.path))
     return TraceReport(exit_code, tuple(d for d in denials if not d.host),
-                       tuple(d for d in denials if d.host))
+                       tuple(d for d in denials if d.host),
+                       max(len(counted) - MAX_ANALYSED, 0))
 
 
 def _network_suggestion(plan: MountPlan, replan: Callable[[str], MountPlan]
@@ -344,6 +371,11 @@ def _file_suggestion(plan: MountPlan, op: str, path: str, kind: RuleKind,
         candidates = [_entry_override(plan, path, "write" if op in _WRITES else "read")]
     elif op in _WRITES:
         directory = path if op == "create" and os.path.isdir(path) else os.path.dirname(path)
+        too_wide = _too_wide(plan, directory)
+        if too_wide is not None:
+            return Suggestion(None, None, f"nothing is suggested: making {directory} writable "
+                              f"would open {too_wide}; choose a narrower directory for the "
+                              "command's output")
         candidates = [_writable_root_override(plan, directory)]
     else:
         candidates = [_readable_root_override(plan, os.path.dirname(path))]
@@ -357,6 +389,28 @@ def _file_suggestion(plan: MountPlan, op: str, path: str, kind: RuleKind,
         return Suggestion(f"-c {shlex.quote(override)}", toml, widens)
     return Suggestion(None, None, "nothing is suggested: no narrow change allows it without "
                       "opening a protected path")
+
+
+_SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot",
+           "/sys", "/proc", "/dev", "/var/lib", "/var/cache", "/var/log", "/var/spool", "/opt",
+           "/snap", "/nix")
+
+
+def _too_wide(plan: MountPlan, directory: str) -> str | None:
+    """What a writable root at `directory` would open beyond the refused operation, when that
+    is more than a suggestion should ever offer: the root or a top-level directory, system
+    files, the home directory itself (its shell profile, ssh keys), a parent of the
+    workspace. None: narrow enough."""
+    home = os.path.realpath(os.path.expanduser("~"))
+    if home == directory or home.startswith(directory.rstrip("/") + "/"):
+        return "your home directory (shell start-up files, ssh keys)"
+    if directory.count("/") <= 1:
+        return "a whole top-level directory"
+    if any(directory == s or directory.startswith(s + "/") for s in _SYSTEM):
+        return "system files"
+    if plan.cwd.startswith(directory.rstrip("/") + "/"):
+        return "every directory around the workspace"
+    return None
 
 
 def _keeps_protection(before: MountPlan, after: MountPlan) -> bool:

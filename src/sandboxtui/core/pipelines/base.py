@@ -154,13 +154,13 @@ class Streams:
         """Spawn `argv` (behind the tracer, which dies with the launcher) on the spawner."""
         if self.tracer:
             argv = [*self.tracer, *argv]
-            preexec = _dying_with_parent(preexec)
+            preexec = dying_with_parent(preexec)
         return SPAWNER.call(lambda: subprocess.Popen(
             argv, cwd=cwd, env=env, stdin=self.stdin, stdout=self.stdout, stderr=self.output,
             pass_fds=pass_fds, preexec_fn=preexec, **kwargs))
 
 
-def _dying_with_parent(then: Callable[[], None] | None) -> Callable[[], None]:
+def dying_with_parent(then: Callable[[], None] | None) -> Callable[[], None]:
     """A child setup that also asks for SIGKILL when the spawning thread ends (the tracer's
     sandbox dies with the tracer, bwrap's --die-with-parent, which dies with us)."""
     import ctypes

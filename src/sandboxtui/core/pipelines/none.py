@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from sandboxtui.core.outcome import RunResult, command_result
 from sandboxtui.core.pipeline import Pipeline
-from sandboxtui.core.pipelines.base import Enforcer, Sandbox, Streams
+from sandboxtui.core.pipelines.base import Enforcer, Sandbox, Streams, dying_with_parent
 
 if TYPE_CHECKING:
     from sandboxtui.core.launch import LaunchSpec
@@ -42,5 +42,8 @@ class Unsandboxed(Enforcer):
                 "  " + " ".join(map(repr, self.argv(spec)))]
 
     def start(self, spec: LaunchSpec, streams: Streams, patience: float | None) -> Sandbox:
+        # its own session (cancel kills the group), and killed if the launcher dies; a
+        # descendant that leaves the session is beyond reach: there is no sandbox to end
         return _Direct(streams.popen(list(spec.command), spec.cwd, dict(spec.env), (),
-                                     start_new_session=True), list(spec.command))
+                                     dying_with_parent(None), start_new_session=True),
+                       list(spec.command))
