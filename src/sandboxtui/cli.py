@@ -262,7 +262,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         try:
             return run_app(Options(cwd=str(ws), config_path=config, demo=True))
         finally:
-            if not args.keep:
+            if args.keep:
+                _say(f"sandboxtui: the demo workspace is kept: {ws} (config: {config})")
+            else:
                 shutil.rmtree(config.parent, ignore_errors=True)  # the scratch demo
     plan = build_plan(resolve(config_path=config), str(ws))
     print(f"demo workspace: {ws}\nconfig: {config}\n")

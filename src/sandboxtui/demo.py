@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+from sandboxtui.core.outcome import SandboxtuiError
+
 
 def create_demo(parent: str | None = None) -> tuple[Path, Path]:
-    """Create a scratch demo; returns (workspace, config file)."""
+    """Create a scratch demo; returns (workspace, config file). Without git (the demo is a
+    repository) it refuses before creating anything; if creating fails, nothing is left."""
+    if shutil.which("git") is None:
+        raise SandboxtuiError("the demo workspace is a git repository, and git is not "
+                              "installed", remedy="apt-get install git")
     base = Path(tempfile.mkdtemp(prefix="sandboxtui-demo-", dir=parent))
+    try:
+        return _fill(base)
+    except BaseException:
+        shutil.rmtree(base, ignore_errors=True)
+        raise
+
+
+def _fill(base: Path) -> tuple[Path, Path]:
     ws = base / "workspace"
     extra = base / "extra-root"
     for d in (ws / "src", ws / "sub", ws / ".codex", ws / "secrets", extra):

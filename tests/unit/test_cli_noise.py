@@ -35,3 +35,16 @@ def test_aws_paths_and_names_pass_its_keys_do_not() -> None:
     kept, dropped = scrub_env(env, ())
     assert set(kept) == {"AWS_CA_BUNDLE", "AWS_REGION", "AWS_PROFILE"}
     assert set(dropped) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+
+def test_demo_without_git_refuses_and_leaves_nothing(tmp_path: Path) -> None:
+    """(issue 15, item 17) The demo is a git repository: without git, a clear refusal and no
+    scratch directory behind, instead of a traceback."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    done = subprocess.run([sys.executable, "-m", "sandboxtui", "demo", "--print"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={"PATH": str(tmp_path / "no-bin"), "TMPDIR": str(scratch)})
+    assert done.returncode == 4, done.stderr
+    assert "git is not installed" in done.stderr and "apt-get install git" in done.stderr
+    assert "Traceback" not in done.stderr and list(scratch.iterdir()) == []
