@@ -13,6 +13,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     if [ ${#need[@]} -gt 0 ]; then
+        echo "dev.sh: installing system packages: ${need[*]}" >&2
         DEBIAN_FRONTEND=noninteractive apt-get update -q
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
     fi
@@ -27,9 +28,12 @@ if [ ! -x .venv/bin/python ]; then
     fi
 fi
 if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+    echo "dev.sh: installing sandboxtui and its dependencies into .venv (first run: about" \
+         "half a minute)..." >&2
     .venv/bin/pip install --quiet --upgrade pip
-    .venv/bin/pip install --quiet -e '.[test]'
+    .venv/bin/pip install --quiet --progress-bar on -e '.[test]'
     touch .venv/.installed
+    echo "dev.sh: installed." >&2
 fi
 case "${1:-}" in
     demo) shift; exec .venv/bin/sandboxtui demo "$@" ;;
