@@ -246,12 +246,11 @@ class MountTree(Tree[FsNode], PlanView):
     # --- labels ------------------------------------------------------------------------------
 
     def category(self, data: FsNode) -> tuple[Category, Rule]:
+        """From `explain()` of the node's path, as the details pane and verify: a node beneath
+        a symlinked directory (sub-link/.env.local) is what its resolved path is."""
         plan = self.workspace.plan
-        if data.link is not None:
-            ex = plan.explain(data.path)
-            return classify(plan, ex.resolved, ex.rule), ex.rule
-        rule = plan.rule_for(data.path)
-        return classify(plan, data.path, rule), rule
+        ex = plan.explain(data.path)
+        return classify(plan, ex.resolved, ex.rule), ex.rule
 
     def _label(self, data: FsNode) -> Text:
         category, rule = self.category(data)
@@ -267,7 +266,8 @@ class MountTree(Tree[FsNode], PlanView):
             text.append(" (missing on host)", style="dim")
         if data.top:
             text.append(inert(f"  {rule.reason}"), style="dim")
-        elif rule.path == data.path and rule.kind is not RuleKind.BASE:
+        elif rule.path in (data.path, os.path.realpath(data.path)) \
+                and rule.kind is not RuleKind.BASE:
             text.append(inert(f"  {short_reason(rule)}"), style="dim")
         mark = self.marks.get(data.path)
         if mark is not None:
