@@ -352,18 +352,37 @@ def build_policy(merged: Mapping[Key, tuple[Any, Provenance]], profile: str | No
                         ("provenance",): provenance})
 
 
-def settings_table(policy: Policy) -> list[tuple[str, str, str]]:
-    """(key, value, provenance) for every config key: what the TUI and `plan --json` list."""
-    rows = [(s.name, _cell(s.value_in(policy)), str(policy.source(s.name))) for s in SETTINGS]
+def settings_table(policy: Policy) -> list[tuple[str, Any, str]]:
+    """(key, value, provenance) for every config key, in the config file's own terms: the key
+    as written (a filesystem entry under its permission set's name), the value as TOML would
+    hold it (None where the key is unset). `plan --json` gives the values as they are; the
+    Settings panel shows them as TOML text (`toml_text`)."""
+    rows = [(s.name, s.value_in(policy), str(policy.source(s.name))) for s in SETTINGS]
+    words = {Access.RO: "read", Access.RW: "write", Access.NONE: "none"}
     rows += [
-        (f"permissions.filesystem.{e.path}", e.access.value, str(e.provenance))
+        (f"permissions.{policy.default_permissions}.filesystem.{json.dumps(e.path)}",
+         words[e.access], str(e.provenance))
         for e in policy.fs_entries
     ]
     return rows
 
 
-def _cell(value: Any) -> str:
-    return value if isinstance(value, str) else repr(value)
+def toml_text(value: Any) -> str:
+    """A value as the config file writes it (a bare string for readability): `true`,
+    `["a", "b"]`, `{ k = 1 }`; `(not set)` for None."""
+    if value is None:
+        return "(not set)"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(json.dumps(v) if isinstance(v, str) else toml_text(v)
+                               for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {json.dumps(v) if isinstance(v, str) else toml_text(v)}"
+                                for k, v in value.items()) + " }"
+    return str(value)
 
 
 # The tables whose keys are names the user chooses, read by `_layer_from_tree` and

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import DataTable
 
-from sandboxtui.core.config import settings_table
+from sandboxtui.core.config import settings_table, toml_text
 from sandboxtui.core.terminal import inert
 from sandboxtui.widgets.plan_view import PlanView
 
@@ -32,4 +32,4 @@ class SettingsTable(DataTable[Text | str], PlanView):
                      "--config" if opts.config_path else "default location")
         self.add_row("(pipeline)", ws.pipeline, Text(inert(ws.choice.reason)))
         for key, value, provenance in settings_table(ws.plan.policy):
-            self.add_row(*(Text(inert(cell)) for cell in (key, value, provenance)))
+            self.add_row(*(Text(inert(cell)) for cell in (key, toml_text(value), provenance)))
