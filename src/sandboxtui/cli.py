@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="kill the whole sandbox after S seconds")
     run.add_argument("--dry-run", action="store_true",
                      help="print the exact bwrap argv and the seccomp rules; run nothing")
+    run.add_argument("--verbose", action="store_true",
+                     help="print every warning (by default each once per workspace and day)")
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
 
     trace = sub.add_parser("trace", help="run a command as `run` does and explain every "
@@ -299,7 +301,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(render_launch(launch.prepare(plan, command)))
         return ExitCode.OK
-    return _launch_here(plan, command, lambda spec: _run_on_this_terminal(spec, args.timeout))
+    return _launch_here(plan, command, lambda spec: _run_on_this_terminal(
+        spec, args.timeout, every_warning=args.verbose))
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -412,13 +415,16 @@ def _approve_here(command: Sequence[str], plan: MountPlan) -> GateResult:
 
 
 def _run_on_this_terminal(spec: LaunchSpec, timeout: float | None,
-                          tracer: Sequence[str] = (), stdout_to_stderr: bool = False
-                          ) -> RunResult:
+                          tracer: Sequence[str] = (), stdout_to_stderr: bool = False,
+                          every_warning: bool = True) -> RunResult:
     """The command shares this terminal. ^C, SIGHUP and SIGTERM end the launch: the sandbox
-    goes first, and the launch's host files with it; the exit code says which signal."""
+    goes first, and the launch's host files with it; the exit code says which signal.
+    Warnings: all of them, or (`run` without --verbose) each once per workspace and day."""
     from sandboxtui.core import launch
+    from sandboxtui.core.diagnostics import fresh_warnings
 
-    for d in spec.warnings:
+    shown = spec.warnings if every_warning else fresh_warnings(spec.warnings, spec.plan.cwd)
+    for d in shown:
         _say(f"sandboxtui: {d.line()}", err=True)
     running = launch.start(spec, timeout=timeout, tracer=tracer,
                            stdout_to_stderr=stdout_to_stderr)

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from sandboxtui.core.outcome import ExitCode, SandboxtuiError
+from sandboxtui.core.paths import state_dir
 
 
 class AuditError(SandboxtuiError):
@@ -34,11 +35,7 @@ class AuditError(SandboxtuiError):
 
 
 def default_audit_path(env: Mapping[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    state = env.get("XDG_STATE_HOME", "")
-    if not os.path.isabs(state):  # a relative XDG_* value is ignored, as the XDG spec says
-        state = os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(state, "sandboxtui", "audit.jsonl")
+    return os.path.join(state_dir(env), "audit.jsonl")
 
 
 # --- the records -------------------------------------------------------------------------------

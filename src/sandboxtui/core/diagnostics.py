@@ -12,6 +12,7 @@ import ctypes.util
 import os
 import stat
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,3 +171,35 @@ def diagnose(caps: Capabilities, plan: MountPlan | None = None) -> list[Diagnost
         out += plan.diagnostics
     order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
     return sorted(out, key=lambda d: order[d.severity])
+
+
+def fresh_warnings(diagnostics: Sequence[Diagnostic], workspace: str,
+                   today: str | None = None) -> list[Diagnostic]:
+    """What a headless launch prints: every error, and each warning once per workspace and
+    day (the rest are always in `doctor`, the TUI and `--verbose`). Remembered in the state
+    directory; if that cannot be read or written, everything is printed."""
+    import json
+    import time
+
+    from sandboxtui.core.paths import state_dir
+
+    day = today or time.strftime("%Y-%m-%d")
+    path = os.path.join(state_dir(), "warned.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            seen = json.load(fh)
+        seen = {k: v for k, v in seen.items() if v == day} if isinstance(seen, dict) else {}
+    except (OSError, ValueError):
+        seen = {}
+    fresh = [d for d in diagnostics
+             if d.severity is Severity.ERROR or seen.get(f"{workspace}\0{d.cause}") != day]
+    seen |= {f"{workspace}\0{d.cause}": day for d in fresh}
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path + ".new", "w", encoding="utf-8") as fh:
+            json.dump(seen, fh)
+        os.replace(path + ".new", path)
+    except OSError:
+        return list(diagnostics)
+    return fresh
+

@@ -21,6 +21,16 @@ def is_beneath(path: str, root: str) -> bool:
     return path != root and is_within(path, root)
 
 
+def state_dir(env: Mapping[str, str] | None = None) -> str:
+    """sandboxtui's state directory (the audit log, which warnings were shown): under
+    `$XDG_STATE_HOME`, default `~/.local/state`; a relative XDG value is ignored, as the XDG
+    spec says. Read-only inside every sandbox (a plan rule)."""
+    state = (os.environ if env is None else env).get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):
+        state = os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "sandboxtui")
+
+
 def runtime_dir(env: Mapping[str, str] | None = None) -> str:
     """The per-user runtime directory, the one definition: launch files, proxy bridges and the
     approvals socket live there, and every sandbox gets it hidden (an empty tmpfs with no
