@@ -249,8 +249,9 @@ def test_adv_address_and_descriptor_races_never_reach_the_host(runner: Runner, w
     the socket it took, so the host listener never sees a connection."""
     out = run_json(runner, ws, RACE, str(host.path))
     assert out["connected"] > 0, out  # the own listener was reached: the race really ran
+    # a torn copy (half one path, half the other) names no file, or not a socket
     assert set(out["answers"]) <= {"EACCES", "EISCONN", "EBADF", "ENOTSOCK", "EINVAL",
-                                   "EAGAIN"}, out
+                                   "EAGAIN", "ENOENT", "ECONNREFUSED"}, out
     assert not host.reached()
 
 
