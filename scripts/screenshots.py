@@ -57,7 +57,8 @@ async def run_cat_env(app: SandboxApp, pilot, approve: bool) -> None:  # type: i
     await pilot.press("6")
     app.query_one("#run-input").value = "cat .env"
     await pilot.press("enter")
-    await until(pilot, lambda: isinstance(app.screen, ApprovalModal)
+    await until(pilot, lambda: isinstance(app.screen, ApprovalModal) and app.screen.armed
+                and bool(app.screen.query("#deny"))
                 and app.focused is app.screen.query_one("#deny"))
     if approve:
         await pilot.press("o")

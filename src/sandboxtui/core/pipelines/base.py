@@ -15,6 +15,7 @@ import queue
 import select
 import subprocess
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -109,8 +110,6 @@ class StatusPipe:
 
     def wait_for(self, key: str, timeout: float) -> int | None:
         """The field, once it arrives within `timeout` seconds."""
-        import time
-
         deadline = time.monotonic() + timeout
         while (value := self.field(key)) is None:
             left = deadline - time.monotonic()
