@@ -58,6 +58,7 @@ from sandboxtui.widgets.help_screen import HelpScreen
 from sandboxtui.widgets.mount_tree import MountTree
 from sandboxtui.widgets.node_details import NodeDetails
 from sandboxtui.widgets.path_filter import PathFilter
+from sandboxtui.widgets.plan_view import JumpToPath
 from sandboxtui.widgets.run_panel import RunPanel
 from sandboxtui.widgets.seccomp_rules import SeccompRules
 from sandboxtui.widgets.settings import SettingsTable
@@ -387,7 +388,8 @@ class SandboxApp(App[int]):
         self.action_show_tab("tree")
         self.query_one(PathFilter).open()
 
-    def on_path_filter_jump(self, message: PathFilter.Jump) -> None:
+    def on_jump_to_path(self, message: JumpToPath) -> None:
+        self.action_show_tab("tree")
         tree = self.query_one(MountTree)
         path = os.path.normpath(os.path.join(self.workspace.plan.cwd,
                                              os.path.expanduser(message.path)))

@@ -9,7 +9,7 @@ from sandboxtui.core.plan import MountPlan, Rule, RuleKind
 from sandboxtui.core.policy import Access
 from sandboxtui.core.terminal import inert
 from sandboxtui.model import Workspace
-from sandboxtui.widgets.plan_view import PlanView
+from sandboxtui.widgets.plan_view import JumpToPath, PlanView
 
 _GROUPS = (
     ("writable", "bold green"),
@@ -49,6 +49,12 @@ class CarveoutsTable(DataTable[Text | str], PlanView):
     def on_mount(self) -> None:
         self.add_columns("carveout", "path", "access", "rule", "provenance")
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a row: that path in the mount tree."""
+        event.stop()
+        if event.row_key.value is not None:
+            self.post_message(JumpToPath(event.row_key.value))
+
     def on_show(self) -> None:
         if self.filled_for is not self.workspace:
             self.fill()
@@ -61,18 +67,20 @@ class CarveoutsTable(DataTable[Text | str], PlanView):
         self.filled_for = self.workspace
         self.clear()
         plan = self.workspace.plan
-        rows = []
+        rows: list[tuple[tuple[Text, ...], str]] = []
         for group, rule in carveout_rows(plan):
             style = _STYLE[group]
             path = inert(rule.path) + (" (missing: creation blocked)" if rule.missing else "")
-            rows.append((Text(group, style=style), Text(path),
-                         Text(rule.access.value, style=style), Text(inert(rule.reason)),
-                         Text(inert(str(rule.provenance)))))
+            rows.append(((Text(group, style=style), Text(path),
+                          Text(rule.access.value, style=style), Text(inert(rule.reason)),
+                          Text(inert(str(rule.provenance)))), rule.path))
         model = self.workspace.choice.landlock
         for rule in model.unenforced if model is not None else ():
             style = _STYLE["unenforced"]
-            rows.append((Text("unenforced", style=style), Text(inert(rule.path)),
-                         Text(rule.access.value, style=style),
-                         Text(inert(f"legacy Landlock cannot subtract: {rule.reason}")),
-                         Text(inert(str(rule.provenance)))))
-        self.add_rows(rows)
+            rows.append(((Text("unenforced", style=style), Text(inert(rule.path)),
+                          Text(rule.access.value, style=style),
+                          Text(inert(f"legacy Landlock cannot subtract: {rule.reason}")),
+                          Text(inert(str(rule.provenance)))), rule.path))
+        for cells, path in rows:
+            # a rule's path is its key (a path may appear twice: once unenforced)
+            self.add_row(*cells, key=path if path not in self.rows else None)

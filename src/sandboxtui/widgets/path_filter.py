@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 
 from textual.binding import Binding
-from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input
 
 from sandboxtui.model import Workspace
-from sandboxtui.widgets.plan_view import PlanView
+from sandboxtui.widgets.plan_view import JumpToPath, PlanView
 
 
 class PathSuggester(Suggester):
@@ -38,11 +37,6 @@ class PathFilter(Input, PlanView):
 
     BINDINGS = [Binding("escape", "close", "Close", id="find.close")]
 
-    class Jump(Message):
-        def __init__(self, path: str) -> None:
-            super().__init__()
-            self.path = path
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(placeholder="path to inspect, e.g. .env or /etc/passwd (-> completes)",
                          id=id)
@@ -64,4 +58,4 @@ class PathFilter(Input, PlanView):
         path = self.value.strip()
         self.display = False
         if path:
-            self.post_message(self.Jump(path))
+            self.post_message(JumpToPath(path))

@@ -8,9 +8,19 @@ it. The binding delivers the first value just after the panel is mounted; before
 
 from __future__ import annotations
 
+from textual.message import Message
 from textual.reactive import Initialize, var
 
 from sandboxtui.model import Workspace
+
+
+class JumpToPath(Message):
+    """Show `path` in the mount tree (relative to the workspace, `~` or absolute): from the
+    find box, or enter on a carveout."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
 
 
 class PlanView:
