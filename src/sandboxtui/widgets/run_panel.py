@@ -168,8 +168,9 @@ class _Batcher:
 def _decode(line: bytes) -> str:
     """One output line as shown: inert (an escape sequence from the command is shown, never
     sent to the host terminal; markup is never parsed: the views take plain text). A CRLF
-    line ending is a line ending, not a visible `\\r`."""
-    raw = line[:MAX_LINE_BYTES].removesuffix(b"\r")
+    line ending is a line ending, not a visible `\\r`; a carriage return inside the line
+    (progress output) overwrites it, as on a terminal: what follows the last one is shown."""
+    raw = line[:MAX_LINE_BYTES].removesuffix(b"\r").rsplit(b"\r", 1)[-1]
     text = inert(raw.decode("utf-8", errors="replace"), lines=True)
     return text + (" [line cut]" if len(line) > MAX_LINE_BYTES else "")
 
