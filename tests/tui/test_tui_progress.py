@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Log
-from tui_support import demo_at, make_app, real_caps
+from tui_support import SIZE, demo_at, make_app, real_caps
 
 from sandboxtui.widgets.run_panel import RunPanel
 
@@ -35,3 +35,21 @@ async def test_progress_lines_overwrite_and_the_end_is_shown(tmp_path: Path) -> 
                    for y in range(log.size.height)]
         exit_line = f"[exit 0, {panel.records[-1].duration:.2f} s]"
         assert [p for p in painted if p][-2:] == ["40", exit_line]
+
+
+async def test_ctrl_b_shows_the_argv_as_one_line_to_paste(tmp_path: Path) -> None:
+    """(item 10) The dry run is one shell-quoted line: split back, it is the launch's argv."""
+    import shlex
+
+    from sandboxtui.core.launch import prepare
+
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, caps=real_caps())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        app.query_one("#run-input", Input).value = "cat 'README.md'"
+        await pilot.press("ctrl+b")
+        await pilot.pause(0.2)
+        line = app.query_one("#run-output", Log).lines[-1]
+        spec = prepare(app.workspace.plan, ["cat", "README.md"], caps=app.workspace.caps)
+        assert shlex.split(line) == spec.argv()

@@ -352,9 +352,9 @@ class RunPanel(Vertical, PlanView):
         except LaunchError as exc:
             log.write_line(inert(f"dry run: exit {exc.exit_code}: {exc.message}"))
             return
-        log.write_line(inert(f"dry run of {shlex.join(argv)}: the exact argv (one argument per "
-                             "line)"))
-        log.write_lines(inert(f"  {a}") for a in spec.argv())
+        log.write_line(inert(f"dry run of {shlex.join(argv)}: the exact argv, as one shell line "
+                             "(the --args fd and the launch directory are allocated per launch):"))
+        log.write_line(inert(shlex.join(spec.argv())))
 
     # --- the worker ----------------------------------------------------------------------------
 
