@@ -54,7 +54,7 @@ from sandboxtui.model import (
 from sandboxtui.widgets.approval_modal import ApprovalModal
 from sandboxtui.widgets.approvals_queue import ApprovalsPanel
 from sandboxtui.widgets.carveouts import CarveoutsTable, carveout_rows
-from sandboxtui.widgets.help_screen import HelpScreen
+from sandboxtui.widgets.help_screen import HelpScreen, help_title
 from sandboxtui.widgets.mount_tree import MountTree
 from sandboxtui.widgets.node_details import NodeDetails
 from sandboxtui.widgets.path_filter import PathFilter
@@ -487,7 +487,7 @@ class SandboxApp(App[int]):
             own = [b for b in cls.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
             if own and cls not in seen and cls.__module__.startswith("sandboxtui"):
                 seen.add(cls)
-                sections.append((cls.__name__, own))
+                sections.append((help_title(cls), own))
         self.push_screen(HelpScreen(sections))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

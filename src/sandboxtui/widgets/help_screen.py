@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -24,7 +27,17 @@ LEGEND = {
 }
 
 
-def binding_rows(sections: list[tuple[str, list[Binding]]]) -> Table:
+def help_title(cls: type) -> str:
+    """A panel's name as users know it: its HELP_TITLE, else its class name in words
+    (MountTree -> mount tree)."""
+    title = getattr(cls, "HELP_TITLE", None)
+    if isinstance(title, str):
+        return title
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", cls.__name__).lower()
+
+
+def binding_rows(sections: list[tuple[str, list[Binding]]],
+                 key_display: Callable[[Binding], str]) -> Table:
     table = Table(box=None, padding=(0, 2), expand=True)
     table.add_column("where", style="dim", no_wrap=True)
     table.add_column("key", style="bold", no_wrap=True)
@@ -32,7 +45,7 @@ def binding_rows(sections: list[tuple[str, list[Binding]]]) -> Table:
     for where, bindings in sections:
         for b in bindings:
             if b.description:
-                table.add_row(where, b.key_display or b.key, b.description)
+                table.add_row(where, key_display(b), b.description)
     return table
 
 
@@ -57,11 +70,11 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-body") as body:
             body.border_title = "sandboxtui help"
             yield Static(Text("Keys", style="bold underline"))
-            yield Static(binding_rows(self.sections))
+            yield Static(binding_rows(self.sections, self.app.get_key_display))
             yield Static(Text("\nMount tree colours", style="bold underline"))
             yield Static(legend)
             yield Static(Text(
-                "\nEverything shown is computed by the same core that builds the sandbox: "
-                "the tree from MountPlan.explain(), the seccomp table from the loaded filter. "
-                "Ctrl+P opens the command palette (profiles, pipeline, panels, theme).",
-                style="italic"))
+                "\nWhat you see is what the sandbox enforces: the tree, the details and "
+                "verify come from the same plan that builds the sandbox, and the seccomp "
+                "table from the filter that is loaded. Ctrl+P opens the command palette "
+                "(profiles, pipeline, panels, theme).", style="italic"))

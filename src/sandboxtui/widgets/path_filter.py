@@ -35,6 +35,8 @@ class PathSuggester(Suggester):
 class PathFilter(Input, PlanView):
     """Hidden until `/`; enter jumps, escape closes."""
 
+    HELP_TITLE = "find box"
+
     BINDINGS = [Binding("escape", "close", "Close", id="find.close")]
 
     def __init__(self, *, id: str | None = None) -> None:
