@@ -189,3 +189,15 @@ def test_a_set_glob_no_regex_can_express_is_a_config_error_not_a_traceback() -> 
     with pytest.raises(ConfigError, match=r"glob '\[z-a\]' is not valid"):
         resolve(overrides=['sensitive_paths=["[z-a]"]'], env={})
     assert compile_glob("[]x]").regex.fullmatch("]") and compile_glob("[]x]").regex.fullmatch("x")
+
+
+def test_an_unknown_key_names_the_key_it_most_likely_meant(tmp_path: Path) -> None:
+    """(issue 15, item 7) A misspelt key: the error says which declared key was meant."""
+    for typo, meant in (("sandbox_workspace_write.network_acess", "network_access"),
+                        ("sandox_mode", "sandbox_mode")):
+        with pytest.raises(ConfigError) as err:
+            resolve(overrides=[f"{typo}=true"], env={"XDG_CONFIG_HOME": str(tmp_path)})
+        assert "did you mean" in str(err.value) and meant in str(err.value), err.value
+    with pytest.raises(ConfigError) as err:
+        resolve(overrides=["zzz=1"], env={"XDG_CONFIG_HOME": str(tmp_path)})
+    assert str(err.value).endswith("zzz: unknown key")

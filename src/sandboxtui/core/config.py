@@ -48,6 +48,7 @@ class ConfigError(SandboxtuiError):
 
 # The config schema: every declared key's parser (see `policy.SETTINGS`).
 SCHEMA: dict[Key, Setting] = {s.key: s for s in SETTINGS}
+SCHEMA_NAMES = [".".join(k) for k in SCHEMA]
 _ACCESS_WORDS = {"read": Access.RO, "write": Access.RW, "none": Access.NONE}
 
 
@@ -201,7 +202,7 @@ def _layer_from_tree(
         try:
             converted = _validate(prov_key, value)
         except KeyError:
-            raise ConfigError("unknown key", origin=where(key), key=dotted(key)) from None
+            raise ConfigError(_unknown(prov_key), origin=where(key), key=dotted(key)) from None
         except ValueError as exc:
             raise ConfigError(str(exc), origin=where(key), key=dotted(key)) from None
         target[prov_key] = (converted, origin(key))
@@ -246,6 +247,14 @@ def _file_layer(path: str) -> tuple[Layer, dict[str, Layer]]:
         return Provenance("file", where(key))
 
     return _layer_from_tree(tree, origin, where)
+
+
+def _unknown(key: Key) -> str:
+    """"unknown key", with the declared key it most likely meant."""
+    import difflib
+
+    near = difflib.get_close_matches(".".join(key), SCHEMA_NAMES, n=1, cutoff=0.6)
+    return f"unknown key (did you mean {near[0]}?)" if near else "unknown key"
 
 
 def _overrides_layer(overrides: Iterable[str]) -> tuple[Layer, dict[str, Layer]]:
