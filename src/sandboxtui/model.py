@@ -14,7 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from sandboxtui.core.config import ConfigError, default_config_path, resolve
+from sandboxtui.core.config import (
+    ConfigError,
+    default_config_path,
+    resolve,
+    settings_table,
+    toml_text,
+)
 from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.pipeline import PipelineChoice, startup_diagnostics
@@ -115,10 +121,12 @@ def describe_changes(old: Workspace, new: Workspace) -> list[str]:
     if old.config_error and not new.config_error:
         lines.append("config loads again")
     op, np = old.plan.policy, new.plan.policy
-    if op.mode is not np.mode:
-        lines.append(f"mode: {op.mode.value} -> {np.mode.value}")
-    if op.profile != np.profile:
-        lines.append(f"profile: {op.profile or '-'} -> {np.profile or '-'}")
+    # every setting that changed, by its config key (network off -> on included)
+    before_settings = {k: v for k, v, _ in settings_table(op)}
+    for key, value, _ in settings_table(np):
+        if key not in before_settings or before_settings[key] != value:
+            was = toml_text(before_settings[key]) if key in before_settings else "(not set)"
+            lines.append(f"{key}: {was} -> {toml_text(value)}")
     if op.use_legacy_landlock != np.use_legacy_landlock or old.pipeline != new.pipeline:
         lines.append(f"pipeline: {old.pipeline} -> {new.pipeline} ({new.choice.reason})")
     before = {r.path: r for r in old.plan.rules}

@@ -93,6 +93,8 @@ async def test_seccomp_panel_marks_the_rows_a_reload_changed(tmp_path: Path) -> 
         config.write_text(text.replace("network_access = false", "network_access = true"))
         await _wait(pilot, lambda: app.workspace.plan.policy.network.value == "on")
         await pilot.pause(0.2)
+        # the notification names the changed setting (issue 15, item 6)
+        assert "sandbox_workspace_write.network_access: false -> true" in _notes(app)
         rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
         assert [r[0] for r in rows] == [r["syscall"] for r in rule_table(HOST_FILTER)]
         marked = {(r[0], r[1]) for r in rows if r[5] == "new"}
