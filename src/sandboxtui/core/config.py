@@ -16,6 +16,7 @@ from typing import Any
 
 from sandboxtui.core.globs import check_glob
 from sandboxtui.core.outcome import ExitCode, SandboxtuiError
+from sandboxtui.core.paths import config_dir
 from sandboxtui.core.policy import (
     SETTINGS,
     SPECIAL_PATHS,
@@ -210,11 +211,7 @@ def _layer_from_tree(
 
 
 def default_config_path(env: Mapping[str, str]) -> str:
-    xdg = env.get("XDG_CONFIG_HOME", "")
-    # A relative XDG_* value is ignored, as the XDG spec says (it would name a cwd-relative,
-    # possibly sandbox-written, file).
-    base = xdg if os.path.isabs(xdg) else os.path.join(env.get("HOME", "/"), ".config")
-    return os.path.join(base, "sandboxtui", "config.toml")
+    return os.path.join(config_dir(env), "config.toml")
 
 
 def _file_layer(path: str) -> tuple[Layer, dict[str, Layer]]:

@@ -21,14 +21,29 @@ def is_beneath(path: str, root: str) -> bool:
     return path != root and is_within(path, root)
 
 
+def _xdg_dir(var: str, default: tuple[str, ...], env: Mapping[str, str] | None) -> str:
+    """sandboxtui's directory under an XDG base directory. A relative value (of the variable,
+    or of HOME) is ignored, as the XDG spec says: it would name a cwd-relative, possibly
+    sandbox-written, place."""
+    env = os.environ if env is None else env
+    base = env.get(var, "")
+    if not os.path.isabs(base):
+        home = env.get("HOME", "")
+        base = os.path.join(home if os.path.isabs(home) else os.path.expanduser("~"), *default)
+    return os.path.join(base, "sandboxtui")
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> str:
+    """sandboxtui's configuration directory: `$XDG_CONFIG_HOME/sandboxtui`, default
+    `~/.config/sandboxtui`. Read-only inside every sandbox (a plan rule)."""
+    return _xdg_dir("XDG_CONFIG_HOME", (".config",), env)
+
+
 def state_dir(env: Mapping[str, str] | None = None) -> str:
-    """sandboxtui's state directory (the audit log, which warnings were shown): under
-    `$XDG_STATE_HOME`, default `~/.local/state`; a relative XDG value is ignored, as the XDG
-    spec says. Read-only inside every sandbox (a plan rule)."""
-    state = (os.environ if env is None else env).get("XDG_STATE_HOME", "")
-    if not os.path.isabs(state):
-        state = os.path.join(os.path.expanduser("~"), ".local", "state")
-    return os.path.join(state, "sandboxtui")
+    """sandboxtui's state directory (the audit log, which warnings were shown):
+    `$XDG_STATE_HOME/sandboxtui`, default `~/.local/state/sandboxtui`. Read-only inside every
+    sandbox (a plan rule)."""
+    return _xdg_dir("XDG_STATE_HOME", (".local", "state"), env)
 
 
 def runtime_dir(env: Mapping[str, str] | None = None) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.globs import CompiledGlob, GlobError, compile_glob
-from sandboxtui.core.paths import is_beneath, is_within, runtime_dir
+from sandboxtui.core.paths import config_dir, is_beneath, is_within, runtime_dir, state_dir
 from sandboxtui.core.policy import (
     BUILTIN,
     GIT_CODE_PATHS,
@@ -898,18 +898,9 @@ def _own_paths(policy: Policy, env: Mapping[str, str]) -> list[tuple[str, str, b
     everything a later launch runs: the interpreter, its environment, the per-user
     site-packages, the import roots of sandboxtui and its enforcement packages, the vendored
     bwrap. (path, what, create it?)"""
-    home = env.get("HOME", "")
-
-    def xdg(var: str, *default: str) -> str | None:
-        value = env.get(var, "")
-        if os.path.isabs(value):
-            return value
-        # a relative XDG_* value is ignored, as the XDG spec says
-        return os.path.join(home, *default) if os.path.isabs(home) else None
-
-    out = [(os.path.join(d, "sandboxtui"), what, True) for d, what in
-           ((xdg("XDG_CONFIG_HOME", ".config"), "configuration directory"),
-            (xdg("XDG_STATE_HOME", ".local", "state"), "state directory (audit log)")) if d]
+    # the very directories the config is read from and the audit log written to
+    out = [(config_dir(env), "configuration directory", True),
+           (state_dir(env), "state directory (audit log)", True)]
     if policy.config_file:
         out.append((policy.config_file, "configuration file", False))
     user_site = _user_site(env)
