@@ -177,7 +177,10 @@ def fresh_warnings(diagnostics: Sequence[Diagnostic], workspace: str,
                    today: str | None = None) -> list[Diagnostic]:
     """What a headless launch prints: every error, and each warning once per workspace and
     day (the rest are always in `doctor`, the TUI and `--verbose`). Remembered in the state
-    directory; if that cannot be read or written, everything is printed."""
+    directory, which is written only when a warning is shown for the first time that day; if
+    it cannot be read or written, everything is printed."""
+    if not any(d.severity is not Severity.ERROR for d in diagnostics):
+        return list(diagnostics)  # nothing to remember: no file is touched
     import json
     import time
 
@@ -193,12 +196,15 @@ def fresh_warnings(diagnostics: Sequence[Diagnostic], workspace: str,
         seen = {}
     fresh = [d for d in diagnostics
              if d.severity is Severity.ERROR or seen.get(f"{workspace}\0{d.cause}") != day]
-    seen |= {f"{workspace}\0{d.cause}": day for d in fresh}
+    first = {f"{workspace}\0{d.cause}": day for d in fresh if d.severity is not Severity.ERROR}
+    if not first:
+        return fresh
+    temporary = f"{path}.{os.getpid()}"  # each launch its own: concurrent ones do not mix
     try:
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with open(path + ".new", "w", encoding="utf-8") as fh:
-            json.dump(seen, fh)
-        os.replace(path + ".new", path)
+        with open(temporary, "w", encoding="utf-8") as fh:
+            json.dump(seen | first, fh)
+        os.replace(temporary, path)
     except OSError:
         return list(diagnostics)
     return fresh
