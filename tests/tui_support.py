@@ -14,8 +14,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.widgets import Input
 from textual.widgets.tree import TreeNode
 
 from sandboxtui.app import SandboxApp
@@ -23,6 +25,7 @@ from sandboxtui.core.diagnostics import Capabilities, probe
 from sandboxtui.demo import create_demo
 from sandboxtui.model import Options, Workspace, load_workspace
 from sandboxtui.widgets.mount_tree import FsNode, MountTree
+from sandboxtui.widgets.run_panel import RunPanel, RunRecord
 
 FIXED_CAPS = Capabilities(
     system_bwrap_path="/usr/bin/bwrap", system_bwrap=False,
@@ -90,3 +93,20 @@ def tree_nodes(tree: MountTree) -> list[TreeNode[FsNode]]:
         out.append(node)
         stack.extend(reversed(node.children))
     return out
+
+
+async def run_in_panel(app: SandboxApp, pilot: Any, command: str) -> RunRecord:
+    """Type `command` into the run panel, run it, and wait for its history record (and a
+    moment for the transcript's last lines)."""
+    await pilot.press("6")
+    app.query_one("#run-input", Input).value = command
+    await pilot.press("enter")
+    panel = app.query_one(RunPanel)
+    for _ in range(300):
+        if panel.records:
+            break
+        await pilot.pause(0.05)
+    await pilot.pause(0.3)
+    assert panel.records, f"{command!r} did not finish"
+    return panel.records[-1]
+

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Log
-from tui_support import SIZE, demo_at, make_app, real_caps
-
-from sandboxtui.widgets.run_panel import RunPanel
+from tui_support import SIZE, demo_at, make_app, real_caps, run_in_panel
 
 pytestmark = pytest.mark.anyio
 
@@ -18,22 +16,14 @@ async def test_progress_lines_overwrite_and_the_end_is_shown(tmp_path: Path) -> 
     ws, config = demo_at(tmp_path / "demo")
     app = make_app(ws, config, tmp_path, caps=real_caps())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("6")
-        app.query_one("#run-input", Input).value = (
-            "sh -c 'printf \"10%%\\r50%%\\rdone\\n\"; seq 1 40'")
-        await pilot.press("enter")
-        panel = app.query_one(RunPanel)
-        for _ in range(200):
-            if panel.records:
-                break
-            await pilot.pause(0.05)
-        await pilot.pause(0.3)
+        record = await run_in_panel(
+            app, pilot, "sh -c 'printf \"10%%\\r50%%\\rdone\\n\"; seq 1 40'")
         log = app.query_one("#run-output", Log)
         output = log.lines[1:]  # after the echoed command line
         assert "done" in output and not any("10%" in line for line in output)
         painted = ["".join(s.text for s in log.render_line(y)).rstrip()
                    for y in range(log.size.height)]
-        exit_line = f"[exit 0, {panel.records[-1].duration:.2f} s]"
+        exit_line = f"[exit 0, {record.duration:.2f} s]"
         assert [p for p in painted if p][-2:] == ["40", exit_line]
 
 
