@@ -161,7 +161,10 @@ echo signed | gpg --batch --quiet --clearsign >/dev/null
 gpgconf --kill gpg-agent
 '''
 
+# tmux runs a pane's command through $SHELL, else the user's login shell: nobody's is nologin,
+# so without SHELL (as in CI) the pane would die at once for reasons outside the sandbox.
 TMUX_SERVER = r'''
+export SHELL=/bin/sh
 tmux -S "$PWD/t.sock" new-session -d "sleep 30"
 tmux -S "$PWD/t.sock" list-sessions | grep -q windows
 tmux -S "$PWD/t.sock" kill-server
