@@ -9,10 +9,11 @@ files, no keyring, no io_uring, ptrace or process_vm. `NETWORK_FILTER` adds the 
 `PROXY_FILTER` managed proxy mode (loaded by the proxy's inside program, not by bwrap),
 and `HOST_FILTER` is the host-safety rules alone, for a policy with the network on.
 
-`pyseccomp` is imported lazily: loading it costs about as much as a whole sandbox launch, so
-only a launch that needs the filter pays for it, once per process. The program is deliberately
-not cached on disk: a file that a sandboxed command of the same user could rewrite (under a
-pipeline that leaves it reachable) would decide the next sandbox's filter.
+`pyseccomp` is imported lazily: loading it and compiling cost about as much as a whole sandbox
+launch, so the compiled program is cached in the state directory (core/state_cache.py: ours,
+no symlink, header and SHA-256 checked on every load), keyed by a hash of the filter's data,
+the machine's architecture and the libseccomp version. A file that fails a check is compiled
+again and rewritten, never trusted.
 """
 
 from __future__ import annotations
@@ -402,10 +403,45 @@ def _export(flt: SeccompFilter, method: str) -> bytes:
         return fh.read()
 
 
+def _libseccomp_version() -> str | None:
+    """libseccomp's version, from the library itself (None: it cannot be loaded)."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libseccomp.so.2")
+    except OSError:
+        return None
+    lib.seccomp_version.restype = ctypes.POINTER(ctypes.c_uint * 3)
+    return ".".join(map(str, lib.seccomp_version().contents))
+
+
+def bpf_cache_key(flt: SeccompFilter) -> str | None:
+    """What the compiled program depends on, hashed: the filter's data (its repr names every
+    field), the syscall numbers given by hand, the architecture and libseccomp's version.
+    None: no libseccomp, nothing to cache."""
+    import hashlib
+
+    version = _libseccomp_version()
+    if version is None:
+        return None
+    material = repr((flt, sorted(NEWER_SYSCALLS.items()), os.uname().machine, version))
+    return hashlib.sha256(material.encode()).hexdigest()
+
+
 @cache
 def compile_bpf(flt: SeccompFilter) -> bytes:
-    """The BPF program (struct sock_filter array) for the native architecture; cached."""
-    return _export(flt, "export_bpf")
+    """The BPF program (struct sock_filter array) for the native architecture; cached in this
+    process and in the state directory."""
+    from sandboxtui.core import state_cache
+
+    key = bpf_cache_key(flt)
+    cached = None if key is None else state_cache.read("seccomp-bpf", key)
+    if cached and len(cached) % 8 == 0:
+        return cached
+    program = _export(flt, "export_bpf")
+    if key is not None:
+        state_cache.write("seccomp-bpf", key, program)
+    return program
 
 
 @cache
