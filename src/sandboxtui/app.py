@@ -505,6 +505,14 @@ class SandboxApp(App[int]):
         yield SystemCommand("Pipeline: legacy Landlock",
                             "re-plan with features.use_legacy_landlock = true",
                             lambda: self.set_pipeline(True))
+        if self.workspace.plan.policy.agent is not None:
+            strict = not self.workspace.options.strict
+            yield SystemCommand(f"Strict: {'on' if strict else 'off'}",
+                                "sandboxtui's stricter defaults on top of the agent's policy"
+                                if strict else "the agent's own semantics only",
+                                lambda: self.replan(f"Strict: {'on' if strict else 'off'}",
+                                                    replace(self.workspace.options,
+                                                            strict=strict)))
         yield SystemCommand("Profile: (none)", "re-plan without a profile",
                             lambda: self.switch_profile(None))
         for name in self.workspace.profiles:
@@ -526,10 +534,12 @@ def _placeholder_like(path: str) -> bool:
 
 def run_app(options: Options) -> int:
     """Probe the machine, plan (a config error raises before any screen opens), run the app."""
-    from sandboxtui.core.config import resolve
+    from sandboxtui.core.agents import resolve_policy
     from sandboxtui.core.diagnostics import probe
 
-    policy = resolve(config_path=options.config_path, profile=options.profile,
-                     sandbox_mode=options.sandbox_mode, overrides=options.overrides)
+    policy = resolve_policy(cwd=options.cwd, config_path=options.config_path,
+                            profile=options.profile, sandbox_mode=options.sandbox_mode,
+                            overrides=options.overrides, codex=options.codex,
+                            claude=options.claude, strict=options.strict)
     workspace = load_workspace(options, probe(policy.system_bwrap))
     return SandboxApp(workspace, socket_dir=default_socket_dir()).run() or 0

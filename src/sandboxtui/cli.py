@@ -45,6 +45,14 @@ def _config_options(p: argparse.ArgumentParser) -> None:
                    help="read-only | workspace-write | danger-full-access")
     p.add_argument("-c", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key with a TOML value (repeatable)")
+    p.add_argument("--codex", nargs="?", const="", default=None, metavar="CONFIG",
+                   help="read Codex's config layers instead (default: $CODEX_HOME/config.toml); "
+                   "--profile, -s and -c are then Codex's")
+    p.add_argument("--claude", nargs="?", const="", default=None, metavar="SETTINGS",
+                   help="read Claude Code's sandbox settings instead (default: ~/.claude and "
+                   "the project's .claude/settings*.json), or an srt --settings file")
+    p.add_argument("--strict", action="store_true",
+                   help="with --codex/--claude: sandboxtui's stricter defaults on top")
     p.add_argument("--cwd", default=None, help="workspace root (default: current directory)")
     p.add_argument("--no-proc", action="store_true", help="do not mount a fresh /proc")
 
@@ -140,8 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_policy(args: argparse.Namespace) -> Policy:
-    return resolve(config_path=args.config, profile=args.profile,
-                   sandbox_mode=args.sandbox_mode, overrides=args.overrides)
+    from sandboxtui.core.agents import resolve_policy
+
+    return resolve_policy(cwd=workspace(args), config_path=args.config, profile=args.profile,
+                          sandbox_mode=args.sandbox_mode, overrides=args.overrides,
+                          codex=args.codex, claude=args.claude, strict=args.strict)
 
 
 def workspace(args: argparse.Namespace) -> str:
@@ -174,6 +185,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         data = plan.to_json()
         data["settings"] = [{"key": k, "value": v, "provenance": p}
                             for k, v, p in settings_table(plan.policy)]
+        data["agent"] = agent_json(plan.policy)
         _print_json(data)
         return 0
     print(render_plan(plan))
@@ -202,6 +214,8 @@ def render_plan(plan: MountPlan) -> str:
                       f"{s.seconds * 1000:.0f} ms{bound}"]
     if plan.diagnostics:
         lines += ["", "warnings:"] + [f"  {d.line()}" for d in plan.diagnostics]
+    if plan.policy.agent is not None:
+        lines += ["", *agent_lines(plan.policy)]
     return "\n".join(map(inert, lines))
 
 
@@ -236,7 +250,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         _print_json({"capabilities": caps.to_json(),
                      "pipeline": choice.pipeline.value if choice.pipeline else None,
                      "pipeline_reason": choice.reason, "limits": limits,
-                     "diagnostics": [{**vars(d), "severity": d.severity.value} for d in diags]})
+                     "diagnostics": [{**vars(d), "severity": d.severity.value} for d in diags],
+                     "agent": agent_json(plan.policy)})
         return 0
     _say(f"bwrap:    {caps.bwrap or 'none'}"
           f" ({'system' if caps.system_bwrap else 'vendored'})")
@@ -248,7 +263,33 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     for d in diags:
         _say(f"{d.severity.value.upper():<8} {d.cause}")
         _say(f"         remedy: {d.remedy}")
+    for line in agent_lines(plan.policy):
+        _say(line)
     return 0
+
+
+def agent_json(policy: Policy) -> dict[str, Any] | None:
+    """`--codex`/`--claude`: the files read, the ignored keys and the differences."""
+    agent = policy.agent
+    if agent is None:
+        return None
+    return {"agent": agent.agent, "files": list(agent.files), "strict": agent.strict,
+            "ignored": [{"key": k, "where": w} for k, w in agent.ignored],
+            "differences": [{**vars(d), "line": d.line(agent.agent)}
+                            for d in agent.differences]}
+
+
+def agent_lines(policy: Policy) -> list[str]:
+    agent = policy.agent
+    if agent is None:
+        return []
+    lines = [f"{agent.agent} config: {', '.join(agent.files) or '(none found)'}"
+             + (" (--strict: sandboxtui's defaults on top)" if agent.strict else "")]
+    lines += [f"  {d.line(agent.agent)}" for d in agent.differences]
+    if agent.ignored:
+        lines.append(f"  not sandbox settings (ignored): {len(agent.ignored)} keys: "
+                     + ", ".join(k for k, _ in agent.ignored))
+    return lines
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -280,7 +321,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
     return run_app(Options(cwd=workspace(args), config_path=args.config, profile=args.profile,
                            sandbox_mode=args.sandbox_mode, overrides=tuple(args.overrides),
-                           mount_proc=not args.no_proc))
+                           mount_proc=not args.no_proc, codex=args.codex, claude=args.claude,
+                           strict=args.strict))
 
 
 def _command(args: argparse.Namespace) -> list[str]:

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from sandboxtui.core.agents import LEGACY_KEY, resolve_policy
 from sandboxtui.core.config import (
     ConfigError,
     default_config_path,
-    resolve,
     settings_table,
     toml_text,
 )
@@ -25,8 +25,6 @@ from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.pipeline import PipelineChoice, startup_diagnostics
 from sandboxtui.core.plan import MountPlan, Rule, build_plan
-
-LEGACY_KEY = "features.use_legacy_landlock"
 
 
 @dataclass(frozen=True)
@@ -40,10 +38,19 @@ class Options:
     overrides: tuple[str, ...] = ()
     mount_proc: bool = True
     demo: bool = False  # opened by `sandboxtui demo`: the run panel offers canned scenarios
+    codex: str | None = None  # --codex [CONFIG] ("": the default location)
+    claude: str | None = None  # --claude [SETTINGS]
+    strict: bool = False  # with an agent's config: sandboxtui's stricter defaults on top
 
     @property
     def config_file(self) -> Path:
         """The config file that is (or would be) read: watched for live reload."""
+        if self.codex is not None:
+            from sandboxtui.core.agents.codex import default_config
+
+            return Path(self.codex or default_config(os.environ))
+        if self.claude is not None:
+            return Path(self.claude or Path(self.cwd, ".claude", "settings.json"))
         return Path(self.config_path or default_config_path(os.environ))
 
     def with_legacy(self, on: bool) -> Options:
@@ -88,8 +95,10 @@ def load_workspace(
     options: Options, caps: Capabilities, env: Mapping[str, str] | None = None
 ) -> Workspace:
     """Resolve the config and build the plan; a `ConfigError` propagates (exit 2 at start)."""
-    policy = resolve(config_path=options.config_path, profile=options.profile,
-                     sandbox_mode=options.sandbox_mode, overrides=options.overrides, env=env)
+    policy = resolve_policy(cwd=options.cwd, config_path=options.config_path,
+                            profile=options.profile, sandbox_mode=options.sandbox_mode,
+                            overrides=options.overrides, codex=options.codex,
+                            claude=options.claude, strict=options.strict, env=env)
     plan = build_plan(policy, options.cwd, env, mount_proc=options.mount_proc)
     choice, diagnostics = startup_diagnostics(plan, caps, env)
     return Workspace(options, plan, caps, choice, diagnostics,

@@ -32,7 +32,6 @@ from sandboxtui.core.policy import (
     GIT_UNBLOCKABLE,
     PLACEHOLDER_DIR_NAMES,
     PLATFORM_DEFAULTS,
-    PROTECTED_NAMES,
     Access,
     GitProtection,
     Policy,
@@ -570,7 +569,7 @@ def _protected_name_rules(ctx: _Planning) -> None:
     """Protected names beneath every root that ends up writable."""
     for root in [r for r in list(ctx.by_path.values()) if r.access is Access.RW
                  and r.kind in (RuleKind.WRITABLE, RuleKind.ENTRY) and not r.missing]:
-        for rule in _protected_rules(ctx, root.path):
+        for rule in _protected_rules(ctx, root.path, ctx.policy.protected_names):
             ctx.add(rule)
 
 
@@ -618,9 +617,9 @@ def _nested_repo_rules(ctx: _Planning, found_repos: list[str] | None
     walked = _scan_roots(ctx)
     repos = found_repos if found_repos is not None else _find_repos(walked, ctx.bounds,
                                                                      ctx.diags)
-    for repo in repos or ():
+    for repo in repos if ctx.policy.protect_nested_repos and repos else ():
         if repo not in walked and _access_at(ctx.by_path, repo) is Access.RW:
-            for rule in _protected_rules(ctx, repo, names=(GIT_DIR,)):
+            for rule in _protected_rules(ctx, repo, (GIT_DIR,), nested=True):
                 ctx.add(rule)
     return walked, repos
 
@@ -1009,7 +1008,7 @@ def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _protected_rules(ctx: _Planning, root: str, names: tuple[str, ...] = PROTECTED_NAMES
+def _protected_rules(ctx: _Planning, root: str, names: tuple[str, ...], nested: bool = False
                      ) -> Iterable[Rule]:
     """Rules keeping `names` under `root` read-only: a writable root's protected names, or a
     nested repository's `.git` (then `root` is the repository's working directory)."""
@@ -1017,7 +1016,7 @@ def _protected_rules(ctx: _Planning, root: str, names: tuple[str, ...] = PROTECT
         path = os.path.join(root, name)
         st = _lstat(path)
         reason = (f"protected subpath {name} of writable root {root}"
-                  if names is PROTECTED_NAMES else f"{name} of the nested repository {root}")
+                  if not nested else f"{name} of the nested repository {root}")
         # An empty regular file or directory is treated as missing: it is (or is no different
         # from) the placeholder a concurrent launch bound over it, and may vanish before our
         # bwrap runs.

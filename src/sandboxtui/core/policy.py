@@ -98,11 +98,11 @@ PLATFORM_DEFAULTS = (
 )
 
 PROTECTED_NAMES = (".git", ".codex", ".agents")
-# Protected names that are directories when present: a missing one is blocked by an empty,
-# read-only directory, which git ("not a git repository", it goes on up) and rg take for
-# nothing there. The other missing protected names (`config`, `config.worktree`) are files:
-# they get an empty file.
-PLACEHOLDER_DIR_NAMES = (*PROTECTED_NAMES, "hooks", "info", "modules", "worktrees",
+# Protected names (and Codex's `.aws`) that are directories when present: a missing one is
+# blocked by an empty, read-only directory, which git ("not a git repository", it goes on up)
+# and rg take for nothing there. The other missing protected names (`config`,
+# `config.worktree`) are files: they get an empty file.
+PLACEHOLDER_DIR_NAMES = (*PROTECTED_NAMES, ".aws", "hooks", "info", "modules", "worktrees",
                          "rebase-merge", "rebase-apply")
 
 
@@ -266,6 +266,33 @@ class FsEntry:
 
 
 @dataclass(frozen=True)
+class Difference:
+    """One place where an agent's own sandbox and sandboxtui's defaults differ: what the agent
+    would do, what sandboxtui adds, and whether the plan applies sandboxtui's way."""
+
+    agent_would: str  # "let commands read and write .env files"
+    sandboxtui_adds: str  # "denies .env and .env.* (sensitive_paths)"
+    applied: bool  # True: sandboxtui's way is in the plan (always, or with --strict)
+
+    def line(self, agent: str) -> str:
+        state = "applied" if self.applied else "not applied: --strict applies it"
+        return f"{agent} would {self.agent_would} / sandboxtui adds: {self.sandboxtui_adds} " \
+               f"({state})"
+
+
+@dataclass(frozen=True)
+class AgentSource:
+    """The agent config a policy was read from (`--codex`, `--claude`): its files, the keys
+    that are not sandbox settings (listed once, never errors) and the differences."""
+
+    agent: str  # "Codex" | "Claude Code"
+    files: tuple[str, ...]  # the files read, lowest precedence first
+    ignored: tuple[tuple[str, str], ...]  # (key, "file:line", and why when not obvious)
+    differences: tuple[Difference, ...]
+    strict: bool  # sandboxtui's stricter defaults applied on top (--strict)
+
+
+@dataclass(frozen=True)
 class Limits:
     cpu_seconds: int | None = setting("limits.cpu_seconds", None, _limit,
                                       "the sandboxed command's CPU time, in seconds (`RLIMIT_CPU`)")
@@ -336,6 +363,11 @@ class Policy:
     env_passthrough: tuple[str, ...] = setting(
         "env_passthrough", (), _str_list, "secret-looking environment variables to pass anyway")
     limits: Limits = Limits()  # resource limits of the sandboxed command
+    # An agent's own semantics (`--codex`, `--claude`): its protected names, whether nested
+    # repositories' `.git` is protected, and where the policy came from.
+    protected_names: tuple[str, ...] = PROTECTED_NAMES
+    protect_nested_repos: bool = True
+    agent: AgentSource | None = None
     config_file: str | None = None  # the config file that was read, if any
     # Dotted config key -> where its value came from.
     provenance: dict[str, Provenance] = field(default_factory=dict, compare=False, hash=False)

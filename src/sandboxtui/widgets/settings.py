@@ -28,8 +28,20 @@ class SettingsTable(DataTable[Text | str], PlanView):
         opts = ws.options
         # Text, not str: a DataTable parses str cells as markup; paths and values are inert
         self.add_row("(workspace)", Text(inert(ws.plan.cwd)), "--cwd or the current directory")
-        self.add_row("(config file)", Text(inert(str(opts.config_file))),
-                     "--config" if opts.config_path else "default location")
+        agent = ws.plan.policy.agent
+        if agent is None:
+            self.add_row("(config file)", Text(inert(str(opts.config_file))),
+                         "--config" if opts.config_path else "default location")
+        else:
+            self.add_row(f"({agent.agent} config)", Text(inert(", ".join(agent.files)
+                                                               or "(none found)")),
+                         "--strict: sandboxtui's defaults on top" if agent.strict else
+                         f"{agent.agent}'s semantics (ctrl+p: Strict)")
         self.add_row("(pipeline)", ws.pipeline, Text(inert(ws.choice.reason)))
         for key, value, provenance in settings_table(ws.plan.policy):
             self.add_row(*(Text(inert(cell)) for cell in (key, toml_text(value), provenance)))
+        for difference in agent.differences if agent else ():
+            self.add_row("(difference)", Text(inert(difference.line(agent.agent))), "")
+        for n, (key, where) in enumerate(agent.ignored if agent else ()):
+            self.add_row("" if n else "(not sandbox settings (ignored))", Text(inert(key)),
+                         Text(inert(where)))
