@@ -50,18 +50,23 @@ def default_settings(cwd: str, env: Mapping[str, str]) -> list[str]:
             os.path.join(cwd, ".claude", "settings.local.json")]
 
 
-def _join_lists(layers: list[Layer]) -> Layer:
-    """Claude Code's merge: a later file wins a value, lists from every file are joined."""
+def _join_lists(layers: list[Layer]) -> tuple[Layer, dict[tuple[Any, ...], Provenance]]:
+    """Claude Code's merge: a later file wins a value, lists from every file are joined; and
+    each list item's origin, the first file that lists it."""
     merged = merge(layers)
+    origins: dict[tuple[Any, ...], Provenance] = {}
     for key in merged:
         items: list[Any] = []
         for layer in layers:
-            value = layer.get(key, (None,))[0]
+            value, prov = layer.get(key, (None, None))
             if isinstance(value, list):
+                for v in value:
+                    if isinstance(v, str) and (key, v) not in origins and prov is not None:
+                        origins[(key, v)] = prov
                 items += [v for v in value if v not in items]
         if items:
             merged[key] = (items, merged[key][1])
-    return merged
+    return merged, origins
 
 
 def read_claude(settings: str | None, cwd: str, *, strict: bool = False,
@@ -70,7 +75,7 @@ def read_claude(settings: str | None, cwd: str, *, strict: bool = False,
     paths = [os.path.abspath(settings)] if settings else [
         p for p in default_settings(cwd, env) if os.path.exists(p)]
     layers = [json_layer(p) for p in paths]
-    merged = _join_lists(layers)
+    merged, origins = _join_lists(layers)
     srt = settings is not None and ("sandbox",) not in merged and not any(
         k[0] == "sandbox" for k in merged)
     box = merged if srt else under(merged, ("sandbox",))
@@ -93,7 +98,9 @@ def read_claude(settings: str | None, cwd: str, *, strict: bool = False,
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise fail("expected a list of path strings", name, merged)
             for raw in value:
-                entries += _entries(raw, _FS_KEYS[key[1]], p, cwd, name, merged, notes)
+                entries += _entries(raw, _FS_KEYS[key[1]], origins.get((key if srt else name,
+                                                                         raw), p),
+                                    cwd, name, merged, notes)
         elif key[:1] == ("network",) and key[1:] in (("allowedDomains",),
                                                     ("allowUnixSockets",)):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -32,7 +32,6 @@ from sandboxtui.core.policy import (
     NetworkMode,
     Policy,
     Provenance,
-    ReadAccess,
     SandboxMode,
     check_path,
     policy_from,
@@ -314,7 +313,8 @@ def _profile(merged: Layer, cwd: str, env: Mapping[str, str],
     values[("fs_entries",)] = tuple(entries)
     readable = {e.path for e in entries if e.access is not Access.NONE}
     if ":root" not in readable:
-        values[("read_access",)] = ReadAccess(restricted=True, include_platform_defaults=False)
+        values[("read_access", "restricted")] = True  # an empty root, and the entries
+        values[("read_access", "include_platform_defaults")] = False
         provenance["read_access.mode"] = prov
     network = under(profile, ("network",))
     for key in network:

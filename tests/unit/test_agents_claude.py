@@ -1,0 +1,116 @@
+"""`--claude`: Claude Code's sandbox settings (user, project, local; or an srt --settings file)
+become sandboxtui policies (core/agents/claude.py), errors naming file:line and key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sandboxtui.core.agents import resolve_policy
+from sandboxtui.core.config import ConfigError
+from sandboxtui.core.plan import build_plan
+from sandboxtui.core.policy import NetworkMode, SandboxMode
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    for d in ("secrets", "vendor", ".claude", "out", "sub/.git"):
+        (ws / d).mkdir(parents=True)
+    (ws / ".env").write_text("K=1\n")
+    (ws / ".bashrc").write_text("alias x=y\n")
+    home = tmp_path / "home" / ".claude"
+    home.mkdir(parents=True)
+    (home / "settings.json").write_text(json.dumps({
+        "model": "opus", "permissions": {"allow": ["Bash(ls:*)"]},
+        "sandbox": {"enabled": True, "filesystem": {"denyRead": [str(ws / "secrets")]}},
+    }, indent=2))
+    (ws / ".claude" / "settings.json").write_text(json.dumps({
+        "sandbox": {"filesystem": {"denyWrite": ["vendor"]},
+                    "network": {"allowedDomains": ["github.com"]}},
+    }, indent=2))
+    (ws / ".claude" / "settings.local.json").write_text(json.dumps({
+        "sandbox": {"filesystem": {"allowWrite": [str(tmp_path / "out2")],
+                                   "denyRead": ["./out"]},
+                    "autoAllowBashIfSandboxed": True},
+    }, indent=2))
+    (tmp_path / "out2").mkdir()
+    return ws
+
+
+def claude(ws: Path, settings: str = "", **kw: object):
+    env = {"HOME": str(ws.parent / "home")}
+    return resolve_policy(cwd=str(ws), claude=settings, env=env, **kw)  # type: ignore[arg-type]
+
+
+def test_three_files_merged_lists_joined(ws: Path) -> None:
+    policy = claude(ws)
+    plan = build_plan(policy, str(ws), {})
+    assert policy.mode is SandboxMode.WORKSPACE_WRITE
+    assert plan.explain(str(ws / "secrets" / "k")).access.value == "none"  # user
+    assert plan.explain(str(ws / "out" / "k")).access.value == "none"  # local, joined
+    assert plan.explain(str(ws / "vendor" / "k")).access.value == "ro"  # project
+    assert plan.explain(str(ws.parent / "out2" / "k")).access.value == "rw"
+    assert plan.explain(str(ws / "x")).access.value == "rw"
+    assert plan.explain(str(ws / ".env")).access.value == "rw"  # Claude masks nothing
+    assert plan.explain(str(ws / ".claude" / "settings.json")).access.value == "ro"
+    assert plan.explain(str(ws / ".bashrc")).access.value == "ro"
+    entry = next(e for e in policy.fs_entries if e.path.endswith("secrets"))
+    assert str(entry.provenance) == f"{ws.parent / 'home' / '.claude' / 'settings.json'}:11"
+    ignored = dict(policy.agent.ignored)
+    assert {"model", "permissions.allow", "sandbox.autoAllowBashIfSandboxed"} <= set(ignored)
+
+
+def test_allowed_domains_map_to_proxy_mode_and_are_named(ws: Path) -> None:
+    policy = claude(ws)
+    assert policy.network is NetworkMode.PROXY
+    assert any("github.com" in d.line("Claude Code") and "NOT enforced" in
+               d.line("Claude Code") for d in policy.agent.differences)
+
+
+def test_strict_masks_env(ws: Path) -> None:
+    policy = claude(ws, strict=True)
+    assert build_plan(policy, str(ws), {}).explain(str(ws / ".env")).access.value == "none"
+
+
+def test_srt_settings_file(ws: Path) -> None:
+    srt = ws.parent / "srt.json"
+    srt.write_text(json.dumps({"filesystem": {"denyRead": ["~/.ssh"], "allowWrite": ["."],
+                                              "denyWrite": [".git/hooks"]},
+                               "network": {"allowedDomains": [],
+                                           "allowUnixSockets": ["/var/run/docker.sock"]}}))
+    policy = claude(ws, str(srt))
+    assert policy.mode is SandboxMode.WORKSPACE_WRITE and policy.network is NetworkMode.OFF
+    assert any("docker.sock" in d.line("Claude Code") for d in policy.agent.differences)
+
+
+def test_sandbox_disabled_runs_unsandboxed(ws: Path) -> None:
+    settings = ws.parent / "off.json"
+    settings.write_text(json.dumps({"sandbox": {"enabled": False}}))
+    assert claude(ws, str(settings)).mode is SandboxMode.DANGER_FULL_ACCESS
+
+
+@pytest.mark.parametrize(("text", "line", "key", "message"), [
+    ('{\n  "sandbox": {\n    "enabled": true,\n    "filesystem": {\n'
+     '      "allowWrite": "out"\n    }\n  }\n}\n', 5, "sandbox.filesystem.allowWrite",
+     "expected a list"),
+    ('{\n  "sandbox": {\n    "filesystem": {\n      "allowWrite": ["out/*"]\n    }\n  }\n}\n',
+     4, "sandbox.filesystem.allowWrite", "not globs"),
+    ('{\n  "sandbox": {,\n}\n', 2, "", "invalid JSON"),
+])
+def test_errors_name_file_line_and_key(ws: Path, text: str, line: int, key: str,
+                                       message: str) -> None:
+    settings = ws.parent / "bad.json"
+    settings.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        claude(ws, str(settings))
+    assert err.value.origin == f"{settings}:{line}"
+    assert err.value.key == key
+    assert message in err.value.message
+
+
+def test_claude_and_codex_exclude_each_other(ws: Path) -> None:
+    with pytest.raises(ConfigError, match="exclude each other"):
+        resolve_policy(cwd=str(ws), claude="", codex="", env={})
