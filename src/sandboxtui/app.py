@@ -54,6 +54,7 @@ from sandboxtui.model import (
 from sandboxtui.widgets.approval_modal import ApprovalModal
 from sandboxtui.widgets.approvals_queue import ApprovalsPanel
 from sandboxtui.widgets.carveouts import CarveoutsTable, carveout_rows
+from sandboxtui.widgets.denials import DenialsView
 from sandboxtui.widgets.help_screen import HelpScreen, help_title
 from sandboxtui.widgets.mount_tree import MountTree
 from sandboxtui.widgets.node_details import NodeDetails
@@ -295,6 +296,9 @@ class SandboxApp(App[int]):
 
     def on_approvals_panel_review(self, message: ApprovalsPanel.Review) -> None:
         self.review(message.pending)
+
+    def on_denials_view_applied(self, message: DenialsView.Applied) -> None:
+        self.apply_workspace(message.workspace, f"Applied to {message.edit.path}")
 
     def on_run_panel_replanned(self, message: RunPanel.Replanned) -> None:
         self.apply_workspace(message.workspace, "Re-planned before the launch")

@@ -351,7 +351,6 @@ def cmd_trace(args: argparse.Namespace) -> int:
     """`run`, with the tracer in front: the denials afterwards, on stderr, as JSON on stdout
     (--json) or in a file (--report)."""
     from sandboxtui.core import trace
-    from sandboxtui.core.outcome import LaunchError
 
     command = _command(args)
     plan = load_plan(args)
@@ -361,11 +360,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 
     def traced(spec: LaunchSpec) -> RunResult:
         nonlocal text
-        if not spec.enforcer.traceable:
-            raise LaunchError(ExitCode.UNENFORCEABLE, f"trace cannot run on the "
-                              f"{spec.pipeline.value} pipeline: the command shares the "
-                              "launcher's PID namespace and could write into the tracer's "
-                              "output; nothing ran (remedy: use the bubblewrap pipeline)")
+        trace.require_traceable(spec)
         try:
             return _run_on_this_terminal(spec, args.timeout, tracer=tracer.argv(),
                                          stdout_to_stderr=args.json)

@@ -156,28 +156,3 @@ def test_without_the_tracer_trace_refuses_and_runs_nothing(monkeypatch: pytest.M
     with pytest.raises(trace.TraceError) as refused:
         trace.TraceLog()
     assert refused.value.exit_code == 4 and "apt-get install strace" in str(refused.value)
-
-
-def test_the_report_never_follows_a_link_the_command_plants(
-        runner: Runner, setup: tuple[Path, Path, Path, Path, Path]) -> None:
-    """--report inside the workspace: the command swaps it for a link to a file of the user's
-    (a shell profile); the launcher writes through the file it opened before the run, says the
-    report was moved, and the linked file keeps its content. A link already there is refused."""
-    ws, _, home, config, base = setup
-    victim = base / "profile"
-    victim.write_text("keep\n")
-    chown_tree(base, runner.user)
-    report = ws / "report.json"
-    argv = [*runner.prefix(), "trace", "--report", str(report), "--config", str(config),
-            "--cwd", str(ws), *runner.bwrap_options(), "--", "sh", "-c",
-            'rm -f "$1"; ln -s "$2" "$1"; echo x > /etc/sandboxtui-x', "sh", str(report),
-            str(victim)]
-    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"} | {"HOME": str(home)}
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
-    assert done.returncode == 2, done.stderr
-    assert victim.read_text() == "keep\n"
-    assert "was replaced while the command ran" in done.stderr
-    assert '"path": "/etc/sandboxtui-x"' in done.stderr  # the report, given on stderr instead
-    again = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=env)
-    assert again.returncode == 2 and "a symbolic link is refused" in again.stderr
-    assert victim.read_text() == "keep\n"

@@ -38,14 +38,18 @@ import re
 import shlex
 import shutil
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sandboxtui.core.outcome import ExitCode, SandboxtuiError
+from sandboxtui.core.outcome import ExitCode, LaunchError, SandboxtuiError
 from sandboxtui.core.plan import MountPlan, RuleKind
 from sandboxtui.core.policy import Access
+
+if TYPE_CHECKING:
+    from sandboxtui.core.launch import LaunchSpec
 
 # The calls that act on a path (or an address), and what each one does to it.
 _FILE_OPS = {
@@ -153,6 +157,7 @@ class TraceLog:
         self._tracer = tracer()  # first: without one, nothing is opened and nothing runs
         self._r, self._w = os.pipe2(os.O_CLOEXEC)
         self._lines: list[bytes] = []
+        self._grew = threading.Event()  # lines were kept, or the output ended
         self._thread = threading.Thread(target=self._read, name="sandboxtui-trace",
                                         daemon=True)
         self._thread.start()
@@ -167,9 +172,21 @@ class TraceLog:
         rest = b""
         while chunk := os.read(self._r, 1 << 16):
             *lines, rest = (rest + chunk).split(b"\n")
+            kept = len(self._lines)
             self._lines.extend(line for line in lines if _KEEP.search(line)
                                and len(self._lines) < MAX_TRACE_LINES)
+            if len(self._lines) > kept:
+                self._grew.set()
         os.close(self._r)
+        self._grew.set()
+
+    def growing(self, pace: float = 0.3) -> Iterator[str]:
+        """While the run lasts (until `close()`): what analysis reads so far, each time the
+        tracer added to it, at most once per `pace` seconds (the TUI's live Denials view)."""
+        while self._grew.wait() and self._thread.is_alive():
+            self._grew.clear()
+            yield b"\n".join(self._lines[:len(self._lines)]).decode(errors="replace")
+            time.sleep(pace)
 
     def close(self) -> str:
         """What the tracer wrote that analysis reads (call once the traced process exited)."""
@@ -295,6 +312,25 @@ def _events(calls: Sequence[_Call], start_cwd: str) -> list[_Seen]:
         elif c.syscall in _OTHER and c.errno == "EPERM":
             seen.append(_Seen(c.syscall, "-", c.errno, c.syscall))
     return seen
+
+
+def allowed_now(denial: Denial, plan: MountPlan) -> bool:
+    """Would `plan` (made after a config change) allow the refused operation? Never for a
+    refusal of the host's own permissions or of the filter in every sandbox."""
+    if denial.syscall in _NET_OPS:
+        return plan.policy.network.value == "on"
+    if denial.host or not denial.path.startswith("/"):
+        return False
+    return not _restricts(plan.explain(denial.path).access, denial.op)
+
+
+def require_traceable(spec: LaunchSpec) -> None:
+    """`trace` runs only where the tracer's output is out of the command's reach."""
+    if not spec.enforcer.traceable:
+        raise LaunchError(ExitCode.UNENFORCEABLE, f"trace cannot run on the "
+                          f"{spec.pipeline.value} pipeline: the command shares the "
+                          "launcher's PID namespace and could write into the tracer's "
+                          "output; nothing ran (remedy: use the bubblewrap pipeline)")
 
 
 def _restricts(access: Access, op: str) -> bool:

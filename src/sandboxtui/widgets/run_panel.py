@@ -11,11 +11,13 @@ whole sandbox.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import shlex
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -23,7 +25,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Log
 from textual.worker import Worker, WorkerState
@@ -37,6 +39,7 @@ from sandboxtui.core.approvals import (
     gate,
 )
 from sandboxtui.core.audit import AuditLog
+from sandboxtui.core.config import resolve
 from sandboxtui.core.launch import (
     LaunchError,
     LaunchSpec,
@@ -47,12 +50,20 @@ from sandboxtui.core.launch import (
     start,
 )
 from sandboxtui.core.outcome import ExitCode
-from sandboxtui.core.plan import MountPlan
+from sandboxtui.core.plan import MountPlan, build_plan
 from sandboxtui.core.run import Denied, Ran, Refused, RunOutcome, run
 from sandboxtui.core.terminal import inert
-from sandboxtui.core.trace import denial_hint
-from sandboxtui.model import Workspace, reload_workspace
+from sandboxtui.core.trace import (
+    TraceError,
+    TraceLog,
+    analyse,
+    denial_hint,
+    require_traceable,
+    tracer,
+)
+from sandboxtui.model import Options, Workspace, reload_workspace
 from sandboxtui.widgets.demo_scenarios import DemoScenarios, Outcome
+from sandboxtui.widgets.denials import DenialsView
 from sandboxtui.widgets.plan_view import PlanView
 
 MAX_LINES = 2000  # lines kept by the output view
@@ -165,6 +176,14 @@ class _Batcher:
         return [_decode(line) for line in kept], dropped, streamed
 
 
+def _replan(options: Options, override: str) -> MountPlan:
+    """The plan with one more `-c` override: how the analysis checks a suggestion."""
+    policy = resolve(config_path=options.config_path, profile=options.profile,
+                     sandbox_mode=options.sandbox_mode,
+                     overrides=(*options.overrides, override))
+    return build_plan(policy, options.cwd, mount_proc=options.mount_proc)
+
+
 def _decode(line: bytes) -> str:
     """One output line as shown: inert (an escape sequence from the command is shown, never
     sent to the host terminal; markup is never parsed: the views take plain text). A CRLF
@@ -210,7 +229,16 @@ class RunPanel(Vertical, PlanView):
         Binding("ctrl+t", "run_interactive", "Run in terminal", id="run.interactive"),
         Binding("ctrl+b", "dry_run", "Show bwrap argv", id="run.dry_run"),
         Binding("ctrl+l", "clear", "Clear output", id="run.clear"),
+        Binding("ctrl+r", "toggle_trace", "Trace on/off", id="run.trace"),
     ]
+    # The Denials view beside the output; under it, in place of the history, when narrow.
+    DEFAULT_CSS = """
+    RunPanel #run-body { height: 1fr; }
+    RunPanel #run-body > Log { width: 1fr; }
+    RunPanel.-narrow #run-body { layout: vertical; }
+    RunPanel.-narrow #run-body > DenialsView { height: 2fr; }
+    RunPanel.-narrow.-tracing #run-history { display: none; }
+    """
 
     class Output(Message):
         """Output lines and how many were left out before them. The last message of a run
@@ -272,11 +300,14 @@ class RunPanel(Vertical, PlanView):
         self.dropped_lines = 0  # output lines of the current run that were not kept
         self._command = ""
         self._scenario: str | None = None  # the demo scenario the current run belongs to
+        self.tracing = False  # off by default: strace in front of every run costs time
 
     def compose(self) -> ComposeResult:
         yield CommandInput(id="run-input")
         yield Label(id="run-status")
-        yield Log(max_lines=MAX_LINES, id="run-output", auto_scroll=True)
+        with Horizontal(id="run-body"):
+            yield Log(max_lines=MAX_LINES, id="run-output", auto_scroll=True)
+            yield DenialsView(id="denials").data_bind(RunPanel.workspace)
         if self.workspace.options.demo:
             yield DemoScenarios(id="demo-scenarios").data_bind(RunPanel.workspace)
         history: DataTable[str | Text] = DataTable(id="run-history", cursor_type="row")
@@ -286,7 +317,10 @@ class RunPanel(Vertical, PlanView):
         self.query_one("#run-history", DataTable).add_columns(
             "#", "command", "exit", "duration", "note")
         self._status(Text("ready: enter a command; ctrl+t runs it on the terminal, "
-                          "ctrl+b shows the bwrap argv", style="dim"))
+                          "ctrl+b shows the bwrap argv; trace is off (ctrl+r)", style="dim"))
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 120, "-narrow")
 
     def on_unmount(self) -> None:
         if self.running is not None:
@@ -342,6 +376,22 @@ class RunPanel(Vertical, PlanView):
     def action_clear(self) -> None:
         self.query_one(Log).clear()
 
+    def action_toggle_trace(self) -> None:
+        """ctrl+r: trace the next runs (strace in front of the sandbox) and show what the
+        sandbox refuses in the Denials view; without strace, say so and stay off."""
+        if not self.tracing:
+            try:
+                tracer()
+            except TraceError as exc:
+                self._status(Text(inert(str(exc)), style="bold red"))
+                return
+        self.tracing = not self.tracing
+        self.set_class(self.tracing, "-tracing")
+        self.query_one(DenialsView).display = self.tracing
+        self._status(Text("trace on: the next runs go through strace; the Denials view lists "
+                          "what the sandbox refuses (ctrl+r turns it off)" if self.tracing else
+                          "trace off: runs are not traced (ctrl+r turns it on)", style="dim"))
+
     def action_dry_run(self) -> None:
         argv = self._parse(self.query_one(CommandInput).value or "true")
         if argv is None:
@@ -388,13 +438,15 @@ class RunPanel(Vertical, PlanView):
         def launch(spec: LaunchSpec) -> RunResult:
             if interactive:
                 return self.app.call_from_thread(self._run_on_terminal, spec)
-            running = start(spec, capture=True, on_output=batch.feed)
-            self.running = running
-            self.post_message(self.Started(spec.command, spec))
-            try:
-                return self._pump(running, batch)
-            finally:
-                self.running = None
+            traced = self._traced(spec, ws) if self.tracing else contextlib.nullcontext(())
+            with traced as tracer_argv:
+                running = start(spec, capture=True, on_output=batch.feed, tracer=tracer_argv)
+                self.running = running
+                self.post_message(self.Started(spec.command, spec))
+                try:
+                    return self._pump(running, batch)
+                finally:
+                    self.running = None
 
         outcome = run(ws.plan, argv, approve=approve, launch=launch, caps=ws.caps)
         self._finish(self._record(outcome, interactive, batch))
@@ -425,6 +477,33 @@ class RunPanel(Vertical, PlanView):
                 return RunRecord(command, result.exit_code, result.duration,
                                  "; ".join(n for n in notes if n),
                                  result.error or _decode(batch.last_stderr))
+
+    @contextlib.contextmanager
+    def _traced(self, spec: LaunchSpec, ws: Workspace) -> Iterator[Sequence[str]]:
+        """The tracer's argv for this launch. While it runs, the Denials view gets the
+        analysis of the trace so far; when it ends, of the whole trace (as `sandboxtui trace`
+        prints it)."""
+        require_traceable(spec)
+        log = TraceLog()
+        view = self.query_one(DenialsView)
+        command = shlex.join(spec.command)
+        replan = functools.cache(functools.partial(_replan, ws.options))
+
+        def show(text: str, running: bool) -> None:
+            report = analyse(text, spec.plan, 0, replan,
+                             network_on=spec.plan.policy.network.value == "on")
+            view.post_message(DenialsView.Report(report, command, running))
+
+        show("", True)
+        live = threading.Thread(target=lambda: [show(text, True) for text in log.growing()],
+                                name="sandboxtui-denials", daemon=True)
+        live.start()
+        try:
+            yield log.argv()
+        finally:
+            text = log.close()
+            live.join()
+            show(text, False)
 
     def _pump(self, running: RunningCommand, batch: _Batcher) -> RunResult:
         """Wait for the command's end, then send the kept window; meanwhile arriving lines

@@ -1,0 +1,142 @@
+"""The Denials view (issue 14): with trace on (ctrl+r; off by default), a run in the run panel
+goes through the real tracer over the real sandbox, and the view lists what the sandbox
+refused live, grouped and counted as `sandboxtui trace` prints it, each explained. Enter
+shows the path in the mount tree; `a` shows the exact change to the config file, writes it
+(comments kept) and the re-planned view marks the denial allowed; where the core suggests
+nothing, nothing is offered."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Static, TabbedContent
+from tui_support import SIZE, demo_at, make_app, real_caps, run_in_panel
+
+from sandboxtui.widgets.apply_suggestion import ApplySuggestion
+from sandboxtui.widgets.denials import NOW_ALLOWED, DenialsView
+from sandboxtui.widgets.node_details import NodeDetails
+from sandboxtui.widgets.run_panel import RunPanel
+
+pytestmark = pytest.mark.anyio
+NO_PRECHECK = ('sensitive_path_precheck_mode="off"',)  # the command names .env on purpose
+
+
+def _row(view: DenialsView, op: str, suffix: str) -> int:
+    return next(i for i, d in enumerate(view.rows) if d.op == op and d.path.endswith(suffix))
+
+
+async def _wait(pilot, condition, what: str, tries: int = 200) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_denials_live_explained_jump_and_apply(tmp_path: Path) -> None:
+    ws, config = demo_at(tmp_path / "demo")
+    real = os.path.realpath(ws)
+    app = make_app(ws, config, tmp_path, caps=real_caps(), overrides=NO_PRECHECK)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        panel = app.query_one(RunPanel)
+        view = app.query_one(DenialsView)
+        assert not panel.tracing and not view.display  # off by default
+        await pilot.press("ctrl+r")
+        assert panel.tracing and view.display
+
+        # live: the first refusal is listed while the command still runs
+        app.query_one("#run-input", Input).value = (
+            "sh -c 'mkdir secrets/new; sleep 1.5; echo x > /etc/sbx-tui; "
+            "echo y > /etc/sbx-tui; cat .env'")
+        await pilot.press("enter")
+        await _wait(pilot, lambda: view.running and view.rows, "a live denial")
+        assert panel.running is not None
+        assert [(d.op, d.path) for d in view.rows] == [("create", f"{real}/secrets/new")]
+        await _wait(pilot, lambda: panel.records and not view.running, "the final report")
+
+        got = {(d.op, d.path, d.errno, d.access, d.count) for d in view.rows}
+        assert got == {("write", "/etc/sbx-tui", "EROFS", "ro", 2),
+                       ("create", f"{real}/secrets/new", "EACCES", "none", 1),
+                       ("read", f"{real}/.env", "EACCES", "none", 1)}, view.rows
+        assert view.rows[0].path == "/etc/sbx-tui"  # by count, as the CLI prints them
+        title = str(app.query_one("#denials-title").render())
+        assert "3 refused by the sandbox" in title and "finished" in title
+
+        table = view.query_one(DataTable)
+        table.focus()
+        detail = view.query_one("#denials-detail", Static)
+        table.move_cursor(row=_row(view, "read", "/.env"))
+        await pilot.pause()
+        text = str(detail.render())
+        assert "sensitive" in text and "no change suggested" in text
+        await pilot.press("a")  # nothing is offered where the core suggests nothing
+        await pilot.pause()
+        assert not isinstance(app.screen, ApplySuggestion)
+        assert "nothing to apply" in "\n".join(str(n.message) for n in app._notifications)
+
+        table.move_cursor(row=_row(view, "create", "/secrets/new"))
+        await pilot.pause()
+        text = str(detail.render())
+        assert f'permissions.demo.filesystem."{ws}/secrets"="write"' in text
+        assert "widens: " in text and "becomes writable instead of denied" in text
+        await pilot.press("a")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ApplySuggestion)
+        shown = "\n".join(str(s.render()) for s in modal.query(Static))
+        assert f'-"{ws}/secrets" = "none"' in shown and f'+"{ws}/secrets" = "write"' in shown
+        assert "becomes writable instead of denied" in shown
+        await pilot.press("y")
+        await _wait(pilot, lambda: not isinstance(app.screen, ApplySuggestion), "the write")
+        written = config.read_text()
+        assert f'"{ws}/secrets" = "write"' in written
+        assert written.startswith("# sandboxtui demo configuration\n")  # comments kept
+        await _wait(pilot, lambda: NOW_ALLOWED in str(table.get_row_at(
+            _row(view, "create", "/secrets/new"))[5]), "the re-planned view")
+        assert "Applied to" in "\n".join(str(n.title) for n in app._notifications)
+        etc = _row(view, "write", "/etc/sbx-tui")
+        assert NOW_ALLOWED not in str(table.get_row_at(etc)[5])
+
+        # enter: the path in the mount tree, with its details
+        table.move_cursor(row=_row(view, "read", "/.env"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.query_one(TabbedContent).active == "tree"
+        assert app.query_one(NodeDetails).path == f"{real}/.env"
+
+
+async def test_untraced_runs_list_nothing(tmp_path: Path) -> None:
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, caps=real_caps())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        assert "trace is off (ctrl+r)" in str(app.query_one("#run-status").render())
+        record = await run_in_panel(app, pilot, "sh -c 'echo x > /etc/sbx-untraced'")
+        assert record.exit_code == 2
+        view = app.query_one(DenialsView)
+        assert view.report is None and not view.display
+
+
+async def test_denials_fit_beside_the_output_at_80x24(tmp_path: Path) -> None:
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, caps=real_caps())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("6")
+        await pilot.press("ctrl+r")
+        record = await run_in_panel(app, pilot, "sh -c 'echo x > /etc/sbx-small'")
+        assert record.exit_code == 2
+        view = app.query_one(DenialsView)
+        await _wait(pilot, lambda: view.rows and not view.running, "the report")
+        output = app.query_one("#run-output")
+        screen = app.screen.region
+        # stacked under the output, in the history's place; both on screen, none clipped
+        assert not app.query_one("#run-history").display
+        assert output.region.height >= 3 and view.region.height >= 8
+        assert screen.contains_region(view.region) and screen.contains_region(output.region)
+        assert view.region.y >= output.region.bottom
+        table = view.query_one(DataTable)
+        assert table.row_count == 1 and "/etc/sbx-small" in str(table.get_row_at(0)[2])
+        assert "/etc/sbx-small" in str(view.query_one("#denials-detail").render())
