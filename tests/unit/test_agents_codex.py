@@ -227,3 +227,16 @@ def test_errors_name_file_line_and_key(ws: Path, text: str, line: int, key: str,
     assert err.value.origin == f"{config}:{line}"
     assert err.value.key == key
     assert message in err.value.message
+
+
+def test_sandboxtui_own_keys_with_c(ws: Path) -> None:
+    """Keys Codex does not have (limits, system_bwrap, ...) apply from -c, as in sandboxtui's
+    config; Codex's own keys stay Codex's."""
+    policy = codex(ws, 'sandbox_mode = "workspace-write"\n',
+                   overrides=["limits.cpu_seconds=5", 'system_bwrap="/opt/bwrap"'])
+    assert policy.limits.cpu_seconds == 5 and policy.system_bwrap == "/opt/bwrap"
+    assert str(policy.source("limits.cpu_seconds")) == "-c limits.cpu_seconds=5"
+    assert policy.mode is SandboxMode.WORKSPACE_WRITE
+    with pytest.raises(ConfigError) as err:
+        codex(ws, "", overrides=["limits.cpu_seconds=-1"])
+    assert err.value.key == "limits.cpu_seconds"

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import fields, replace
+from functools import reduce
 from typing import Any
 
 from sandboxtui.core.agents.layers import Key, Layer, fail, flatten, merge, toml_layer, under
-from sandboxtui.core.config import ConfigError, _fs_entry_value, dotted
+from sandboxtui.core.config import SCHEMA, ConfigError, _fs_entry_value, dotted
 from sandboxtui.core.policy import (
     PROTECTED_NAMES,
+    SETTINGS,
     Access,
     AgentSource,
     Difference,
@@ -45,9 +47,14 @@ CODEX_PROTECTED = (".git", ".codex", ".agents", ".aws")
 PROJECT_IGNORED = ("openai_base_url", "chatgpt_base_url", "model_provider", "model_providers",
                    "profile", "profiles", "experimental_realtime_ws_base_url")
 SYSTEM_CONFIG = "/etc/codex/config.toml"
+# The keys both Codex and sandboxtui have: read as Codex's wherever they are set. sandboxtui's
+# other keys (limits, system_bwrap, ...) apply when given with -c.
+CODEX_KEYS = {("sandbox_mode",), ("default_permissions",), ("profile",),
+              ("features", "use_legacy_landlock"),
+              *(("sandbox_workspace_write", k) for k in ("writable_roots", "network_access",
+                                                         "exclude_tmpdir_env_var",
+                                                         "exclude_slash_tmp"))}
 MODES = ("read-only", "workspace-write", "danger-full-access")
-_LEGACY_KEYS = ("writable_roots", "network_access", "exclude_tmpdir_env_var",
-                "exclude_slash_tmp")
 _PROFILE_KEYS = ("description", "extends", "workspace_roots", "filesystem", "network")
 _NETWORK_KEYS = ("enabled", "proxy_url", "enable_socks5", "socks_url", "enable_socks5_udp",
                  "allow_upstream_proxy", "dangerously_allow_non_loopback_proxy",
@@ -112,10 +119,31 @@ def read_codex(
                             "project config"))
         layers.append(layer)
         files.append(path)
-    layers.append(_overrides(overrides, sandbox_mode))
+    cli = _overrides(overrides, sandbox_mode)
+    own = {k: cli.pop(k) for k in list(cli) if k in SCHEMA and k not in CODEX_KEYS}
+    layers.append(cli)
     merged = merge(layers)
     policy, notes = _policy(merged, cwd, env, ignored)
-    return _with_semantics(policy, files, ignored, notes, strict)
+    return _with_own_settings(_with_semantics(policy, files, ignored, notes, strict), own)
+
+
+def _with_own_settings(policy: Policy, own: Layer) -> Policy:
+    """sandboxtui's own keys given with `-c` (limits, system_bwrap, protect_git, ...: keys
+    Codex does not have) on top, as sandboxtui's config would set them."""
+    values: dict[tuple[str, ...], Any] = {}
+    provenance = dict(policy.provenance)
+    for key, (value, prov) in own.items():
+        try:
+            values[SCHEMA[key].attr] = SCHEMA[key].parse(value)
+        except ValueError as exc:
+            raise ConfigError(str(exc), origin="-c", key=dotted(key)) from None
+        provenance[dotted(key)] = prov
+    if not values:
+        return policy
+    changed = policy_from({**{s.attr: reduce(getattr, s.attr, policy) for s in SETTINGS},
+                           **values})
+    return replace(policy, **{f.name: getattr(changed, f.name) for f in fields(Policy)
+                              if f.name in {a[0] for a in values}}, provenance=provenance)
 
 
 def _project_configs(cwd: str, base: Layer, user: str, ignored: Ignored) -> list[str]:
@@ -209,7 +237,7 @@ def _legacy(merged: Layer, values: dict[tuple[str, ...], Any],
     provenance["sandbox_mode"] = prov
     for key, (value, prov) in under(merged, ("sandbox_workspace_write",)).items():
         name = dotted(("sandbox_workspace_write", *key))
-        if len(key) != 1 or key[0] not in _LEGACY_KEYS:
+        if ("sandbox_workspace_write", *key) not in CODEX_KEYS:
             ignored.append((name, str(prov)))
             continue
         try:
