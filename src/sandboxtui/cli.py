@@ -7,13 +7,13 @@ Exit codes: the command's own for `run`; 1 verify mismatch, or a patch that does
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sandboxtui.core.config import resolve, settings_table
@@ -23,6 +23,8 @@ from sandboxtui.core.policy import Policy
 from sandboxtui.core.terminal import inert
 
 if TYPE_CHECKING:
+    import argparse
+
     from sandboxtui.core.approvals.gate import GateResult
     from sandboxtui.core.audit import AuditRecord
     from sandboxtui.core.launch import LaunchSpec
@@ -57,24 +59,28 @@ def _config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-proc", action="store_true", help="do not mount a fresh /proc")
 
 
-class _Version(argparse.Action):
-    """`--version`: the installed distribution's version, read from the package metadata
-    (declared once, in pyproject.toml) only when asked: every `run` builds this parser."""
+def build_parser(argparse: Any = None) -> argparse.ArgumentParser:
+    """Every command's options, declared once. `argparse`: the module (by default), or
+    `_Declared`, which records the same declarations for `run`'s lean path."""
+    if argparse is None:
+        import argparse
 
-    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        from importlib.metadata import PackageNotFoundError, version
+    class Version(argparse.Action):  # type: ignore[misc, name-defined]
+        """`--version`: the installed distribution's version, read from the package metadata
+        (declared once, in pyproject.toml) only when asked."""
 
-        try:
-            found = version("sandboxtui")
-        except PackageNotFoundError:
-            found = "unknown (not installed)"
-        print(f"sandboxtui {found}")
-        parser.exit()
+        def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+            from importlib.metadata import PackageNotFoundError, version
 
+            try:
+                found = version("sandboxtui")
+            except PackageNotFoundError:
+                found = "unknown (not installed)"
+            print(f"sandboxtui {found}")
+            parser.exit()
 
-def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sandboxtui", description=__doc__)
-    parser.add_argument("--version", action=_Version, nargs=0, help="print the version")
+    parser.add_argument("--version", action=Version, nargs=0, help="print the version")
     sub = parser.add_subparsers(dest="command")
 
     ui = sub.add_parser("ui", help="open the TUI on the workspace (the default)")
@@ -372,7 +378,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         return code  # denied or refused before anything ran: said already
 
     def replan(override: str) -> MountPlan:
-        wider = argparse.Namespace(**{**vars(args), "overrides": [*args.overrides, override]})
+        wider = SimpleNamespace(**{**vars(args), "overrides": [*args.overrides, override]})
         return load_plan(wider)
 
     try:
@@ -629,12 +635,87 @@ COMMANDS = {"plan": cmd_plan, "explain": cmd_explain, "doctor": cmd_doctor, "dem
             "approvals": cmd_approvals, "patch": cmd_patch, "verify": cmd_verify}
 
 
+class _Declared:
+    """argparse's declaring calls, recorded: `run`'s lean path reads its options from the very
+    calls that build the full parser, without importing argparse (its import and the parser
+    cost more than the rest of the command line)."""
+
+    REMAINDER = "..."
+    Action = object
+
+    def __init__(self, *_: object, **__: object) -> None:
+        self.options: dict[str, dict[str, Any]] = {}  # flag -> its add_argument keywords
+        self.defaults: dict[str, Any] = {}
+        self.commands: dict[str, _Declared] = {}
+
+    def ArgumentParser(self, **_: object) -> _Declared:  # the root parser: this recorder
+        return self
+
+    def add_subparsers(self, **_: object) -> _Declared:
+        return self
+
+    def add_parser(self, name: str, **_: object) -> _Declared:
+        self.commands[name] = _Declared()
+        return self.commands[name]
+
+    def add_argument(self, *flags: str, **how: Any) -> None:
+        if not flags[0].startswith("-"):
+            return  # the positional: the command, after the options
+        longs = [f for f in flags if f.startswith("--")]
+        how.setdefault("dest", (longs or flags)[0].lstrip("-").replace("-", "_"))
+        action = how.get("action")
+        self.defaults[how["dest"]] = (False if action == "store_true" else [] if action ==
+                                      "append" else how.get("default"))
+        for flag in flags:
+            self.options[flag] = how
+
+
+def _parse_run(argv: list[str]) -> SimpleNamespace | None:
+    """`run [options] [--] CMD ARGS` parsed as argparse would; None for anything else (help,
+    an abbreviation, a missing value, an option value starting with `-`): argparse decides."""
+    declared = _Declared()
+    build_parser(declared)
+    run = declared.commands["run"]
+    values: dict[str, Any] = {k: list(v) if isinstance(v, list) else v
+                              for k, v in run.defaults.items()}
+    i = 1
+    while i < len(argv) and argv[i] != "--" and argv[i].startswith("-"):
+        flag, eq, inline = argv[i].partition("=") if argv[i].startswith("--") else (
+            argv[i], "", "")
+        how = run.options.get(flag)
+        if how is None or "nargs" in how or "choices" in how:
+            return None
+        if how.get("action") == "store_true":
+            if eq:
+                return None
+            values[how["dest"]] = True
+            i += 1
+            continue
+        if not eq and i + 1 == len(argv):
+            return None
+        value = inline if eq else argv[i + 1]
+        i += 1 if eq else 2
+        if value.startswith("-"):
+            return None
+        if "type" in how:
+            try:
+                value = how["type"](value)
+            except ValueError:
+                return None
+        if how.get("action") == "append":
+            values[how["dest"]].append(value)
+        else:
+            values[how["dest"]] = value
+    return SimpleNamespace(**values, command="run", argv=argv[i:])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
         argv = ["ui", *argv]
-    args = parser.parse_args(argv)
+    args = _parse_run(argv) if argv[0] == "run" else None
+    if args is None:
+        args = build_parser().parse_args(argv)
     if args.command == "ui":
         args.json = False
     try:

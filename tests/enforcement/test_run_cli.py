@@ -415,9 +415,11 @@ def test_a_runtime_directory_that_is_not_private_is_refused(tmp_path: Path) -> N
 
 def test_run_never_imports_textual_and_plan_never_loads_libseccomp(tmp_path: Path) -> None:
     def imported(command: str, *args: str) -> set[str]:
+        # a fresh state directory: no cached seccomp program, the launch compiles its filter
         done = subprocess.run([sys.executable, "-X", "importtime", "-m", "sandboxtui", command,
                                "--cwd", str(tmp_path), *args], capture_output=True, text=True,
-                              check=True)
+                              check=True, env={**os.environ,
+                                               "XDG_STATE_HOME": str(tmp_path / "state")})
         return {line.split("|")[-1].strip() for line in done.stderr.splitlines()
                 if line.startswith("import time:")}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -114,6 +113,8 @@ def _scan_key(text: str) -> tuple[list[str], str] | None:
                 j += 1
             if j >= len(text):
                 return None
+            import tomllib
+
             try:
                 parts.append(tomllib.loads(f'k = "{"".join(buf)}"')["k"])
             except tomllib.TOMLDecodeError:
@@ -222,6 +223,8 @@ def _file_layer(path: str) -> tuple[Layer, dict[str, Layer]]:
         raise ConfigError(f"cannot read config: {exc.strerror}", origin=str(path)) from None
     except UnicodeDecodeError:
         raise ConfigError("config is not valid UTF-8", origin=str(path)) from None
+    import tomllib  # here: a launch without a config file or -c does not parse TOML
+
     try:
         tree = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:
@@ -260,6 +263,7 @@ def _overrides_layer(overrides: Iterable[str]) -> tuple[Layer, dict[str, Layer]]
     for item in overrides:
         if "=" not in item:
             raise ConfigError("expected KEY=VALUE", origin="-c", key=item)
+        import tomllib
         key_text, value_text = item.split("=", 1)
         try:
             tree = tomllib.loads(f"{key_text.strip()} = {value_text.strip()}")

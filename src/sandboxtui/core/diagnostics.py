@@ -8,7 +8,6 @@ into the warnings shown by `doctor`, `run` and the TUI.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import stat
 import subprocess
@@ -82,7 +81,9 @@ def seccomp_status() -> tuple[bool, str | None]:
     try:
         ctypes.CDLL("libseccomp.so.2")  # cheaper than find_library, which spawns ldconfig
     except OSError:
-        if ctypes.util.find_library("seccomp") is None:
+        from ctypes.util import find_library  # here: it imports shutil and tempfile
+
+        if find_library("seccomp") is None:
             return False, "libseccomp is not installed"
     try:
         with open("/proc/self/status", encoding="ascii") as fh:

@@ -24,10 +24,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 import stat
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -373,6 +371,8 @@ _TRUSTED_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
 def _git() -> str:
+    import shutil  # here, as tempfile below: only a run that left a repository pays for them
+
     return shutil.which("git", path=_TRUSTED_PATH) or "/usr/bin/git"
 
 
@@ -431,6 +431,9 @@ def _clean_config(dfd: int, git_dir: str, name: str, before: bytes | None) -> li
         return []
     # git edits a private copy (in the per-user runtime directory, hidden in every sandbox);
     # the result replaces the file within the held directory, whatever its path leads to now.
+    import shutil
+    import tempfile
+
     os.makedirs(runtime_dir(), 0o700, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="gitguard-", dir=runtime_dir())
     try:
