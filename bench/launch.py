@@ -1,6 +1,7 @@
 """Launch overhead: median wall time of `/bin/true`, bare and under the sandbox.
 
     .venv/bin/python bench/launch.py [--runs N]
+    .venv/bin/python bench/launch.py --peers [--codex PATH] [--runs N]
 
 Four ways, over a small git workspace with a `.env` (workspace-write, network off):
   bare      subprocess.run(["/bin/true"])
@@ -16,6 +17,14 @@ Targets: launcher within 1.3x of bwrap; cli at most 60 ms median (aim: 30 ms).
 Fresh processes run with bytecode caching on, as an installed tool does: a
 PYTHONDONTWRITEBYTECODE=1 environment would recompile every module on every start (about +30 ms
 here). The caches go to a temporary PYTHONPYCACHEPREFIX, not into the source tree.
+
+--peers: `sandboxtui run -- /bin/true` (a fresh process, defaults, bytecode cached) beside raw
+bwrap with the launcher's argv and Codex's `codex sandbox -c sandbox_mode="workspace-write" --
+/bin/true`, in paired, interleaved runs: medians, both ratios (targets: at most 0.5x Codex and
+5x raw bwrap), Codex's version, and the peak RSS of each process. Codex is the native binary of
+`--codex PATH` (the binary, or an npm prefix holding @openai/codex), else of
+`npm install --prefix SCRATCH @openai/codex` (about 424 MB); without it only the raw-bwrap ratio
+is printed, and why.
 
 Proxy throughput: the system python3 sends 128 MiB to a byte-counting sink on host loopback,
 once directly and once from inside a proxy-mode sandbox (inside bridge -> Unix socket -> host
@@ -152,11 +161,109 @@ def cli_command(ws: Path, config: Path) -> list[str]:
     return [*prefix, "run", "--config", str(config), "--cwd", str(ws), "--", TRUE]
 
 
+CODEX_NATIVE = ("node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/"
+                "codex")
+
+
+def codex_binary(given: str | None, scratch: Path) -> tuple[str | None, str]:
+    """Codex's native binary (`--codex`: the binary or an npm prefix; else installed into
+    `scratch` with npm), or None and why not."""
+    if given is not None:
+        path = Path(given)
+        found = path / CODEX_NATIVE if path.is_dir() else path
+        if found.is_file() and os.access(found, os.X_OK):
+            return str(found), ""
+        return None, f"--codex {given}: no Codex binary there (looked for {found})"
+    npm = shutil.which("npm")
+    if npm is None:
+        return None, "npm is not installed, and no --codex PATH was given"
+    print(f"installing Codex: npm install --prefix {scratch} @openai/codex", file=sys.stderr)
+    done = subprocess.run([npm, "install", "--silent", "--prefix", str(scratch),
+                           "@openai/codex"], capture_output=True, text=True)
+    native = scratch / CODEX_NATIVE
+    if done.returncode != 0 or not native.is_file():
+        why = (done.stderr.strip().splitlines() or ["no native binary for this machine"])[-1]
+        return None, f"npm install @openai/codex failed: {why}"
+    return str(native), ""
+
+
+def spawn(argv: list[str], env: dict[str, str], cwd: Path) -> Callable[[], int]:
+    """A run of `argv` that returns the process's peak RSS in KiB (and fails loudly)."""
+    def once() -> int:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {err.decode()[-300:]}")
+        return usage.ru_maxrss
+    return once
+
+
+def peers(runs: int, codex_path: str | None) -> int:
+    """sandboxtui run, raw bwrap and Codex side by side."""
+    ws = workspace()
+    scratch = Path(tempfile.mkdtemp(prefix="sandboxtui-bench-peers-"))
+    try:
+        (scratch / "config").mkdir()  # no config file: sandboxtui's defaults, as Codex's
+        env = {**cached_env(scratch / "pycache"), "XDG_CONFIG_HOME": str(scratch / "config")}
+        spec = prepare(build_plan(resolve(config_path=None, env={}), str(ws)), [TRUE])
+        if not isinstance(spec.enforcer, Bubblewrap):
+            print("the benchmark needs the bubblewrap pipeline", file=sys.stderr)
+            return 1
+        script = Path(sys.executable).with_name("sandboxtui")
+        prefix = [str(script)] if script.exists() else [sys.executable, "-m", "sandboxtui"]
+        codex, why = codex_binary(codex_path, scratch / "codex")
+        fns: dict[str, Callable[[], object]] = {
+            "sandboxtui": spawn([*prefix, "run", "--", TRUE], env, ws),
+            "bwrap": lambda: raw_bwrap(spec),
+        }
+        if codex is not None:
+            fns["codex"] = spawn([codex, "sandbox", "-c", 'sandbox_mode="workspace-write"', "--",
+                                  TRUE], env, ws)
+        rss: dict[str, list[int]] = {"sandboxtui": [], "codex": []}
+        for name in rss:
+            if name in fns:
+                measure = fns[name]
+                fns[name] = lambda measure=measure, name=name: rss[name].append(measure())
+        results = medians_ms(fns, runs)
+        version = (subprocess.run([codex, "--version"], capture_output=True, text=True).stdout
+                   .strip() if codex is not None else "")
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"{runs} paired runs, median wall time of {TRUE} in a git workspace with a .env "
+          f"(bwrap: {spec.enforcer.program}; {sys.executable})")
+    for name, ms in results.items():
+        print(f"  {name:<11} {ms:7.1f} ms")
+    ratio = results["sandboxtui"] / results["bwrap"]
+    print(f"sandboxtui / raw bwrap = {ratio:.2f}x (target <= 5x): "
+          f"{'met' if ratio <= 5 else 'MISSED'}")
+    if "codex" not in results:
+        print(f"no Codex ratio: {why}")
+        return 0
+    ratio = results["sandboxtui"] / results["codex"]
+    print(f"sandboxtui / Codex     = {ratio:.2f}x (target <= 0.5x): "
+          f"{'met' if ratio <= 0.5 else 'MISSED'}  ({version})")
+    ours, theirs = (statistics.median(rss[n]) / 1024 for n in ("sandboxtui", "codex"))
+    print(f"peak RSS (median)      = sandboxtui {ours:.1f} MiB, Codex {theirs:.1f} MiB: "
+          f"{'under' if ours < theirs else 'NOT under'} Codex's")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=40)
     parser.add_argument("--copies", type=int, default=3, help="proxy throughput samples")
+    parser.add_argument("--peers", action="store_true",
+                        help="sandboxtui run beside raw bwrap and Codex (only that)")
+    parser.add_argument("--codex", metavar="PATH",
+                        help="Codex's binary or npm prefix (default: npm install it)")
     args = parser.parse_args()
+    if args.peers:
+        return peers(args.runs, args.codex)
     sink = byte_sink()
     sink_port = sink.getsockname()[1]
     proxy_env = {**os.environ, "HTTP_PROXY": f"http://127.0.0.1:{sink_port}"}

@@ -28,12 +28,13 @@ from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState
 
 from sandboxtui.core.approvals.broker import (
     Broker,
     BrokerError,
+    ConsoleBusy,
     PendingRequest,
     default_socket_dir,
 )
@@ -52,7 +53,7 @@ from sandboxtui.model import (
     reload_workspace,
 )
 from sandboxtui.widgets.approval_modal import ApprovalModal
-from sandboxtui.widgets.approvals_queue import ApprovalsPanel
+from sandboxtui.widgets.approvals_queue import ApprovalBanner, ApprovalsPanel
 from sandboxtui.widgets.carveouts import CarveoutsTable, carveout_rows
 from sandboxtui.widgets.denials import DenialsView
 from sandboxtui.widgets.help_screen import HelpScreen, help_title
@@ -131,6 +132,7 @@ class SandboxApp(App[int]):
         Binding("p", "pick_profile", "Profile", id="switch.profile"),
         Binding("l", "toggle_pipeline", "Pipeline", id="switch.pipeline"),
         Binding("t", "toggle_theme", "Light/dark", id="app.theme"),
+        Binding("a", "review_next", "Review approval", id="app.review"),
         Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -140,9 +142,12 @@ class SandboxApp(App[int]):
     workspace: var[Workspace] = var(cast(Workspace, None), init=False, always_update=True)
 
     def __init__(self, workspace: Workspace, *, watch: bool = True,
-                 socket_dir: str | None = None, audit_path: str | None = None) -> None:
-        """`socket_dir`: host the approvals broker there (None: no broker)."""
+                 socket_dir: str | None = None, audit_path: str | None = None,
+                 all_workspaces: bool = False) -> None:
+        """`socket_dir`: host the approvals broker there (None: no broker), for headless runs
+        in this workspace, or in every workspace (`all_workspaces`)."""
         super().__init__()
+        self.all_workspaces = all_workspaces
         self.set_reactive(SandboxApp.workspace, workspace)
         self.watch_files = watch
         self.socket_dir = socket_dir
@@ -167,6 +172,7 @@ class SandboxApp(App[int]):
     def compose(self) -> ComposeResult:
         bound = SandboxApp.workspace
         yield Header()
+        yield ApprovalBanner(id="approval-banner")
         with TabbedContent(initial="tree"):
             with TabPane("Tree", id="tree"), Vertical():
                 yield PathFilter(id="path-filter").data_bind(bound)
@@ -248,22 +254,35 @@ class SandboxApp(App[int]):
 
     def ask_approval(self, request: ApprovalRequest, source: str = "run panel") -> Future[Decision]:
         """Open the approval modal; the future gets the decision, or a denial when the app
-        closes first (UI thread only)."""
+        closes first (UI thread only). After a decision, the next request waiting is shown."""
         future: Future[Decision] = Future()
         if self.unmounted.is_set():
             future.set_result(deny("tui", "the TUI closed before a decision"))
             return future
         self._undecided.add(future)
         future.add_done_callback(self._undecided.discard)
-        self.push_screen(ApprovalModal(request, self.who, source), future.set_result)
+        future.add_done_callback(lambda _: self.call_later(self._show_next_request))
+        others = sum(p.request.id != request.id
+                     for p in self.query_one(ApprovalsPanel).waiting())
+        modal = ApprovalModal(request, self.who, source, home=self.workspace.plan.cwd,
+                              waiting=1 + others)
+        self.push_screen(modal, future.set_result)
         return future
 
     def _start_broker(self, socket_dir: str) -> None:
-        broker = Broker(socket_dir, session=self.session, on_request=self._broker_asks)
+        workspace = None if self.all_workspaces else self.workspace.plan.cwd
+        broker = Broker(socket_dir, workspace=workspace, session=self.session,
+                        on_request=self._broker_asks)
         try:
             broker.start()
+        except ConsoleBusy as exc:
+            self.notify(f"headless runs {'anywhere' if workspace is None else 'here'} ask the "
+                        f"sandboxtui already serving their approvals (pid {exc.pid}), not this "
+                        "one", title="Approvals go to another sandboxtui", severity="warning",
+                        timeout=8)
+            return
         except BrokerError as exc:
-            self.notify(f"{exc}\nheadless runs will ask on their terminal instead",
+            self.notify(f"{exc}\nthis sandboxtui does not answer headless runs' approvals",
                         title="Approvals broker not started", severity="warning", timeout=8)
             return
         self.broker = broker
@@ -274,25 +293,57 @@ class SandboxApp(App[int]):
             pending.decide(deny("tui", "the TUI closed before a decision"))
 
     def on_approval_asked(self, message: ApprovalAsked) -> None:
-        pending = message.pending
-        panel = self.query_one(ApprovalsPanel)
-        panel.add(pending)
-        self._update_titles()
-        if isinstance(self.screen, ModalScreen):
-            self.notify(f"{pending.request.command()}\n(7: Approvals, a: review)",
-                        title=f"Approval requested by pid {pending.peer_pid}", timeout=8)
+        """A prompt already up counts the new request; while the user types (or another
+        screen is up) a banner and the bell announce it; otherwise it is shown."""
+        self.query_one(ApprovalsPanel).add(message.pending)
+        if isinstance(self.screen, ModalScreen) or isinstance(self.focused, Input):
+            self.bell()
         else:
-            self.review(pending)
+            self.review(message.pending)
+
+    def on_approvals_panel_changed(self) -> None:
+        self._update_titles()
+        self._show_banner()
+        if isinstance(self.screen, ApprovalModal):
+            self.screen.count_waiting(1 + self._queued())
+
+    def _queued(self) -> int:
+        """Requests from headless runs waiting and not on screen."""
+        shown = self.screen.request.id if isinstance(self.screen, ApprovalModal) else None
+        return sum(p.request.id != shown for p in self.query_one(ApprovalsPanel).waiting())
+
+    def _show_banner(self) -> None:
+        for banner in self.query(ApprovalBanner):  # none while the app is closing
+            shown = isinstance(self.screen, ApprovalModal)
+            banner.show([] if shown else self.query_one(ApprovalsPanel).waiting())
+
+    def _show_next_request(self) -> None:
+        """After a decision: the next request waiting (behind its own guard time)."""
+        if not self.unmounted.is_set() and not isinstance(self.screen, ModalScreen):
+            self._show_banner()
+            self.action_review_next()
+
+    def action_review_next(self) -> None:
+        waiting = self.query_one(ApprovalsPanel).waiting()
+        if waiting and not isinstance(self.screen, ApprovalModal):
+            self.review(waiting[0])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """`a` (review) is offered while requests wait."""
+        if action == "review_next":
+            return bool(self.query(ApprovalsPanel)) and bool(
+                self.query_one(ApprovalsPanel).waiting())
+        return True
 
     def review(self, pending: PendingRequest) -> None:
         def decided(future: Future[Decision]) -> None:
             pending.decide(future.result())
             for panel in self.query(ApprovalsPanel):  # none when the app closed first
                 panel.remove(pending.request.id)
-            self._update_titles()
 
         source = f"headless run, pid {pending.peer_pid}"
         self.ask_approval(pending.request, source).add_done_callback(decided)
+        self._show_banner()
 
     def on_approvals_panel_review(self, message: ApprovalsPanel.Review) -> None:
         self.review(message.pending)
@@ -536,7 +587,7 @@ def _placeholder_like(path: str) -> bool:
         return True
 
 
-def run_app(options: Options) -> int:
+def run_app(options: Options, all_workspaces: bool = False) -> int:
     """Probe the machine, plan (a config error raises before any screen opens), run the app."""
     from sandboxtui.core.agents import resolve_policy
     from sandboxtui.core.diagnostics import probe
@@ -546,4 +597,5 @@ def run_app(options: Options) -> int:
                             overrides=options.overrides, codex=options.codex,
                             claude=options.claude, strict=options.strict)
     workspace = load_workspace(options, probe(policy.system_bwrap))
-    return SandboxApp(workspace, socket_dir=default_socket_dir()).run() or 0
+    return SandboxApp(workspace, socket_dir=default_socket_dir(),
+                      all_workspaces=all_workspaces).run() or 0

@@ -85,6 +85,9 @@ def build_parser(argparse: Any = None) -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="open the TUI on the workspace (the default)")
     _config_options(ui)
+    ui.add_argument("--all-workspaces", action="store_true",
+                    help="answer the approval requests of headless runs in every workspace, "
+                    "not only in this one")
     demo = sub.add_parser("demo", help="create a scratch demo workspace and open it")
     demo.add_argument("--print", action="store_true",
                       help="print the demo plan, no TUI (the demo workspace is kept)")
@@ -108,6 +111,7 @@ def build_parser(argparse: Any = None) -> argparse.ArgumentParser:
     _config_options(run)
     run.add_argument("--timeout", type=float, default=None, metavar="S",
                      help="kill the whole sandbox after S seconds")
+    _approval_timeout_option(run)
     run.add_argument("--dry-run", action="store_true",
                      help="print the exact bwrap argv and the seccomp rules; run nothing")
     run.add_argument("--verbose", action="store_true",
@@ -119,6 +123,7 @@ def build_parser(argparse: Any = None) -> argparse.ArgumentParser:
     _config_options(trace)
     trace.add_argument("--timeout", type=float, default=None, metavar="S",
                        help="kill the whole sandbox after S seconds")
+    _approval_timeout_option(trace)
     trace.add_argument("--json", action="store_true",
                        help="the report as JSON on stdout (the command's stdout goes to stderr)")
     trace.add_argument("--report", metavar="FILE", help="write the JSON report to FILE")
@@ -172,6 +177,12 @@ def workspace(args: argparse.Namespace) -> str:
 
 def load_plan(args: argparse.Namespace) -> MountPlan:
     return build_plan(load_policy(args), workspace(args), mount_proc=not args.no_proc)
+
+
+def _approval_timeout_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--approval-timeout", type=float, default=None, metavar="S",
+                   help="deny when the sandboxtui asked for an approval has not decided within "
+                   "S seconds (default 300)")
 
 
 def _say(line: str, *, err: bool = False) -> None:
@@ -328,7 +339,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return run_app(Options(cwd=workspace(args), config_path=args.config, profile=args.profile,
                            sandbox_mode=args.sandbox_mode, overrides=tuple(args.overrides),
                            mount_proc=not args.no_proc, codex=args.codex, claude=args.claude,
-                           strict=args.strict))
+                           strict=args.strict), args.all_workspaces)
 
 
 def _command(args: argparse.Namespace) -> list[str]:
@@ -336,8 +347,10 @@ def _command(args: argparse.Namespace) -> list[str]:
     if not command:
         raise UsageError(f"{args.command} needs a command: sandboxtui {args.command} "
                          "[options] -- CMD ARGS")
-    if args.timeout is not None and not args.timeout > 0:
-        raise UsageError("--timeout must be a positive number of seconds")
+    for flag, value in (("--timeout", args.timeout), ("--approval-timeout",
+                                                      args.approval_timeout)):
+        if value is not None and not value > 0:
+            raise UsageError(f"{flag} must be a positive number of seconds")
     return command
 
 
@@ -350,7 +363,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(render_launch(launch.prepare(plan, command)))
         return ExitCode.OK
     return _launch_here(plan, command, lambda spec: _run_on_this_terminal(
-        spec, args.timeout, every_warning=args.verbose))
+        spec, args.timeout, every_warning=args.verbose), args.approval_timeout)
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -373,7 +386,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         finally:
             text = tracer.close()
 
-    code = _launch_here(plan, command, traced)
+    code = _launch_here(plan, command, traced, args.approval_timeout)
     if not text:
         return code  # denied or refused before anything ran: said already
 
@@ -432,11 +445,21 @@ def _open_report(path: str) -> TextIO:
 
 
 def _launch_here(plan: MountPlan, command: Sequence[str],
-                 launch: Callable[[LaunchSpec], RunResult]) -> int:
-    """The launch use case with this terminal's approver; the outcome said on stderr."""
-    from sandboxtui.core.run import Denied, Ran, Refused, run
+                 launch: Callable[[LaunchSpec], RunResult],
+                 approval_timeout: float | None) -> int:
+    """The launch use case with this terminal's approver; the outcome said on stderr, and an
+    approver's edit before the command runs."""
+    from sandboxtui.core.run import Denied, Ran, Refused, approver_edit, run
 
-    outcome = run(plan, command, approve=_approve_here, launch=launch)
+    def approve(asked: Sequence[str], plan: MountPlan) -> GateResult:
+        return _approve_here(asked, plan, approval_timeout)
+
+    def launch_as_approved(spec: LaunchSpec) -> RunResult:
+        if edit := approver_edit(command, spec):
+            _say(f"sandboxtui: {edit}", err=True)
+        return launch(spec)
+
+    outcome = run(plan, command, approve=approve, launch=launch_as_approved)
     match outcome:
         case Denied():
             print(f"sandboxtui: {inert(outcome.message, lines=True)}", file=sys.stderr)
@@ -450,11 +473,18 @@ def _launch_here(plan: MountPlan, command: Sequence[str],
     return outcome.exit_code
 
 
-def _approve_here(command: Sequence[str], plan: MountPlan) -> GateResult:
-    """A running TUI decides, else the terminal, else nobody (denied)."""
-    from sandboxtui.core.approvals import gate  # the approval machinery only when needed
+def _approve_here(command: Sequence[str], plan: MountPlan,
+                  timeout: float | None) -> GateResult:
+    """A running TUI decides (within `timeout` s), else the terminal, else nobody (denied)."""
+    from sandboxtui.core.approvals import DEFAULT_CONSOLE_TIMEOUT, gate  # only when needed
 
-    return gate(command, plan)
+    seconds = DEFAULT_CONSOLE_TIMEOUT if timeout is None else timeout
+
+    def waiting(pid: int) -> None:
+        _say(f"sandboxtui: waiting for approval in sandboxtui (pid {pid}, up to {seconds:g} s)",
+             err=True)
+
+    return gate(command, plan, console_timeout=seconds, waiting=waiting)
 
 
 def _run_on_this_terminal(spec: LaunchSpec, timeout: float | None,

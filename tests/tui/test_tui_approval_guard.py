@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from tui_support import SIZE, demo_at, make_app
 
-from sandboxtui.core.approvals.model import ApprovalRequest, Choice, Decision
+from sandboxtui.core.approvals.model import Choice, Decision, new_request
 from sandboxtui.core.precheck import precheck
 from sandboxtui.widgets.approval_modal import GUARD_SECONDS, ApprovalModal
 
@@ -27,8 +27,7 @@ async def test_keys_during_the_guard_time_decide_nothing(tmp_path: Path) -> None
     async with app.run_test(size=SIZE) as pilot:
         plan = app.workspace.plan
         argv = ("cat", ".env")
-        request = ApprovalRequest("0123456789ab", argv, plan.cwd, precheck(argv, plan).hits,
-                                  None, time.time(), 4242)
+        request = new_request(argv, plan.cwd, precheck(argv, plan), plan)
         await pilot.press("6")
         guard = 4.0
         shown = time.monotonic()

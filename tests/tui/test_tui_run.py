@@ -172,7 +172,7 @@ async def test_broker_request_from_a_headless_run(demo, tmp_path, caps) -> None:
         await _wait(pilot, lambda: app.broker is not None)
         plan = app.workspace.plan
         argv = ("cat", ".env")
-        request = new_request(argv, plan.cwd, precheck(argv, plan), None)
+        request = new_request(argv, plan.cwd, precheck(argv, plan), plan)
         answers: list = []  # type: ignore[type-arg]
         client = threading.Thread(target=lambda: answers.append(
             ask_console(request, str(tmp_path / "sock"), 20.0)), daemon=True)
@@ -186,7 +186,7 @@ async def test_broker_request_from_a_headless_run(demo, tmp_path, caps) -> None:
         assert answers[0].who == app.who
         await _wait(pilot, lambda: not app.query_one(ApprovalsPanel).pending)
         # Remembered for the session: the broker answers the same request itself.
-        again = new_request(argv, plan.cwd, precheck(argv, plan), None)
+        again = new_request(argv, plan.cwd, precheck(argv, plan), plan)
         threading.Thread(target=lambda: answers.append(
             ask_console(again, str(tmp_path / "sock"), 5.0)), daemon=True).start()
         await _wait(pilot, lambda: len(answers) == 2)

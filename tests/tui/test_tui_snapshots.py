@@ -18,7 +18,7 @@ import pytest
 from tui_support import SIZE, make_app, real_caps, snapshot_demo
 
 from sandboxtui.app import SandboxApp, VerifyFinished
-from sandboxtui.core.approvals.model import ApprovalRequest
+from sandboxtui.core.approvals.model import new_request
 from sandboxtui.core.precheck import precheck
 from sandboxtui.core.verify import node_paths, verify
 from sandboxtui.widgets.approval_modal import GUARD_SECONDS, ApprovalModal
@@ -56,8 +56,9 @@ def test_warnings(app: SandboxApp, snap_compare) -> None:  # type: ignore[no-unt
 def test_approval_modal(app: SandboxApp, snap_compare) -> None:  # type: ignore[no-untyped-def]
     plan = app.workspace.plan
     argv = ("cat", ".env")
-    request = ApprovalRequest("0123456789ab", argv, plan.cwd, precheck(argv, plan).hits, None,
-                              datetime(2026, 1, 1, 12, 0, 0).timestamp(), 4242)
+    request = replace(new_request(argv, plan.cwd, precheck(argv, plan), plan),
+                      id="0123456789ab", time=datetime(2026, 1, 1, 12, 0, 0).timestamp(),
+                      pid=4242)
 
     async def open_modal(pilot) -> None:  # type: ignore[no-untyped-def]
         await pilot.press("6")

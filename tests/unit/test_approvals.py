@@ -6,6 +6,7 @@ every wait is bounded.
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -19,6 +20,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,13 @@ import pytest
 from conftest import plan_for
 
 import sandboxtui
-from sandboxtui.core.approvals.broker import SOCKET_NAME, Broker, BrokerError, ask_console
+from sandboxtui.core.approvals.broker import (
+    SOCKET_NAME,
+    Broker,
+    BrokerError,
+    ConsoleBusy,
+    ask_console,
+)
 from sandboxtui.core.approvals.gate import GateResult, gate
 from sandboxtui.core.approvals.model import (
     ApprovalRequest,
@@ -94,7 +102,7 @@ class Async:
 
 def request_for(ws: Path, argv: list[str]) -> ApprovalRequest:
     plan = plan_for(ws)
-    return new_request(argv, str(ws), precheck(argv, plan), None)
+    return new_request(argv, str(ws), precheck(argv, plan), plan)
 
 
 # --- the model ------------------------------------------------------------------------------
@@ -272,9 +280,65 @@ def test_console_closing_mid_request_denies(ws: Path, run_dir: str, audit: Audit
 
 
 def test_second_console_is_refused(broker: Broker, run_dir: str) -> None:
-    with pytest.raises(BrokerError, match="another console is already serving"):
+    with pytest.raises(ConsoleBusy, match=f"another console \\(pid {os.getpid()}\\) is "
+                       "already serving") as busy:
         Broker(run_dir).start()
+    assert busy.value.pid == os.getpid()  # the TUI names the console its runs go to
     assert stat.S_ISSOCK(os.lstat(broker.path).st_mode)  # the first one's socket is intact
+
+
+def test_a_console_serves_its_own_workspace_and_refuses_others(
+        ws: Path, tmp_path: Path, run_dir: str, audit: AuditLog) -> None:
+    """Issue 15 item 2: a run asks the console of its workspace, before the one serving every
+    workspace; a workspace's console refuses a request for another workspace (denied, never
+    shown), and a second console for the same workspace is told which one serves it."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / ".env").write_text("X=1\n")
+    with Broker(run_dir, workspace=str(ws)) as mine, Broker(run_dir) as every:
+        assert mine.path != every.path
+        with pytest.raises(ConsoleBusy):
+            Broker(run_dir, workspace=str(ws)).start()
+        Broker(run_dir, workspace=str(other)).close()  # another workspace: its own socket
+        consoles: list[int] = []
+        job = Async(lambda: gate(["cat", ".env"], plan_for(ws), socket_dir=run_dir, tty=None,
+                                 audit=audit, waiting=consoles.append))
+        pending = mine.next_request(timeout=10)
+        assert pending is not None and pending.request.workspace == str(ws)
+        assert every.next_request(timeout=0.1) is None
+        pending.decide(Decision(Choice.ONCE, "mine"))
+        assert job.result().allowed and consoles == [os.getpid()]
+        # the other workspace has no console of its own: the one serving all asks
+        job = Async(lambda: gate(["cat", ".env"], plan_for(other), socket_dir=run_dir,
+                                 tty=None, audit=audit))
+        pending = every.next_request(timeout=10)
+        assert pending is not None and pending.request.workspace == str(other)
+        pending.decide(Decision(Choice.DENY, "every"))
+        assert not job.result().allowed
+        # a request naming another workspace, sent to this workspace's socket, is refused
+        forged = replace(request_for(other, ["cat", ".env"]), workspace=str(other))
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(10)
+            s.connect(mine.path)
+            s.sendall(json.dumps({"type": "request", "request": forged.to_json()}).encode()
+                      + b"\n")
+            answer = json.loads(s.makefile("rb").readline())
+        assert answer["type"] == "error" and "serves approvals for" in answer["error"]
+        assert mine.next_request(timeout=0.2) is None
+
+
+def test_a_session_approval_covers_exactly_its_command_cwd_workspace_and_policy(
+        ws: Path) -> None:
+    session = ApprovalSession()
+    req = request_for(ws, ["cat", ".env"])
+    session.remember(req, Decision(Choice.SESSION, "tui"))
+    assert session.lookup(request_for(ws, ["cat", ".env"])) is not None
+    networked_plan = plan_for(ws, "sandbox_workspace_write.network_access=true")
+    networked = new_request(["cat", ".env"], str(ws), precheck(["cat", ".env"], networked_plan),
+                            networked_plan)
+    assert session.lookup(networked) is None
+    assert session.lookup(replace(req, cwd=str(ws / "sub"))) is None
+    assert session.lookup(replace(req, workspace="/elsewhere")) is None
 
 
 def test_socket_dir_symlink_is_refused(ws: Path, tmp_path: Path, audit: AuditLog) -> None:

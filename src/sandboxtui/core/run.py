@@ -15,6 +15,7 @@ suspended TUI) are the caller's; the sequence and its outcomes are this module's
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -66,6 +67,13 @@ class Ran:
 
 RunOutcome = Denied | Refused | Ran
 Approver = Callable[[Sequence[str], "MountPlan"], "GateResult"]
+
+
+def approver_edit(asked: Sequence[str], spec: LaunchSpec) -> str | None:
+    """What the caller is told before the launch when the approver changed its command."""
+    if tuple(asked) == spec.command:
+        return None
+    return f"approver changed the command to: {shlex.join(spec.command)}"
 
 
 def run(plan: MountPlan, argv: Sequence[str], *, approve: Approver,

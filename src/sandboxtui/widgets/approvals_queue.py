@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable, Label, Static
 
 from sandboxtui.core.approvals.broker import PendingRequest
 from sandboxtui.core.audit import (
@@ -49,6 +49,21 @@ def audit_row(record: AuditRecord) -> tuple[str, str, str, str]:
     return when, record.kind, "?", str(dict(record.data))[:200]
 
 
+class ApprovalBanner(Static):
+    """Announces requests that wait while the user types (or another screen is up), instead
+    of a prompt taking the focus mid-word."""
+
+    def show(self, waiting: list[PendingRequest]) -> None:
+        self.set_class(bool(waiting), "-shown")
+        if waiting:
+            first = waiting[0]
+            more = f" (+{len(waiting) - 1} more)" if len(waiting) > 1 else ""
+            self.update(Text.assemble(
+                ("APPROVAL WAITING", "bold reverse"),
+                inert(f" pid {first.peer_pid}: {first.request.command()}{more}"),
+                ("   esc, then a: review", "bold")))
+
+
 class ApprovalsPanel(Vertical):
     """Pending broker requests on top, the audit log below."""
 
@@ -56,6 +71,9 @@ class ApprovalsPanel(Vertical):
         Binding("a", "review", "Review request", id="approvals.review"),
         Binding("ctrl+r", "reload_audit", "Reload audit", id="approvals.reload"),
     ]
+
+    class Changed(Message):
+        """A request arrived or left: the app updates its counts and the banner."""
 
     class Review(Message):
         """Ask the app to open the approval modal for a pending request."""
@@ -90,6 +108,7 @@ class ApprovalsPanel(Vertical):
         self.query_one("#queue-title", Label).update(Text.assemble(
             (f"Pending requests from headless runs: {len(self.pending)}", "bold"),
             "   (enter or a: review)" if self.pending else ""))
+        self.post_message(self.Changed())
 
     def add(self, pending: PendingRequest) -> None:
         req = pending.request
@@ -110,9 +129,10 @@ class ApprovalsPanel(Vertical):
                     or p.future.done()]:
             self.remove(rid)
 
-    def next_pending(self) -> PendingRequest | None:
-        return next((p for p in self.pending.values()
-                     if not p.cancelled.is_set() and not p.future.done()), None)
+    def waiting(self) -> list[PendingRequest]:
+        """The requests still waiting for a decision, oldest first."""
+        return [p for p in self.pending.values()
+                if not p.cancelled.is_set() and not p.future.done()]
 
     def action_review(self) -> None:
         table = self.query_one("#queue-table", DataTable)
@@ -120,7 +140,7 @@ class ApprovalsPanel(Vertical):
         if table.row_count and table.cursor_row >= 0:
             key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
             chosen = self.pending.get(str(key))
-        chosen = chosen or self.next_pending()
+        chosen = chosen or next(iter(self.waiting()), None)
         if chosen is not None:
             self.post_message(self.Review(chosen))
 

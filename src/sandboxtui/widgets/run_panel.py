@@ -51,7 +51,7 @@ from sandboxtui.core.launch import (
 )
 from sandboxtui.core.outcome import ExitCode
 from sandboxtui.core.plan import MountPlan, build_plan
-from sandboxtui.core.run import Denied, Ran, Refused, RunOutcome, run
+from sandboxtui.core.run import Denied, Ran, Refused, RunOutcome, approver_edit, run
 from sandboxtui.core.terminal import inert
 from sandboxtui.core.trace import (
     TraceError,
@@ -300,6 +300,7 @@ class RunPanel(Vertical, PlanView):
         self.dropped_lines = 0  # output lines of the current run that were not kept
         self._command = ""
         self._scenario: str | None = None  # the demo scenario the current run belongs to
+        self._edit = ""  # the approver's edit of the current run, said in the transcript
         self.tracing = False  # off by default: strace in front of every run costs time
 
     def compose(self) -> ComposeResult:
@@ -352,6 +353,7 @@ class RunPanel(Vertical, PlanView):
         if argv is None:
             return
         self._scenario = scenario
+        self._edit = ""
         box = self.query_one(CommandInput)
         box.remember(value)
         box.value = ""
@@ -436,6 +438,9 @@ class RunPanel(Vertical, PlanView):
                         audit=AuditLog(self.audit_path))
 
         def launch(spec: LaunchSpec) -> RunResult:
+            if edit := approver_edit(argv, spec):  # the transcript shows what runs
+                self._edit = inert(f"sandboxtui: {edit}")
+                self._post_lines([f"sandboxtui: {edit}", f"$ {shlex.join(spec.command)}"])
             if interactive:
                 return self.app.call_from_thread(self._run_on_terminal, spec)
             traced = self._traced(spec, ws) if self.tracing else contextlib.nullcontext(())
@@ -559,6 +564,8 @@ class RunPanel(Vertical, PlanView):
         if message.replace:
             # The run streamed: show the exact last lines it printed, in one piece.
             log.clear()
+            if self._edit:
+                log.write_line(self._edit)
             log.write_line(f"$ {self._command}")
         if message.window:
             self.dropped_lines = message.skipped

@@ -1,22 +1,26 @@
 """The approvals broker: a Unix-socket server a console (the TUI) runs, and the client a headless
 `sandboxtui run` uses to ask it.
 
-The socket lives in the per-user runtime directory (`paths.runtime_dir()`:
-`$XDG_RUNTIME_DIR/sandboxtui/`, else `/tmp/sandboxtui-UID`, never `$TMPDIR`), which every
-sandbox gets hidden: directory 0700 and socket 0600, both must be owned by the current
-user and not be symlinks, and each side checks the other's uid with `SO_PEERCRED`, and that the
-other is no sandboxed command (one with a seccomp filter or no-new-privs, as every sandboxed
-process has: the legacy pipeline cannot hide a runtime directory in a writable `/tmp`, where a
-command could otherwise pose as the console and answer approvals itself). The protocol
-is JSON lines: the client sends `{"type": "request", "request": {...}}` and gets back
-`{"type": "decision", "decision": {...}}` or `{"type": "error", "error": "..."}`. A console that
-closes the connection before deciding means deny.
+A console serves one workspace (socket `console-HASH.sock`, HASH from the workspace's path) or,
+when its user opted in, every workspace (`console.sock`); a headless run asks its own workspace's
+console first, then the one serving all, and a console refuses a request for a workspace it does
+not serve. The socket lives in the per-user runtime directory (`paths.runtime_dir()`:
+`$XDG_RUNTIME_DIR/sandboxtui/`, else `/tmp/sandboxtui-UID`, never `$TMPDIR`), which every sandbox
+gets hidden: directory 0700 and socket 0600, both must be owned by the current user and not be
+symlinks, and each side checks the other's uid with `SO_PEERCRED`, and that the other is no
+sandboxed command (one with a seccomp filter or no-new-privs, as every sandboxed process has: the
+legacy pipeline cannot hide a runtime directory in a writable `/tmp`, where a command could
+otherwise pose as the console and answer approvals itself). The protocol is JSON lines: the client
+sends `{"type": "request", "request": {...}}` and gets back `{"type": "decision", "decision":
+{...}}` or `{"type": "error", "error": "..."}`. A console that closes the connection before
+deciding means deny.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import queue
@@ -41,13 +45,30 @@ from sandboxtui.core.approvals.model import (
 from sandboxtui.core.outcome import SandboxtuiError
 from sandboxtui.core.paths import runtime_dir
 
-SOCKET_NAME = "console.sock"
+SOCKET_NAME = "console.sock"  # the console serving every workspace
 MAX_LINE = 1 << 20  # a request or decision line longer than this is refused
+MAX_WAITING = 32  # requests waiting for a console's decision at once; more are refused
 DEFAULT_CONSOLE_TIMEOUT = 300.0
 
 
 class BrokerError(SandboxtuiError):
     """The broker socket or its directory is unsafe or unusable: the message says why."""
+
+
+class ConsoleBusy(BrokerError):
+    """Another console already serves these approvals: process `pid`."""
+
+    def __init__(self, message: str, pid: int) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
+def socket_name(workspace: str | None) -> str:
+    """The socket of the console serving `workspace` (None: the one serving every workspace)."""
+    if workspace is None:
+        return SOCKET_NAME
+    digest = hashlib.sha256(workspace.encode(errors="surrogateescape")).hexdigest()
+    return f"console-{digest[:16]}.sock"
 
 
 # --- the socket: location and safety checks -----------------------------------------------------
@@ -170,13 +191,17 @@ class Broker:
     `pending = broker.next_request(timeout)` and call `pending.decide(Decision(...))`; skip
     requests whose `pending.cancelled` is set. `on_request` (optional) is called from the
     connection thread for each new request (e.g. `app.call_from_thread` to wake a UI).
-    Requests already approved for the session are answered without asking.
+    Requests already approved for the session are answered without asking. `workspace`: the
+    one workspace whose requests it serves (None: every workspace's); other requests, and
+    more than MAX_WAITING waiting at once, are refused (their runs are denied).
     """
 
-    def __init__(self, socket_dir: str | None = None, *, session: ApprovalSession | None = None,
+    def __init__(self, socket_dir: str | None = None, *, workspace: str | None = None,
+                 session: ApprovalSession | None = None,
                  on_request: Callable[[PendingRequest], None] | None = None) -> None:
         self.socket_dir = default_socket_dir() if socket_dir is None else socket_dir
-        self.path = os.path.join(self.socket_dir, SOCKET_NAME)
+        self.workspace = workspace
+        self.path = os.path.join(self.socket_dir, socket_name(workspace))
         self.session = ApprovalSession() if session is None else session
         self.on_request = on_request
         self.requests: queue.Queue[PendingRequest] = queue.Queue()
@@ -186,6 +211,7 @@ class Broker:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._waiting = 0  # requests queued and not yet answered
 
     def start(self) -> None:
         """Create the directory and socket (cleaning a stale socket) and start serving."""
@@ -257,6 +283,10 @@ class Broker:
             request = _read_request(conn)
             if request is None:
                 return
+            if why := self._refusal(request):
+                with contextlib.suppress(OSError):
+                    _send(conn, {"type": "error", "error": why})
+                return
             decision = self.session.lookup(request) or self._ask(conn, request, pid)
             if decision is None:
                 return
@@ -266,9 +296,28 @@ class Broker:
             with contextlib.suppress(OSError):
                 _send(conn, {"type": "decision", "decision": decision.to_json()})
 
+    def _refusal(self, request: ApprovalRequest) -> str | None:
+        """Why this console will not ask about `request`, or None."""
+        if self.workspace is not None and request.workspace != self.workspace:
+            return (f"this console serves approvals for {self.workspace} only, not for "
+                    f"{request.workspace}")
+        return None
+
     def _ask(self, conn: socket.socket, request: ApprovalRequest, pid: int) -> Decision | None:
-        """Queue the request and wait for the console; None if the asker went away."""
-        pending = PendingRequest(request, pid)
+        """Queue the request and wait for the console; None if the asker went away. Past
+        MAX_WAITING waiting requests, a deny without asking."""
+        with self._lock:
+            if self._waiting >= MAX_WAITING:
+                return deny("console", f"{MAX_WAITING} requests are already waiting for this "
+                            "console; refused without asking")
+            self._waiting += 1
+        try:
+            return self._wait_for(conn, PendingRequest(request, pid))
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def _wait_for(self, conn: socket.socket, pending: PendingRequest) -> Decision | None:
         self.requests.put(pending)
         if self.on_request is not None:
             self.on_request(pending)
@@ -295,8 +344,9 @@ def _claim_socket_path(socket_dir: str, path: str) -> None:
                           f"{exc.strerror}") from exc
     _check_private_dir(socket_dir)
     if _check_socket(path):
-        if _console_alive(path):
-            raise BrokerError(f"another console is already serving approvals on {path}")
+        if (pid := _console_pid(path)) is not None:
+            raise ConsoleBusy(f"another console (pid {pid}) is already serving approvals on "
+                              f"{path}", pid)
         os.unlink(path)  # stale: its console died without cleaning up
 
 
@@ -335,57 +385,63 @@ def _read_request(conn: socket.socket) -> ApprovalRequest | None:
         return None
 
 
-def _console_alive(path: str) -> bool:
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    try:
-        probe.connect(path)
-    except OSError as exc:
-        if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
-            return False
-        raise BrokerError(f"cannot probe {path}: {exc.strerror}") from exc
-    finally:
-        probe.close()
-    return True
+def _console_pid(path: str) -> int | None:
+    """The pid of the console serving on `path`, or None when the socket is stale."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as probe:
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                return None
+            raise BrokerError(f"cannot probe {path}: {exc.strerror}") from exc
+        return peer_uid(probe)[0]
 
 
 # --- asking (the headless side) -----------------------------------------------------------------
 
 
 def ask_console(request: ApprovalRequest, socket_dir: str | None = None,
-                timeout: float = DEFAULT_CONSOLE_TIMEOUT) -> Decision | None:
-    """The decision of a running console, or None when no console is reachable.
+                timeout: float = DEFAULT_CONSOLE_TIMEOUT,
+                waiting: Callable[[int], None] | None = None) -> Decision | None:
+    """The decision of the console serving the request's workspace, else of the one serving
+    every workspace, or None when neither is reachable. `waiting(pid)` is called once a console
+    (process `pid`) has the request.
 
     A console that does not answer within `timeout`, or closes the connection first, is a deny.
     An unsafe socket path raises BrokerError (a stranger's socket must not approve commands).
     """
     socket_dir = default_socket_dir() if socket_dir is None else socket_dir
-    path = os.path.join(socket_dir, SOCKET_NAME)
     if not os.path.lexists(socket_dir):
         return None
     _check_private_dir(socket_dir)
-    if not _check_socket(path):
-        return None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
-    with sock:
-        try:
-            sock.connect(path)
-        except OSError as exc:
-            if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
-                return None  # stale socket: the console is gone
-            raise BrokerError(f"cannot connect to {path}: {exc.strerror}") from exc
-        _check_console(sock, path)
-        return _exchange(sock, request, timeout)
+    for name in (socket_name(request.workspace), SOCKET_NAME):
+        path = os.path.join(socket_dir, name)
+        if not _check_socket(path):
+            continue
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+            try:
+                sock.connect(path)
+            except OSError as exc:
+                if exc.errno in (errno.ECONNREFUSED, errno.ENOENT):
+                    continue  # stale socket: the console is gone
+                raise BrokerError(f"cannot connect to {path}: {exc.strerror}") from exc
+            pid = _check_console(sock, path)
+            if waiting is not None:
+                waiting(pid)
+            return _exchange(sock, request, timeout)
+    return None
 
 
-def _check_console(sock: socket.socket, path: str) -> None:
-    """The console at the other end of `sock` must run as this user and be no sandboxed
-    command: a stranger's or a sandbox's socket must not approve commands."""
+def _check_console(sock: socket.socket, path: str) -> int:
+    """The pid of the console at the other end of `sock`, which must run as this user and be
+    no sandboxed command: a stranger's or a sandbox's socket must not approve commands."""
     pid, uid = peer_uid(sock)
     if uid != os.geteuid():
         raise BrokerError(f"the console on {path} runs as uid {uid}, not {os.geteuid()}")
     if confined := sandboxed_peer(pid):
         raise BrokerError(f"the console on {path} is not sandboxtui's: {confined}; "
                           "refusing to ask it")
+    return pid
 
 
 def _exchange(sock: socket.socket, request: ApprovalRequest, timeout: float) -> Decision:

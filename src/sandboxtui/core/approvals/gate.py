@@ -57,17 +57,19 @@ def gate(
     socket_dir: str | None = None,
     tty: str | None = "/dev/tty",
     console_timeout: float = DEFAULT_CONSOLE_TIMEOUT,
+    waiting: Callable[[int], None] | None = None,
     audit: AuditLog | None = None,
 ) -> GateResult:
     """Precheck `argv` and, in ask mode, get a decision; every request and decision is audited.
 
     `decide` is an in-process decider (the TUI run panel, called in a worker thread); without it
-    a running console is asked over the socket, then the terminal `tty` (None: never ask), and
-    with neither the command is denied.
+    a running console is asked over the socket (`waiting(pid)` once the console, process `pid`,
+    has the request), then the terminal `tty` (None: never ask), and with neither the command
+    is denied.
     """
     cwd = plan.cwd if cwd is None else cwd
     audit = AuditLog(default_audit_path()) if audit is None else audit
-    deciders = _Deciders(session, decide, socket_dir, tty, console_timeout)
+    deciders = _Deciders(session, decide, socket_dir, tty, console_timeout, waiting)
     current = tuple(argv)
     decision: Decision | None = None
     for _ in range(MAX_EDITS + 1):
@@ -75,7 +77,7 @@ def gate(
         if not result.matched:
             note = "sensitive-path precheck is off" if result.skipped else "no sensitive paths"
             return GateResult(True, current, decision, note, result)
-        request = new_request(current, cwd, result, plan.policy.profile)
+        request = new_request(current, cwd, result, plan)
         try:
             decision = _audited_decision(request, result.mode, deciders, audit)
         except AuditError as exc:
@@ -97,6 +99,7 @@ class _Deciders:
     socket_dir: str | None
     tty: str | None
     console_timeout: float
+    waiting: Callable[[int], None] | None
 
 
 def _audited_decision(request: ApprovalRequest, mode: PrecheckMode, deciders: _Deciders,
@@ -121,7 +124,8 @@ def _decide(request: ApprovalRequest, mode: PrecheckMode, deciders: _Deciders) -
     if deciders.decide is not None:
         return deciders.decide(request)
     try:
-        decision = ask_console(request, deciders.socket_dir, deciders.console_timeout)
+        decision = ask_console(request, deciders.socket_dir, deciders.console_timeout,
+                               deciders.waiting)
     except BrokerError as exc:
         return deny("error", f"approval console unusable: {exc}")
     if decision is None and deciders.tty is not None:
