@@ -114,3 +114,8 @@ def test_errors_name_file_line_and_key(ws: Path, text: str, line: int, key: str,
 def test_claude_and_codex_exclude_each_other(ws: Path) -> None:
     with pytest.raises(ConfigError, match="exclude each other"):
         resolve_policy(cwd=str(ws), claude="", codex="", env={})
+
+
+def test_no_settings_found_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no Claude Code settings found"):
+        resolve_policy(cwd=str(tmp_path), claude="", env={"HOME": str(tmp_path)})

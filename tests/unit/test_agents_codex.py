@@ -135,6 +135,8 @@ def test_permission_profile_extends_builtin_with_nested_entries(ws: Path) -> Non
     config = ws.parent / "codex-home" / "config.toml"
     entry = next(e for e in policy.fs_entries if e.path == str(ws / "secret"))
     assert str(entry.provenance) == f"{config}:19"
+    late = next(d for d in plan.diagnostics if d.code == "sensitive-after-launch")
+    assert f"({ws}/**/*.pem)" in late.cause  # Codex masks nothing else: its deny globs
     builtin = next(e for e in policy.fs_entries if e.path == ":slash_tmp")
     assert str(builtin.provenance) == "Codex built-in :workspace"
     # the domain allowlist is named as not enforced, never silently dropped

@@ -809,7 +809,8 @@ def _scan_rules(ctx: _Planning, result: _ScanResult, roots: list[str]) -> None:
                 f"or replace the link {link} with the file"))
     ctx.diags.append(Diagnostic(
         Severity.WARNING, "sensitive-after-launch",
-        "sensitive files (" + ", ".join(ctx.policy.sensitive_paths) + ") that appear after "
+        "sensitive files (" + ", ".join([*ctx.policy.sensitive_paths, *(
+            e.path for e in ctx.policy.fs_entries if e.is_glob)]) + ") that appear after "
         "the sandbox starts cannot be masked: the scan runs once, at launch",
         "create secrets before launching, or keep them outside the writable roots"))
     for path, why in result.unreadable:

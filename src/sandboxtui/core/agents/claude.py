@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from sandboxtui.core.agents.layers import Layer, fail, json_layer, merge, under
-from sandboxtui.core.config import _fs_entry_value, dotted
+from sandboxtui.core.config import ConfigError, _fs_entry_value, dotted
 from sandboxtui.core.policy import (
     PROTECTED_NAMES,
     Access,
@@ -74,6 +74,10 @@ def read_claude(settings: str | None, cwd: str, *, strict: bool = False,
     env = os.environ if env is None else env
     paths = [os.path.abspath(settings)] if settings else [
         p for p in default_settings(cwd, env) if os.path.exists(p)]
+    if not paths:
+        raise ConfigError("no Claude Code settings found (" + ", ".join(
+            default_settings(cwd, env)) + "): nothing says what Claude Code's sandbox allows",
+            key="--claude")
     layers = [json_layer(p) for p in paths]
     merged, origins = _join_lists(layers)
     srt = settings is not None and ("sandbox",) not in merged and not any(
