@@ -29,6 +29,23 @@ from sandboxtui.widgets.run_panel import RunPanel
 from sandboxtui.widgets.verify_results import VerifyResults
 
 DEMO = Path("/tmp/sandboxtui-demo")
+# A real-looking ~/.codex/config.toml for the "Codex would …" view (sandboxtui --codex).
+CODEX_CONFIG = """\
+model = "gpt-5-codex"
+model_reasoning_effort = "high"
+approval_policy = "on-request"
+sandbox_mode = "workspace-write"
+
+[sandbox_workspace_write]
+network_access = false
+
+[mcp_servers.docs]
+command = "npx"
+args = ["-y", "docs-mcp"]
+
+[tui]
+notifications = true
+"""
 SIZE = (160, 50)
 
 
@@ -94,9 +111,10 @@ async def run_scenarios(app: SandboxApp, pilot) -> None:  # type: ignore[no-unty
 
 async def shoot(name: str, steps: Callable[..., Awaitable[None]], outdir: Path, ws: Path,
                 config: Path, state: Path, system_bwrap: str = "/usr/bin/bwrap",
-                theme: str | None = None, demo: bool = False) -> None:
-    workspace = load_workspace(Options(cwd=str(ws), config_path=config, demo=demo),
-                               probe(system_bwrap))
+                theme: str | None = None, demo: bool = False, codex: bool = False) -> None:
+    options = Options(cwd=str(ws), codex=str(config.parent / "codex.toml")) if codex else \
+        Options(cwd=str(ws), config_path=config, demo=demo)
+    workspace = load_workspace(options, probe(system_bwrap))
     app = SandboxApp(workspace, watch=False, audit_path=str(state / f"{name}.jsonl"))
     async with app.run_test(size=SIZE) as pilot:
         if theme:
@@ -111,6 +129,7 @@ async def shoot(name: str, steps: Callable[..., Awaitable[None]], outdir: Path, 
 async def main(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     ws, config = demo_at(DEMO)
+    (DEMO / "codex.toml").write_text(CODEX_CONFIG)
     state = Path(tempfile.mkdtemp(prefix="sandboxtui-shots-state-"))
 
     async def press(app: SandboxApp, pilot, *k: str) -> None:  # type: ignore[no-untyped-def]
@@ -127,6 +146,7 @@ async def main(outdir: Path) -> None:
         ("warnings-no-system-bwrap", lambda a, p: press(a, p, "4"),
          {"system_bwrap": "/nonexistent/usr/bin/bwrap"}),
         ("settings", lambda a, p: press(a, p, "5"), {}),
+        ("settings-codex", lambda a, p: press(a, p, "5"), {"codex": True}),
         ("approval", lambda a, p: run_cat_env(a, p, approve=False), {}),
         ("run", lambda a, p: run_cat_env(a, p, approve=True), {}),
         ("help", lambda a, p: press(a, p, "question_mark"), {}),

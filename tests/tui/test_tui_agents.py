@@ -30,6 +30,17 @@ def _rows(table: DataTable) -> list[list[str]]:
     return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
+def _differences(rows: list[list[str]]) -> str:
+    """The difference rows' text, continuation rows joined."""
+    start = next(i for i, r in enumerate(rows) if r[0] == "(difference)")
+    text = []
+    for key, value, _ in rows[start:]:
+        if key not in ("", "(difference)"):
+            break
+        text.append(value)
+    return " ".join(text)
+
+
 async def test_settings_show_codex_differences_and_strict(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -45,9 +56,9 @@ async def test_settings_show_codex_differences_and_strict(tmp_path: Path) -> Non
         rows = _rows(app.query_one("#settings-table", DataTable))
         keys = [r[0] for r in rows]
         assert ["(Codex config)", str(config)] == rows[keys.index("(Codex config)")][:2]
-        differences = [r[1] for r in rows if r[0] == "(difference)"]
-        assert any(d.startswith("Codex would let commands read and write .env") and
-                   d.endswith("(not applied: --strict applies it)") for d in differences)
+        assert "Codex would let commands read and write .env and .env.* files (it masks " \
+            "nothing by default) sandboxtui adds: denies them (sensitive_paths = " \
+            '[".env", ".env.*"]) (not applied: --strict applies it)' in _differences(rows)
         start = keys.index("(not sandbox settings (ignored))")
         ignored = [r[1] for r in rows[start:] if r[0] in ("", "(not sandbox settings "
                                                                 "(ignored))")]
@@ -62,6 +73,4 @@ async def test_settings_show_codex_differences_and_strict(tmp_path: Path) -> Non
         assert app.workspace.options.strict
         assert app.workspace.plan.explain(str(ws / ".env")).access.value == "none"
         rows = _rows(app.query_one("#settings-table", DataTable))
-        assert any(r[0] == "(difference)" and r[1].startswith("Codex would let commands read "
-                                                              "and write .env")
-                   and r[1].endswith("(applied)") for r in rows)
+        assert '".env.*"]) (applied)' in _differences(rows)

@@ -274,10 +274,13 @@ class Difference:
     sandboxtui_adds: str  # "denies .env and .env.* (sensitive_paths)"
     applied: bool  # True: sandboxtui's way is in the plan (always, or with --strict)
 
+    @property
+    def state(self) -> str:
+        return "applied" if self.applied else "not applied: --strict applies it"
+
     def line(self, agent: str) -> str:
-        state = "applied" if self.applied else "not applied: --strict applies it"
         return f"{agent} would {self.agent_would} / sandboxtui adds: {self.sandboxtui_adds} " \
-               f"({state})"
+               f"({self.state})"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from rich.text import Text
 from textual.widgets import DataTable
 
@@ -38,10 +40,16 @@ class SettingsTable(DataTable[Text | str], PlanView):
                          "--strict: sandboxtui's defaults on top" if agent.strict else
                          f"{agent.agent}'s semantics (ctrl+p: Strict)")
         self.add_row("(pipeline)", ws.pipeline, Text(inert(ws.choice.reason)))
+        for difference in agent.differences if agent else ():
+            # wrapped into rows of their own, so the value column stays narrow enough for
+            # the provenance column to show at 80 columns too
+            text = textwrap.wrap(f"{agent.agent} would {difference.agent_would}", 56) + \
+                textwrap.wrap(f"sandboxtui adds: {difference.sandboxtui_adds} "
+                              f"({difference.state})", 56)
+            for n, line in enumerate(text):
+                self.add_row("" if n else "(difference)", Text(inert(line)), "")
         for key, value, provenance in settings_table(ws.plan.policy):
             self.add_row(*(Text(inert(cell)) for cell in (key, toml_text(value), provenance)))
-        for difference in agent.differences if agent else ():
-            self.add_row("(difference)", Text(inert(difference.line(agent.agent))), "")
         for n, (key, where) in enumerate(agent.ignored if agent else ()):
             self.add_row("" if n else "(not sandbox settings (ignored))", Text(inert(key)),
                          Text(inert(where)))
