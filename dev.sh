@@ -5,11 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 # System packages (as root, on a fresh Debian/Ubuntu): bwrap, libseccomp, the tracer, the
-# tools the workload and end-to-end tests run, and what `python3 -m venv` needs.
+# tools the workload and end-to-end tests run, the shells the completion tests load, and what
+# `python3 -m venv` needs.
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     need=()
     for pkg in bubblewrap libseccomp2 strace python3-venv tmux git util-linux ripgrep curl \
-               make gcc gnupg; do
+               make gcc gnupg zsh fish; do
         dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
     done
     if [ ${#need[@]} -gt 0 ]; then

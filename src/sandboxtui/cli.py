@@ -79,8 +79,24 @@ def build_parser(argparse: Any = None) -> argparse.ArgumentParser:
             print(f"sandboxtui {found}")
             parser.exit()
 
+    class Generated(argparse.Action):  # type: ignore[misc, name-defined]
+        """`--print-completion SHELL`, `--print-schema`: generated from the declarations."""
+
+        def __call__(self, parser: argparse.ArgumentParser, _: object, shell: str | None,
+                     flag: str | None = None) -> None:
+            from sandboxtui.completion import completion
+            from sandboxtui.core.config_schema import schema_text
+
+            print(completion(parser, shell) if shell else schema_text(), end="")
+            parser.exit()
+
     parser = argparse.ArgumentParser(prog="sandboxtui", description=__doc__)
     parser.add_argument("--version", action=Version, nargs=0, help="print the version")
+    parser.add_argument("--print-completion", action=Generated, metavar="SHELL",
+                        choices=("bash", "zsh", "fish"),
+                        help="print the completion script for SHELL (bash, zsh or fish)")
+    parser.add_argument("--print-schema", action=Generated, nargs=0,
+                        help="print the JSON Schema of the config file")
     sub = parser.add_subparsers(dest="command")
 
     ui = sub.add_parser("ui", help="open the TUI on the workspace (the default)")
@@ -741,7 +757,8 @@ def _parse_run(argv: list[str]) -> SimpleNamespace | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+    if not argv or argv[0].startswith("-") and argv[0] not in (
+            "-h", "--help", "--version", "--print-completion", "--print-schema"):
         argv = ["ui", *argv]
     args = _parse_run(argv) if argv[0] == "run" else None
     if args is None:
