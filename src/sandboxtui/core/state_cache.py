@@ -89,7 +89,7 @@ def write(kind: str, key: str, data: bytes) -> None:
     if dir_fd is None:
         return
     name = os.path.basename(path)
-    temporary = f".{name}.{os.getpid()}"
+    temporary = f".{name}.{os.urandom(8).hex()}"  # each writer its own, threads too
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
                      | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
