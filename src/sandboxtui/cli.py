@@ -93,9 +93,9 @@ def build_parser(argparse: Any = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sandboxtui", description=__doc__)
     parser.add_argument("--version", action=Version, nargs=0, help="print the version")
     parser.add_argument("--print-completion", action=Generated, metavar="SHELL",
-                        choices=("bash", "zsh", "fish"),
+                        choices=("bash", "zsh", "fish"), default=argparse.SUPPRESS,
                         help="print the completion script for SHELL (bash, zsh or fish)")
-    parser.add_argument("--print-schema", action=Generated, nargs=0,
+    parser.add_argument("--print-schema", action=Generated, nargs=0, default=argparse.SUPPRESS,
                         help="print the JSON Schema of the config file")
     sub = parser.add_subparsers(dest="command")
 
@@ -687,6 +687,7 @@ class _Declared:
     cost more than the rest of the command line)."""
 
     REMAINDER = "..."
+    SUPPRESS = "==SUPPRESS=="
     Action = object
 
     def __init__(self, *_: object, **__: object) -> None:
