@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from sandboxtui.core.approvals.gate import GateResult
     from sandboxtui.core.audit import AuditRecord
-    from sandboxtui.core.launch import LaunchSpec
+    from sandboxtui.core.launch import LaunchSpec, RunningCommand
     from sandboxtui.core.outcome import RunResult
     from sandboxtui.core.verify import VerifyReport
 
@@ -508,15 +508,34 @@ def _run_on_this_terminal(spec: LaunchSpec, timeout: float | None,
                           every_warning: bool = True) -> RunResult:
     """The command shares this terminal. ^C, SIGHUP and SIGTERM end the launch: the sandbox
     goes first, and the launch's host files with it; the exit code says which signal.
-    Warnings: all of them, or (`run` without --verbose) each once per workspace and day."""
+    Warnings: all of them, or (`run` without --verbose) each once per workspace and day.
+    An untraced run that fails gets one hint line when what it wrote to stderr names a path
+    the plan refused (core/stderr_tail.py says when that output can be read back)."""
     from sandboxtui.core import launch
     from sandboxtui.core.diagnostics import fresh_warnings
 
     shown = spec.warnings if every_warning else fresh_warnings(spec.warnings, spec.plan.cwd)
     for d in shown:
         _say(f"sandboxtui: {d.line()}", err=True)
-    running = launch.start(spec, timeout=timeout, tracer=tracer,
-                           stdout_to_stderr=stdout_to_stderr)
+    if tracer:
+        return _wait_here(launch.start(spec, timeout=timeout, tracer=tracer,
+                                       stdout_to_stderr=stdout_to_stderr))
+    from sandboxtui.core.stderr_tail import stderr_tail
+
+    with stderr_tail() as written:
+        result = _wait_here(launch.start(spec, timeout=timeout,
+                                         stdout_to_stderr=stdout_to_stderr))
+    if result.exit_code != 0 and result.error is None:
+        from sandboxtui.core.trace import denial_hint
+
+        hint = denial_hint(spec.plan, written())
+        if hint is not None:
+            _say(f"sandboxtui: {hint}", err=True)
+    return result
+
+
+def _wait_here(running: RunningCommand) -> RunResult:
+    """Wait for the command; ^C, SIGHUP and SIGTERM kill the sandbox first."""
     try:
         with _ending_signals_raise():
             return running.wait()
