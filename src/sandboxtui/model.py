@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sandboxtui.core.agents import LEGACY_KEY, resolve_policy
+from sandboxtui.core.agents.codex import codex_profiles, default_config
 from sandboxtui.core.config import (
     ConfigError,
     default_config_path,
@@ -46,8 +47,6 @@ class Options:
     def config_file(self) -> Path:
         """The config file that is (or would be) read: watched for live reload."""
         if self.codex is not None:
-            from sandboxtui.core.agents.codex import default_config
-
             return Path(self.codex or default_config(os.environ))
         if self.claude is not None:
             return Path(self.claude or Path(self.cwd, ".claude", "settings.json"))
@@ -102,7 +101,8 @@ def load_workspace(
     plan = build_plan(policy, options.cwd, env, mount_proc=options.mount_proc)
     choice, diagnostics = startup_diagnostics(plan, caps, env)
     return Workspace(options, plan, caps, choice, diagnostics,
-                     config_profiles(options.config_file))
+                     codex_profiles(options.config_file) if options.codex is not None else
+                     () if options.claude is not None else config_profiles(options.config_file))
 
 
 def reload_workspace(

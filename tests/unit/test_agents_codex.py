@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 
 from sandboxtui.core.agents import resolve_policy
+from sandboxtui.core.agents.codex import codex_profiles
 from sandboxtui.core.config import ConfigError
+from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.plan import build_plan
 from sandboxtui.core.policy import NetworkMode, SandboxMode
+from sandboxtui.model import Options, load_workspace
+
+FIXED_CAPS = Capabilities(
+    system_bwrap_path="/usr/bin/bwrap", system_bwrap=True, vendored_bwrap=None,
+    bwrap_error=None, landlock_abi=4, seccomp=True)
 
 USER_CONFIG = """\
 model = "gpt-5-codex"
@@ -184,6 +191,16 @@ def test_layers_profile_file_overrides_and_sandbox_flag(ws: Path) -> None:
     policy = codex(ws, 'sandbox_mode = "workspace-write"\n', sandbox_mode="read-only")
     assert policy.mode is SandboxMode.READ_ONLY
     assert str(policy.source("sandbox_mode")) == "--sandbox read-only"
+
+
+def test_profile_picker_lists_name_config_files(ws: Path) -> None:
+    home = ws.parent / "codex-home"
+    home.mkdir()
+    for name in ("config.toml", "fast.config.toml", "review.config.toml", "notes.toml"):
+        (home / name).write_text("")
+    assert codex_profiles(home / "config.toml") == ("fast", "review")
+    options = Options(cwd=str(ws), codex=str(home / "config.toml"))
+    assert load_workspace(options, FIXED_CAPS, {}).profiles == ("fast", "review")
 
 
 def test_project_config_only_when_trusted(ws: Path) -> None:

@@ -80,6 +80,16 @@ def default_config(env: Mapping[str, str]) -> str:
     return os.path.join(codex_home(env), "config.toml")
 
 
+def codex_profiles(config: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The profiles `--profile NAME` can select: the `NAME.config.toml` beside the config."""
+    try:
+        names = os.listdir(os.path.dirname(os.fspath(config)) or ".")
+    except OSError:
+        return ()
+    return tuple(sorted(n.removesuffix(".config.toml") for n in names
+                        if n.endswith(".config.toml") and n != ".config.toml"))
+
+
 def _leaf(key: Key, value: dict[str, Any]) -> bool:
     """A scoped filesystem entry (`":project_roots" = { "." = "write" }`) is one value."""
     return len(key) == 4 and key[0] == "permissions" and key[2] == "filesystem"
