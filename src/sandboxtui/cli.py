@@ -90,7 +90,8 @@ def build_parser(argparse: Any = None) -> argparse.ArgumentParser:
             print(completion(parser, shell) if shell else schema_text(), end="")
             parser.exit()
 
-    parser = argparse.ArgumentParser(prog="sandboxtui", description=__doc__)
+    # no abbreviations at the top: `demo --print` is not `--print-completion`
+    parser = argparse.ArgumentParser(prog="sandboxtui", description=__doc__, allow_abbrev=False)
     parser.add_argument("--version", action=Version, nargs=0, help="print the version")
     parser.add_argument("--print-completion", action=Generated, metavar="SHELL",
                         choices=("bash", "zsh", "fish"), default=argparse.SUPPRESS,

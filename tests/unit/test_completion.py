@@ -92,3 +92,10 @@ def test_fish_completes_with_it() -> None:
     assert fish_complete("sandboxtui ver") == ["verify"]
     assert fish_complete("sandboxtui verify --pipeline ") == ["bwrap", "legacy"]
     assert "--dry-run" in fish_complete("sandboxtui run --")
+
+
+def test_the_top_level_options_take_no_subcommands_option() -> None:
+    """`--print-completion` and `--print-schema` at the top must not make `demo --print` (or
+    any subcommand's option) an ambiguous abbreviation of theirs."""
+    args = build_parser().parse_args(["demo", "--print"])
+    assert args.command == "demo" and args.print is True

@@ -12,8 +12,8 @@ and `HOST_FILTER` is the host-safety rules alone, for a policy with the network 
 `pyseccomp` is imported lazily: loading it and compiling cost about as much as a whole sandbox
 launch, so the compiled program is cached in the state directory (core/state_cache.py: ours,
 no symlink, header and SHA-256 checked on every load), keyed by a hash of the filter's data,
-the machine's architecture and the libseccomp version. A file that fails a check is compiled
-again and rewritten, never trusted.
+this module's source, the pyseccomp binding, the architecture and the libseccomp version. A
+file that fails a check is compiled again and rewritten, never trusted.
 """
 
 from __future__ import annotations
@@ -417,14 +417,24 @@ def _libseccomp_version() -> str | None:
 
 def bpf_cache_key(flt: SeccompFilter) -> str | None:
     """What the compiled program depends on, hashed: the filter's data (its repr names every
-    field), the syscall numbers given by hand, the architecture and libseccomp's version.
-    None: no libseccomp, nothing to cache."""
+    field), this module's source (how a rule becomes libseccomp calls), the pyseccomp binding
+    installed, the architecture and libseccomp's version. None: nothing to cache (no
+    libseccomp, no pyseccomp, or a source that cannot be read)."""
     import hashlib
+    import importlib.util
 
     version = _libseccomp_version()
-    if version is None:
+    binding = importlib.util.find_spec("pyseccomp")
+    try:
+        with open(__file__, "rb") as fh:
+            source = hashlib.sha256(fh.read()).hexdigest()
+        found = os.stat(binding.origin) if binding is not None and binding.origin else None
+    except OSError:
         return None
-    material = repr((flt, sorted(NEWER_SYSCALLS.items()), os.uname().machine, version))
+    if version is None or found is None:
+        return None
+    material = repr((flt, source, binding.origin, found.st_size, found.st_mtime_ns,
+                     os.uname().machine, version))
     return hashlib.sha256(material.encode()).hexdigest()
 
 
