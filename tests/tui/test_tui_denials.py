@@ -2,8 +2,9 @@
 goes through the real tracer over the real sandbox, and the view lists what the sandbox
 refused live, grouped and counted as `sandboxtui trace` prints it, each explained. Enter
 shows the path in the mount tree; `a` shows the exact change to the config file, writes it
-(comments kept) and the re-planned view marks the denial allowed; where the core suggests
-nothing, nothing is offered."""
+(comments kept) and the re-planned view marks the denial allowed; `r` runs the command again,
+and the operation is no longer refused; where the core suggests nothing, nothing is
+offered."""
 
 from __future__ import annotations
 
@@ -99,6 +100,16 @@ async def test_denials_live_explained_jump_and_apply(tmp_path: Path) -> None:
         assert "Applied to" in "\n".join(str(n.title) for n in app._notifications)
         etc = _row(view, "write", "/etc/sbx-tui")
         assert NOW_ALLOWED not in str(table.get_row_at(etc)[5])
+
+        # r: the same command again, under the new config: the mkdir is no longer refused
+        records = len(panel.records)
+        await pilot.press("r")
+        await _wait(pilot, lambda: len(panel.records) > records and not view.running
+                    and view.report is not None and len(view.rows) == 2, "the second run",
+                    tries=400)
+        assert {(d.op, d.path) for d in view.rows} == {("write", "/etc/sbx-tui"),
+                                                       ("read", f"{real}/.env")}
+        assert (ws / "secrets" / "new").is_dir()
 
         # enter: the path in the mount tree, with its details
         table.move_cursor(row=_row(view, "read", "/.env"))

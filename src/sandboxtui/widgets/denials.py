@@ -7,7 +7,8 @@ the table: operation, path or address, errno, access, deciding rule with provena
 suggested change and what it widens. Enter shows the path in the mount tree; `a` applies the
 suggestion to the config file after a confirmation that shows the exact change
 (core/config_edit.py); where the core suggests nothing, nothing is offered. After a re-plan
-(a config change, an applied suggestion) each denial the new plan allows says so.
+(a config change, an applied suggestion) each denial the new plan allows says so; `r` runs the
+command again.
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ class DenialsView(Vertical, PlanView):
     DenialsView #denials-table { height: 1fr; min-height: 3; }
     DenialsView #denials-detail { height: auto; max-height: 8; }
     """
-    BINDINGS = [Binding("a", "apply", "Apply suggestion", id="denials.apply")]
+    BINDINGS = [
+        Binding("a", "apply", "Apply suggestion", id="denials.apply"),
+        Binding("r", "rerun", "Run again", id="denials.rerun"),
+    ]
 
     class Report(Message):
         """The analysis of the trace so far (`running`) or of the whole run (posted from the
@@ -70,6 +74,13 @@ class DenialsView(Vertical, PlanView):
             super().__init__()
             self.workspace = workspace
             self.edit = edit
+
+    class Rerun(Message):
+        """`r`: run the traced command again (after a change to the config, say)."""
+
+        def __init__(self, command: str) -> None:
+            super().__init__()
+            self.command = command
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -165,9 +176,13 @@ class DenialsView(Vertical, PlanView):
             text.append(f"suggestion: {inert(s.flag)}\n  {inert(s.toml or '')}\n",
                         style="bold")
             text.append(f"widens: {inert(s.widens)}\n")
-            text.append("a: apply it to the config file (the change is shown first)\n",
-                        style="dim")
+            text.append("a: apply it to the config file (the change is shown first); "
+                        "r: run again\n", style="dim")
         detail.update(text)
+
+    def action_rerun(self) -> None:
+        if self.command and not self.running:
+            self.post_message(self.Rerun(self.command))
 
     # --- applying a suggestion -----------------------------------------------------------------
 

@@ -599,6 +599,10 @@ class RunPanel(Vertical, PlanView):
                 scenarios.record(self._scenario, Outcome(record.exit_code, record.last_stderr))
             self._scenario = None
 
+    def on_denials_view_rerun(self, message: DenialsView.Rerun) -> None:
+        message.stop()
+        self.submit(message.command)
+
     def on_demo_scenarios_run(self, message: DemoScenarios.Run) -> None:
         message.stop()
         self.submit(message.scenario.command, scenario=message.scenario.key)
