@@ -4,7 +4,9 @@
 
 The demo is created at a fixed path so the pictures do not change from run to run; the
 capabilities are this machine's (the "no system bwrap" picture probes with the system path
-pointed at a file that does not exist, which is how such a machine looks). The run views
+pointed at a file that does not exist, which is how such a machine looks; the AppArmor picture
+at a bwrap stand-in that fails exactly as Ubuntu's does under its user-namespace restriction,
+`UBUNTU_BWRAP`). The run views
 launch `cat .env` under the real sandbox; the verify views probe it, and the demo scenarios
 run their commands for real.
 """
@@ -47,6 +49,8 @@ args = ["-y", "docs-mcp"]
 notifications = true
 """
 SIZE = (160, 50)
+# bwrap under Ubuntu's kernel.apparmor_restrict_unprivileged_userns = 1: its message, its exit
+UBUNTU_BWRAP = "#!/bin/sh\necho 'bwrap: setting up uid map: Permission denied' >&2\nexit 1\n"
 
 
 def demo_at(base: Path) -> tuple[Path, Path]:
@@ -130,6 +134,10 @@ async def main(outdir: Path) -> None:
     outdir.mkdir(parents=True, exist_ok=True)
     ws, config = demo_at(DEMO)
     (DEMO / "codex.toml").write_text(CODEX_CONFIG)
+    restricted = DEMO / "ubuntu" / "bwrap"
+    restricted.parent.mkdir()
+    restricted.write_text(UBUNTU_BWRAP)
+    restricted.chmod(0o755)
     state = Path(tempfile.mkdtemp(prefix="sandboxtui-shots-state-"))
 
     async def press(app: SandboxApp, pilot, *k: str) -> None:  # type: ignore[no-untyped-def]
@@ -145,6 +153,8 @@ async def main(outdir: Path) -> None:
         ("warnings", lambda a, p: press(a, p, "4"), {}),
         ("warnings-no-system-bwrap", lambda a, p: press(a, p, "4"),
          {"system_bwrap": "/nonexistent/usr/bin/bwrap"}),
+        ("warnings-userns-apparmor", lambda a, p: press(a, p, "4"),
+         {"system_bwrap": str(restricted)}),
         ("settings", lambda a, p: press(a, p, "5"), {}),
         ("settings-codex", lambda a, p: press(a, p, "5"), {"codex": True}),
         ("approval", lambda a, p: run_cat_env(a, p, approve=False), {}),
