@@ -21,8 +21,9 @@ here). The caches go to a temporary PYTHONPYCACHEPREFIX, not into the source tre
 --peers: `sandboxtui run -- /bin/true` (a fresh process, defaults, bytecode cached) beside raw
 bwrap with the launcher's argv and Codex's `codex sandbox -c sandbox_mode="workspace-write" --
 /bin/true`, in paired, interleaved runs: medians, both ratios (targets: at most 0.5x Codex and
-5x raw bwrap), Codex's version, and the peak RSS of each process. Codex is the native binary of
-`--codex PATH` (the binary, or an npm prefix holding @openai/codex), else of
+5x raw bwrap), Codex's version, and the peak RSS of each process; for where the time goes, the
+interpreter alone (`python -c pass`) and with the modules a launch imports. Codex is the native
+binary of `--codex PATH` (the binary, or an npm prefix holding @openai/codex), else of
 `npm install --prefix SCRATCH @openai/codex` (about 424 MB); without it only the raw-bwrap ratio
 is printed, and why.
 
@@ -161,6 +162,8 @@ def cli_command(ws: Path, config: Path) -> list[str]:
     return [*prefix, "run", "--config", str(config), "--cwd", str(ws), "--", TRUE]
 
 
+LAUNCH_IMPORTS = ("import sandboxtui.cli, sandboxtui.core.run, sandboxtui.core.launch, "
+                  "sandboxtui.core.pipelines.bubblewrap, sandboxtui.core.unix_gate")
 CODEX_NATIVE = ("node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/"
                 "codex")
 
@@ -219,6 +222,9 @@ def peers(runs: int, codex_path: str | None) -> int:
         fns: dict[str, Callable[[], object]] = {
             "sandboxtui": spawn([*prefix, "run", "--", TRUE], env, ws),
             "bwrap": lambda: raw_bwrap(spec),
+            # where sandboxtui's time goes: the interpreter alone, and with a launch's imports
+            "python": spawn([sys.executable, "-c", "pass"], env, ws),
+            "imports": spawn([sys.executable, "-c", LAUNCH_IMPORTS], env, ws),
         }
         if codex is not None:
             fns["codex"] = spawn([codex, "sandbox", "-c", 'sandbox_mode="workspace-write"', "--",
