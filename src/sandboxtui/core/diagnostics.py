@@ -13,11 +13,13 @@ import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandboxtui.core.diagnostics_model import Diagnostic, Severity
 from sandboxtui.core.plan import MountPlan
-from sandboxtui.core.userns import UsernsFacts, namespace_failure, userns_diagnostic, userns_facts
+
+if TYPE_CHECKING:  # core/userns.py is loaded only once bwrap has failed
+    from sandboxtui.core.userns import UsernsFacts
 
 _SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
 _LANDLOCK_CREATE_RULESET_VERSION = 1
@@ -52,9 +54,13 @@ class Capabilities:
 
     def userns_diagnostic(self, plan: MountPlan | None, euid: int) -> Diagnostic | None:
         """Why the bwrap in use cannot make its user namespace, if that is its error."""
-        if self.bwrap is None or not namespace_failure(self.bwrap_error):
+        if self.bwrap is None or self.bwrap_error is None:
             return None
-        return userns_diagnostic(self.bwrap, str(self.bwrap_error), self.userns, plan, euid)
+        from sandboxtui.core.userns import namespace_failure, userns_diagnostic
+
+        if not namespace_failure(self.bwrap_error):
+            return None
+        return userns_diagnostic(self.bwrap, self.bwrap_error, self.userns, plan, euid)
 
 
 def vendored_bwrap() -> str | None:
@@ -113,14 +119,16 @@ def probe(system_bwrap_path: str = "/usr/bin/bwrap", *, launch_test: bool = True
     vendored = vendored_bwrap()
     chosen = system_bwrap_path if system else vendored
     error = None
+    userns = None
     if chosen is None:
         error = "no bwrap binary found"
-    elif launch_test:
-        error = bwrap_namespace_error(chosen)
+    elif launch_test and (error := bwrap_namespace_error(chosen)) is not None:
+        from sandboxtui.core.userns import namespace_failure, userns_facts
+
+        userns = userns_facts() if namespace_failure(error) else None
     ok, seccomp_error = seccomp_status()
     return Capabilities(system_bwrap_path, system, vendored, error, landlock_abi(), ok,
-                        seccomp_error, unix_gate_error(chosen),
-                        userns_facts() if namespace_failure(error) else None)
+                        seccomp_error, unix_gate_error(chosen), userns)
 
 
 def unix_gate_error(bwrap: str | None) -> str | None:
