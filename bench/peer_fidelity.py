@@ -5,7 +5,8 @@
 
 Not part of CI: it needs the peer installed. For each scenario (legacy workspace-write,
 read-only, a permission profile with a `none` entry and a nested write, network on) it writes
-one Codex config, then runs the same probes (read/list/write/create/rename/delete/execute of
+one Codex config (and a fifth: a profile reading only `:minimal`, the project and the Codex
+home, with a deny glob), then runs the same probes (read/list/write/create/rename/delete/execute of
 ~100 workspace and system paths; host TCP, UDP and Unix listeners; an own Unix socket and a
 socketpair) once under `codex sandbox` and once under sandboxtui's plan of that config
 (`--codex`), and prints per probe Codex's answer, sandboxtui's `explain()` and sandboxtui's
@@ -50,6 +51,14 @@ extends = ":workspace"
 """, []),
     "network on": ('model = "o3"\n', ['sandbox_mode="workspace-write"',
                                       "sandbox_workspace_write.network_access=true"]),
+    "profile: :minimal read (restricted), deny glob": ("""default_permissions = "lean"
+
+[permissions.lean.filesystem]
+":minimal" = "read"
+":project_roots" = {{ "." = "write", "**/*.pem" = "none" }}
+"{home}" = "read"  # Codex runs its own helper (a link in its home to its executable)
+"{codex}" = "read"
+""", []),
 }
 
 
@@ -117,7 +126,8 @@ def main() -> int:
         home.mkdir()
         paths = probe_paths(ws, base)
         for name, (config, overrides) in SCENARIOS.items():
-            (home / "config.toml").write_text(config.format(ws=ws))
+            (home / "config.toml").write_text(config.format(
+                ws=ws, home=home, codex=os.path.dirname(os.path.realpath(args.codex_bin))))
             env = {**os.environ, "CODEX_HOME": str(home)}
             policy = resolve_policy(cwd=str(ws), codex=str(home / "config.toml"),
                                     overrides=overrides, env=env)

@@ -165,6 +165,11 @@ def test_builtin_profiles(ws: Path, builtin: str, mode: SandboxMode, writable: s
 def test_restricted_read_without_root_entry(ws: Path) -> None:
     policy = codex(ws, 'default_permissions = "p"\n[permissions.p.filesystem]\n'
                        '":minimal" = "read"\n":project_roots" = "write"\n')
+    # :minimal is the platform defaults, whose symlinks (/lib64 -> usr/lib64) an empty root
+    # needs to run anything
+    assert policy.read_access.include_platform_defaults
+    assert not any(e.path == ":minimal" for e in policy.fs_entries)
+    assert any("empty root" in d.agent_would for d in policy.agent.differences)
     plan = build_plan(policy, str(ws), {})
     assert plan.explain("/srv/x").access.value == "none"
     assert plan.explain("/usr/bin/env").access.value == "ro"

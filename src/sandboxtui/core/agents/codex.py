@@ -348,12 +348,18 @@ def _profile(merged: Layer, cwd: str, env: Mapping[str, str],
                 except ValueError as exc:
                     raise fail(str(exc), ("filesystem", *key), merged, where) from None
                 entries.append(FsEntry(path, access, p))
-    values[("fs_entries",)] = tuple(entries)
     readable = {e.path for e in entries if e.access is not Access.NONE}
     if ":root" not in readable:
-        values[("read_access", "restricted")] = True  # an empty root, and the entries
-        values[("read_access", "include_platform_defaults")] = False
+        # An empty root and the entries; `:minimal` as the platform defaults, which also
+        # recreate their symlinks (/lib64 -> usr/lib64) in the empty root.
+        minimal = [e for e in entries if e.path == ":minimal" and e.access is Access.RO]
+        entries = [e for e in entries if e not in minimal]
+        values[("read_access", "restricted")] = True
+        values[("read_access", "include_platform_defaults")] = bool(minimal)
         provenance["read_access.mode"] = prov
+        if minimal:
+            provenance["read_access.include_platform_defaults"] = minimal[0].provenance
+    values[("fs_entries",)] = tuple(entries)
     network = under(profile, ("network",))
     for key in network:
         if key[0] not in _NETWORK_KEYS:
@@ -406,6 +412,10 @@ def _with_semantics(policy: Policy, files: list[str], ignored: Ignored,
                    "know them)", "keeps them read-only or hidden", True),
         Difference("let a sandbox started by root open /proc/sys for writing",
                    "keeps the host-global kernel interfaces (/proc/sys, ...) read-only", True),
+        *([Difference("let commands create and remove entries in the directories of its empty "
+                      "root that hold the readable paths (a throwaway tmpfs)",
+                      "keeps those directories read-only", True)]
+          if policy.read_access.restricted else []),
         *notes,
     ]
     defaults = Policy()
