@@ -295,7 +295,11 @@ class SandboxApp(App[int]):
     def on_approval_asked(self, message: ApprovalAsked) -> None:
         """A prompt already up counts the new request; while the user types (or another
         screen is up) a banner and the bell announce it; otherwise it is shown."""
-        self.query_one(ApprovalsPanel).add(message.pending)
+        panels = self.query(ApprovalsPanel)
+        if not panels:  # the app is closing
+            message.pending.decide(deny("tui", "the TUI closed before a decision"))
+            return
+        panels.first().add(message.pending)
         if isinstance(self.screen, ModalScreen) or isinstance(self.focused, Input):
             self.bell()
         else:
