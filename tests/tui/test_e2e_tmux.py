@@ -132,3 +132,49 @@ def test_demo_env_is_denied_and_cat_is_refused_by_the_kernel(tmux: Tmux) -> None
     tmux.wait_for(lambda s: "readme-link [rw]" in s, "the tree again")
     tmux.keys("q")
     tmux.wait_for(lambda s: "sandboxtui-exited-0" in s, "the app to quit", timeout=10)
+
+
+def test_keys_typed_while_a_headless_request_arrives_decide_nothing(tmux: Tmux,
+                                                                     tmp_path: Path) -> None:
+    """Issue 15 items 1 and 4: the user types into the run input while a headless `sandboxtui
+    run` asks for an approval. The request does not take the focus (a banner and the bell
+    announce it), every key typed goes on into the input, and the audit log records no
+    decision until the user opens the prompt and answers it."""
+    tmux.wait_for(lambda s: "readme-link [rw]" in s, "the mount tree")
+    ws = next(tmp_path.glob("sandboxtui-demo-*/workspace"))
+    tmux.keys("6")
+    tmux.wait_for(lambda s: "command to run in the sandbox" in s, "the run panel")
+    tmux.keys("-l", "echo hel")
+    audit = tmp_path / "state" / "sandboxtui" / "audit.jsonl"
+    env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    headless = subprocess.Popen(
+        [sys.executable, "-m", "sandboxtui", "run", "--config", str(ws.parent / "config.toml"),
+         "--cwd", str(ws), "--approval-timeout", "60", "--", "cat", ".env"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=env)
+    try:
+        tmux.wait_for(lambda s: "APPROVAL WAITING" in s and "cat .env" in s, "the banner")
+        # the user goes on typing, one key at a time, well past the prompt's guard time
+        for key in ("l", "o", " ", "s", "o", "d", "e"):
+            tmux.keys("-l", key)
+            time.sleep(0.15)
+        screen = tmux.wait_for(lambda s: "echo hello sode" in s, "the typed keys in the input")
+        assert "Approval needed" not in screen
+        assert headless.poll() is None
+        decisions = [line for line in audit.read_text().splitlines() if '"decision"' in line]
+        assert decisions == [], decisions
+        tmux.keys("Escape")  # leave the input, then review
+        time.sleep(0.3)
+        tmux.keys("a")
+        tmux.wait_for(lambda s: "Approval needed" in s and "request 1 of 1" in s
+                      and "keys are ignored" not in s, "the prompt, taking keys")
+        tmux.keys("d")
+        _, err = headless.communicate(timeout=30)
+    finally:
+        headless.kill()
+        headless.wait()
+    assert headless.returncode == 3, err
+    assert "waiting for approval in sandboxtui (pid" in err
+    decisions = [line for line in audit.read_text().splitlines() if '"decision"' in line]
+    assert len(decisions) == 1 and '"deny"' in decisions[0]
