@@ -392,7 +392,7 @@ def build_plan(
     _builtin_rules(ctx, mount_proc)
     _writable_rules(ctx)
     _cache_rule(ctx)
-    deny_globs = _entry_rules(ctx)
+    deny_globs = _entry_rules(ctx, links)
     _own_path_rules(ctx)
     _protected_name_rules(ctx)
     scan, found_repos = _sensitive_rules(ctx, deny_globs)
@@ -402,12 +402,13 @@ def build_plan(
     _blocked_missing(by_path)
     ordered = tuple(sorted(by_path.values(), key=lambda r: _sort_key(r.path)))
     ops = _ops_for(ordered, by_path, ctx.diags)
-    if links:
+    if links and by_path["/"].access is Access.NONE:
+        first = {path: (target, prov) for path, target, prov in reversed(links)}
         link_ops = tuple(
             MountOp(OpKind.SYMLINK, path, target, Rule(
-                path, Access.RO, RuleKind.READABLE, f"readable root; symlink to {target}", prov,
-                is_dir=False))
-            for path, target, prov in links if path not in by_path)
+                path, Access.RO, RuleKind.READABLE,
+                f"symlink to {target}, recreated in the empty root", prov, is_dir=False))
+            for path, (target, prov) in reversed(first.items()) if path not in by_path)
         ops = ops[:1] + link_ops + ops[1:]
     return MountPlan(policy, cwd, ordered, ops, tuple(ctx.diags), scan, False, by_path,
                      tuple(walked), None if repos is None else tuple(dict.fromkeys(repos)))
@@ -516,9 +517,10 @@ def _cache_rule(ctx: _Planning) -> None:
                      "host's own caches stay read-only", policy.source("caches.enabled")))
 
 
-def _entry_rules(ctx: _Planning) -> list[_DenyGlob]:
+def _entry_rules(ctx: _Planning, links: list[_Link]) -> list[_DenyGlob]:
     """The `[permissions.NAME.filesystem]` entries: paths (and special names) become rules;
-    globs, deny only, are returned for the sensitive-path walk."""
+    globs, deny only, are returned for the sensitive-path walk. An entry that opens a symlink
+    (`:minimal`'s /lib64 -> usr/lib64) joins `links`, to be recreated in an empty root."""
     special = _special_paths(ctx.policy, ctx.cwd, ctx.env)
     deny_globs: list[_DenyGlob] = []
     for entry in ctx.policy.fs_entries:
@@ -535,6 +537,8 @@ def _entry_rules(ctx: _Planning) -> list[_DenyGlob]:
                          f"filesystem entry {entry.path} = {entry.access.value}",
                          entry.provenance, missing=not exists,
                          is_dir=not exists or os.path.isdir(real)))
+            if entry.access is not Access.NONE and os.path.islink(target):
+                links.append((os.path.normpath(target), os.readlink(target), entry.provenance))
     return deny_globs
 
 
