@@ -21,8 +21,9 @@ here). The caches go to a temporary PYTHONPYCACHEPREFIX, not into the source tre
 --peers: `sandboxtui run -- /bin/true` (a fresh process, defaults, bytecode cached) beside raw
 bwrap with the launcher's argv and Codex's `codex sandbox -c sandbox_mode="workspace-write" --
 /bin/true`, in paired, interleaved runs: medians, both ratios (targets: at most 0.5x Codex and
-5x raw bwrap), Codex's version, and the peak RSS of each process; for where the time goes, the
-interpreter alone (`python -c pass`) and with the modules a launch imports. Codex is the native
+5x raw bwrap), Codex's version, and the peak RSS of each process; the CPU time of each (less
+disturbed than wall time on a busy machine); for where the time goes, the interpreter alone
+(`python -c pass`) and with the modules a launch imports. Codex is the native
 binary of `--codex PATH` (the binary, or an npm prefix holding @openai/codex), else of
 `npm install --prefix SCRATCH @openai/codex` (about 424 MB); without it only the raw-bwrap ratio
 is printed, and why.
@@ -190,9 +191,9 @@ def codex_binary(given: str | None, scratch: Path) -> tuple[str | None, str]:
     return str(native), ""
 
 
-def spawn(argv: list[str], env: dict[str, str], cwd: Path) -> Callable[[], int]:
-    """A run of `argv` that returns the process's peak RSS in KiB (and fails loudly)."""
-    def once() -> int:
+def spawn(argv: list[str], env: dict[str, str], cwd: Path) -> Callable[[], os.struct_rusage]:
+    """A run of `argv` that returns its resource usage (and fails loudly)."""
+    def once() -> os.struct_rusage:
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE)
         assert proc.stderr is not None
@@ -201,7 +202,7 @@ def spawn(argv: list[str], env: dict[str, str], cwd: Path) -> Callable[[], int]:
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             raise RuntimeError(f"{argv[0]} exited {proc.returncode}: {err.decode()[-300:]}")
-        return usage.ru_maxrss
+        return usage
     return once
 
 
@@ -229,11 +230,9 @@ def peers(runs: int, codex_path: str | None) -> int:
         if codex is not None:
             fns["codex"] = spawn([codex, "sandbox", "-c", 'sandbox_mode="workspace-write"', "--",
                                   TRUE], env, ws)
-        rss: dict[str, list[int]] = {"sandboxtui": [], "codex": []}
-        for name in rss:
-            if name in fns:
-                measure = fns[name]
-                fns[name] = lambda measure=measure, name=name: rss[name].append(measure())
+        usage: dict[str, list[os.struct_rusage]] = {n: [] for n in fns if n != "bwrap"}
+        for name, samples in usage.items():
+            fns[name] = lambda measure=fns[name], samples=samples: samples.append(measure())
         results = medians_ms(fns, runs)
         version = (subprocess.run([codex, "--version"], capture_output=True, text=True).stdout
                    .strip() if codex is not None else "")
@@ -242,8 +241,11 @@ def peers(runs: int, codex_path: str | None) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"{runs} paired runs, median wall time of {TRUE} in a git workspace with a .env "
           f"(bwrap: {spec.enforcer.program}; {sys.executable})")
+    cpu = {n: statistics.median(u.ru_utime + u.ru_stime for u in s[3:]) * 1000
+           for n, s in usage.items()}  # user + system, with waited-for children (bwrap)
     for name, ms in results.items():
-        print(f"  {name:<11} {ms:7.1f} ms")
+        print(f"  {name:<11} {ms:7.1f} ms" + (f"   cpu {cpu[name]:6.1f} ms" if name in cpu
+                                               else ""))
     ratio = results["sandboxtui"] / results["bwrap"]
     print(f"sandboxtui / raw bwrap = {ratio:.2f}x (target <= 5x): "
           f"{'met' if ratio <= 5 else 'MISSED'}")
@@ -253,7 +255,8 @@ def peers(runs: int, codex_path: str | None) -> int:
     ratio = results["sandboxtui"] / results["codex"]
     print(f"sandboxtui / Codex     = {ratio:.2f}x (target <= 0.5x): "
           f"{'met' if ratio <= 0.5 else 'MISSED'}  ({version})")
-    ours, theirs = (statistics.median(rss[n]) / 1024 for n in ("sandboxtui", "codex"))
+    ours, theirs = (statistics.median(u.ru_maxrss for u in usage[n]) / 1024
+                    for n in ("sandboxtui", "codex"))
     print(f"peak RSS (median)      = sandboxtui {ours:.1f} MiB, Codex {theirs:.1f} MiB: "
           f"{'under' if ours < theirs else 'NOT under'} Codex's")
     return 0
