@@ -7,8 +7,8 @@ capabilities are this machine's (the "no system bwrap" picture probes with the s
 pointed at a file that does not exist, which is how such a machine looks; the AppArmor picture
 at a bwrap stand-in that fails exactly as Ubuntu's does under its user-namespace restriction,
 `UBUNTU_BWRAP`). The run views
-launch `cat .env` under the real sandbox; the verify views probe it, and the demo scenarios
-run their commands for real.
+launch `cat .env` under the real sandbox (the denials view traces one); the verify views
+probe it, and the demo scenarios run their commands for real.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from sandboxtui.demo import create_demo
 from sandboxtui.model import Options, load_workspace
 from sandboxtui.widgets.approval_modal import ApprovalModal
 from sandboxtui.widgets.demo_scenarios import DemoScenarios
+from sandboxtui.widgets.denials import DenialsView
 from sandboxtui.widgets.run_panel import RunPanel
 from sandboxtui.widgets.verify_results import VerifyResults
 
@@ -87,6 +88,23 @@ async def run_cat_env(app: SandboxApp, pilot, approve: bool) -> None:  # type: i
         app.query_one("#run-input").value = "sh -c 'ls -la; touch .git/hooks/x; git status -s'"
         await pilot.press("enter")
         await until(pilot, lambda: len(app.query_one(RunPanel).records) == 2)
+
+
+async def trace_run(app: SandboxApp, pilot) -> None:  # type: ignore[no-untyped-def]
+    """Trace on (ctrl+r), an approved run the sandbox refuses four ways; the Denials view
+    explains the one with a suggestion."""
+    await pilot.press("6", "ctrl+r")
+    app.query_one("#run-input").value = ("sh -c 'mkdir secrets/new; cat .env; "
+                                         "echo x > /etc/motd; echo y >> .git/config'")
+    await pilot.press("enter")
+    await until(pilot, lambda: isinstance(app.screen, ApprovalModal) and app.screen.armed)
+    await pilot.press("o")  # it names .env: approved once
+    view = app.query_one(DenialsView)
+    await until(pilot, lambda: bool(app.query_one(RunPanel).records) and not view.running
+                and len(view.rows) == 4)
+    table = view.query_one("#denials-table")
+    table.focus()
+    table.move_cursor(row=next(i for i, d in enumerate(view.rows) if d.op == "create"))
 
 
 async def verify_plan(app: SandboxApp, pilot, tab: str | None) -> None:  # type: ignore[no-untyped-def]
@@ -159,6 +177,7 @@ async def main(outdir: Path) -> None:
         ("settings-codex", lambda a, p: press(a, p, "5"), {"codex": True}),
         ("approval", lambda a, p: run_cat_env(a, p, approve=False), {}),
         ("run", lambda a, p: run_cat_env(a, p, approve=True), {}),
+        ("denials", trace_run, {}),
         ("help", lambda a, p: press(a, p, "question_mark"), {}),
         ("verify-tree", lambda a, p: verify_plan(a, p, None), {}),
         ("verify", lambda a, p: verify_plan(a, p, "8"), {}),

@@ -48,7 +48,7 @@ class DenialsView(Vertical, PlanView):
     }
     DenialsView #denials-title { height: 1; }
     DenialsView #denials-table { height: 1fr; min-height: 3; }
-    DenialsView #denials-detail { height: auto; max-height: 8; }
+    DenialsView #denials-detail { height: auto; max-height: 12; }
     """
     BINDINGS = [
         Binding("a", "apply", "Apply suggestion", id="denials.apply"),
