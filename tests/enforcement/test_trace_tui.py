@@ -96,5 +96,5 @@ def test_the_denials_view_shows_the_kernels_refusals(runner: Runner, shared_dir:
     # listed apart, below the sandbox's refusals
     assert all(errno == "EACCES" for _, _, errno in shown["host"]), shown
     cells = shown["cells"]
-    assert {row[2] for row in cells[:3]} == {f"{out}/f", f"{real}/.git/config", f"{real}/.env"}
-    assert [row[4] for row in cells[3:]] == ["host"] * len(shown["host"])
+    assert {row[5] for row in cells[:3]} == {f"{out}/f", f"{real}/.git/config", f"{real}/.env"}
+    assert [row[3] for row in cells[3:]] == ["host"] * len(shown["host"])

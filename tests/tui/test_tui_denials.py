@@ -96,10 +96,10 @@ async def test_denials_live_explained_jump_and_apply(tmp_path: Path) -> None:
         assert f'"{ws}/secrets" = "write"' in written
         assert written.startswith("# sandboxtui demo configuration\n")  # comments kept
         await _wait(pilot, lambda: NOW_ALLOWED in str(table.get_row_at(
-            _row(view, "create", "/secrets/new"))[5]), "the re-planned view")
+            _row(view, "create", "/secrets/new"))[4]), "the re-planned view")
         assert "Applied to" in "\n".join(str(n.title) for n in app._notifications)
         etc = _row(view, "write", "/etc/sbx-tui")
-        assert NOW_ALLOWED not in str(table.get_row_at(etc)[5])
+        assert NOW_ALLOWED not in str(table.get_row_at(etc)[4])
 
         # r: the same command again, under the new config: the mkdir is no longer refused
         records = len(panel.records)
@@ -149,5 +149,5 @@ async def test_denials_fit_beside_the_output_at_80x24(tmp_path: Path) -> None:
         assert screen.contains_region(view.region) and screen.contains_region(output.region)
         assert view.region.y >= output.region.bottom
         table = view.query_one(DataTable)
-        assert table.row_count == 1 and "/etc/sbx-small" in str(table.get_row_at(0)[2])
+        assert table.row_count == 1 and "/etc/sbx-small" in str(table.get_row_at(0)[5])
         assert "/etc/sbx-small" in str(view.query_one("#denials-detail").render())

@@ -95,8 +95,9 @@ class DenialsView(Vertical, PlanView):
         yield Static(id="denials-detail")
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("count", "op", "path or address", "errno",
-                                              "access", "now")
+        # the short columns first: a long path must not push them out of a narrow view
+        self.query_one(DataTable).add_columns("count", "op", "errno", "access", "now",
+                                              "path or address")
         self._fill()
 
     def on_denials_view_report(self, message: Report) -> None:
@@ -121,9 +122,10 @@ class DenialsView(Vertical, PlanView):
         table.clear()
         for d in self.rows:
             style = "dim" if d.host else "bold red"
-            table.add_row(f"x{d.count}", d.op, Text(inert(d.path)), d.errno,
+            table.add_row(f"x{d.count}", d.op, d.errno,
                           Text("host" if d.host else d.access, style=style),
-                          Text(NOW_ALLOWED, style="bold green") if self.now_allowed(d) else "")
+                          Text(NOW_ALLOWED, style="bold green") if self.now_allowed(d) else "",
+                          Text(inert(d.path)))
         if self.rows:
             table.move_cursor(row=min(max(row, 0), len(self.rows) - 1))
         self.query_one("#denials-title", Label).update(self._title())
