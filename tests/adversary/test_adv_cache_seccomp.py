@@ -21,7 +21,8 @@ NETLINK = ("import socket\ntry:\n    socket.socket(socket.AF_NETLINK, socket.SOC
            "    print('NETLINK-OPEN')\nexcept PermissionError:\n    print('NETLINK-REFUSED')\n")
 
 
-def _launch(runner: Runner, ws: Path, state: Path) -> subprocess.CompletedProcess[str]:
+def _launch(runner: Runner, ws: Path, state: Path, code: str = NETLINK
+            ) -> subprocess.CompletedProcess[str]:
     prefix = runner.prefix()
     env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "XDG_STATE_HOME")}
     if "env" in prefix:
@@ -29,7 +30,7 @@ def _launch(runner: Runner, ws: Path, state: Path) -> subprocess.CompletedProces
     else:
         env["XDG_STATE_HOME"] = str(state)
     argv = [*prefix, "run", "--config", str(runner.config), "--cwd", str(ws),
-            *runner.bwrap_options(), "--", "/usr/bin/python3", "-c", NETLINK]
+            *runner.bwrap_options(), "--", "/usr/bin/python3", "-c", code]
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
 
 
@@ -148,6 +149,26 @@ def test_a_genuine_entry_is_loaded_not_rewritten(runner: Runner, workspace: Path
     assert "NETLINK-REFUSED" in again.stdout, again.stdout
     after = entry.stat()
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+REWRITE = ("import glob, os, sys\nfor path in glob.glob(sys.argv[1] + '/*'):\n    try:\n"
+           "        open(path, 'wb').close()\n        print('REWROTE', path)\n"
+           "    except OSError as exc:\n        print('REFUSED', exc.errno)\n")
+
+
+def test_a_sandbox_cannot_rewrite_the_cache_in_its_own_workspace(runner: Runner,
+                                                                 workspace: Path) -> None:
+    """The state directory inside the writable workspace is still read-only inside."""
+    state = workspace / "state"
+    state.mkdir()
+    chown_tree(workspace, runner.user)
+    assert _launch(runner, workspace, state).returncode == 0
+    entry = _entry(state)
+    genuine = entry.read_bytes()
+    cache = entry.parent
+    done = _launch(runner, workspace, state, REWRITE.replace("sys.argv[1]", repr(str(cache))))
+    assert "REFUSED" in done.stdout and "REWROTE" not in done.stdout, done.stdout
+    assert entry.read_bytes() == genuine
 
 
 def test_the_key_names_the_filter_and_the_machine() -> None:
