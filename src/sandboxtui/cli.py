@@ -731,10 +731,17 @@ class _Declared:
         longs = [f for f in flags if f.startswith("--")]
         how.setdefault("dest", (longs or flags)[0].lstrip("-").replace("-", "_"))
         action = how.get("action")
-        self.defaults[how["dest"]] = (False if action == "store_true" else [] if action ==
-                                      "append" else how.get("default"))
+        if how.get("default") != self.SUPPRESS:  # argparse leaves those out of the namespace
+            self.defaults[how["dest"]] = (False if action == "store_true" else [] if action ==
+                                          "append" else how.get("default"))
         for flag in flags:
             self.options[flag] = how
+
+
+# What the lean parse understands of a declaration; an option declared with anything else
+# (nargs, choices, const, another action) is left to argparse.
+_LEAN_KEYWORDS = {"dest", "action", "default", "type", "help", "metavar"}
+_LEAN_ACTIONS = (None, "store_true", "append")
 
 
 def _parse_run(argv: list[str]) -> SimpleNamespace | None:
@@ -743,6 +750,8 @@ def _parse_run(argv: list[str]) -> SimpleNamespace | None:
     declared = _Declared()
     build_parser(declared)
     run = declared.commands["run"]
+    if any(how.get("required") for how in run.options.values()):
+        return None
     values: dict[str, Any] = {k: list(v) if isinstance(v, list) else v
                               for k, v in run.defaults.items()}
     i = 1
@@ -750,7 +759,7 @@ def _parse_run(argv: list[str]) -> SimpleNamespace | None:
         flag, eq, inline = argv[i].partition("=") if argv[i].startswith("--") else (
             argv[i], "", "")
         how = run.options.get(flag)
-        if how is None or "nargs" in how or "choices" in how:
+        if how is None or set(how) - _LEAN_KEYWORDS or how.get("action") not in _LEAN_ACTIONS:
             return None
         if how.get("action") == "store_true":
             if eq:
