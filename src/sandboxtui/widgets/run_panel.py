@@ -302,13 +302,14 @@ class RunPanel(Vertical, PlanView):
         self._scenario: str | None = None  # the demo scenario the current run belongs to
         self._edit = ""  # the approver's edit of the current run, said in the transcript
         self.tracing = False  # off by default: strace in front of every run costs time
+        self.denials = DenialsView(id="denials")  # the worker's traced runs post to it
 
     def compose(self) -> ComposeResult:
         yield CommandInput(id="run-input")
         yield Label(id="run-status")
         with Horizontal(id="run-body"):
             yield Log(max_lines=MAX_LINES, id="run-output", auto_scroll=True)
-            yield DenialsView(id="denials").data_bind(RunPanel.workspace)
+            yield self.denials.data_bind(RunPanel.workspace)
         if self.workspace.options.demo:
             yield DemoScenarios(id="demo-scenarios").data_bind(RunPanel.workspace)
         history: DataTable[str | Text] = DataTable(id="run-history", cursor_type="row")
@@ -389,7 +390,7 @@ class RunPanel(Vertical, PlanView):
                 return
         self.tracing = not self.tracing
         self.set_class(self.tracing, "-tracing")
-        self.query_one(DenialsView).display = self.tracing
+        self.denials.display = self.tracing
         self._status(Text("trace on: the next runs go through strace; the Denials view lists "
                           "what the sandbox refuses (ctrl+r turns it off)" if self.tracing else
                           "trace off: runs are not traced (ctrl+r turns it on)", style="dim"))
@@ -441,10 +442,10 @@ class RunPanel(Vertical, PlanView):
             if edit := approver_edit(argv, spec):  # the transcript shows what runs
                 self._edit = inert(f"sandboxtui: {edit}")
                 self._post_lines([f"sandboxtui: {edit}", f"$ {shlex.join(spec.command)}"])
-            if interactive:
-                return self.app.call_from_thread(self._run_on_terminal, spec)
             traced = self._traced(spec, ws) if self.tracing else contextlib.nullcontext(())
             with traced as tracer_argv:
+                if interactive:
+                    return self.app.call_from_thread(self._run_on_terminal, spec, tracer_argv)
                 running = start(spec, capture=True, on_output=batch.feed, tracer=tracer_argv)
                 self.running = running
                 self.post_message(self.Started(spec.command, spec))
@@ -490,7 +491,7 @@ class RunPanel(Vertical, PlanView):
         prints it)."""
         require_traceable(spec)
         log = TraceLog()
-        view = self.query_one(DenialsView)
+        view = self.denials
         command = shlex.join(spec.command)
         replan = functools.cache(functools.partial(_replan, ws.options))
 
@@ -528,11 +529,11 @@ class RunPanel(Vertical, PlanView):
     def _finish(self, record: RunRecord) -> None:
         self.post_message(self.Finished(record))
 
-    def _run_on_terminal(self, spec: LaunchSpec) -> RunResult:
+    def _run_on_terminal(self, spec: LaunchSpec, tracer: Sequence[str]) -> RunResult:
         """Interactive commands: hand the terminal over (suspend the app) until they end."""
         try:
             with self.app.suspend():
-                return start(spec, capture=False).wait()
+                return start(spec, capture=False, tracer=tracer).wait()
         except LaunchError:
             raise
         except Exception as exc:  # SuspendNotSupported in headless/test mode
