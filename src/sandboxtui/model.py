@@ -91,14 +91,16 @@ def config_profiles(path: Path) -> tuple[str, ...]:
 
 
 def load_workspace(
-    options: Options, caps: Capabilities, env: Mapping[str, str] | None = None
+    options: Options, caps: Capabilities, env: Mapping[str, str] | None = None,
+    reuse: MountPlan | None = None,
 ) -> Workspace:
-    """Resolve the config and build the plan; a `ConfigError` propagates (exit 2 at start)."""
+    """Resolve the config and build the plan (reusing `reuse`'s scan of the directories
+    unchanged since); a `ConfigError` propagates (exit 2 at start)."""
     policy = resolve_policy(cwd=options.cwd, config_path=options.config_path,
                             profile=options.profile, sandbox_mode=options.sandbox_mode,
                             overrides=options.overrides, codex=options.codex,
                             claude=options.claude, strict=options.strict, env=env)
-    plan = build_plan(policy, options.cwd, env, mount_proc=options.mount_proc)
+    plan = build_plan(policy, options.cwd, env, mount_proc=options.mount_proc, reuse=reuse)
     choice, diagnostics = startup_diagnostics(plan, caps, env)
     return Workspace(options, plan, caps, choice, diagnostics,
                      codex_profiles(options.config_file) if options.codex is not None else
@@ -108,9 +110,10 @@ def load_workspace(
 def reload_workspace(
     current: Workspace, options: Options, env: Mapping[str, str] | None = None
 ) -> Workspace:
-    """Re-plan; on a config error keep the last good plan, flag it and refuse launches."""
+    """Re-plan, reusing the current plan's scan; on a config error keep the last good plan,
+    flag it and refuse launches."""
     try:
-        return load_workspace(options, current.caps, env)
+        return load_workspace(options, current.caps, env, current.plan)
     except ConfigError as exc:
         error = Diagnostic(Severity.ERROR, "config-error", f"config error: {exc}",
                            "fix the config; launches are refused until it loads again")

@@ -18,7 +18,7 @@ import stat
 import sys
 import sysconfig
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -218,6 +218,8 @@ class MountPlan:
     # a bound): the launcher compares them after the run to find the repositories it created.
     walked: tuple[str, ...] = ()
     repos: tuple[str, ...] | None = ()
+    # The sensitive scan's listings, for the next plan to reuse (`build_plan(reuse=...)`).
+    scan_memo: ScanMemo = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def enforceable(self) -> bool:
@@ -349,6 +351,7 @@ class _Planning:
     cwd: str
     env: Mapping[str, str]
     bounds: ScanBounds
+    reuse: ScanMemo  # the last plan's scan listings
     by_path: dict[str, Rule] = field(default_factory=dict)
     diags: list[Diagnostic] = field(default_factory=list)
 
@@ -380,14 +383,17 @@ def build_plan(
     *,
     mount_proc: bool = True,
     bounds: ScanBounds = ScanBounds(),
+    reuse: MountPlan | None = None,
 ) -> MountPlan:
     """The plan for `policy` in `cwd`: each rule source adds its candidate rules in turn (a
-    later source sees the earlier ones, e.g. what is writable so far), then the operations."""
+    later source sees the earlier ones, e.g. what is writable so far), then the operations.
+    `reuse`: the last plan, whose scan listings stand for the directories unchanged since
+    (the same plan as a full scan makes, faster: live reload, the TUI's launches)."""
     env = os.environ if env is None else env
     cwd = _realpath(cwd)
     if policy.mode is SandboxMode.DANGER_FULL_ACCESS:
         return _unsandboxed_plan(policy, cwd)
-    ctx = _Planning(policy, cwd, env, bounds)
+    ctx = _Planning(policy, cwd, env, bounds, {} if reuse is None else reuse.scan_memo)
     links = _read_rules(ctx)
     _builtin_rules(ctx, mount_proc)
     _writable_rules(ctx)
@@ -395,7 +401,7 @@ def build_plan(
     deny_globs = _entry_rules(ctx, links)
     _own_path_rules(ctx)
     _protected_name_rules(ctx)
-    scan, found_repos = _sensitive_rules(ctx, deny_globs)
+    scan, found_repos, memo = _sensitive_rules(ctx, deny_globs)
     walked, repos = _nested_repo_rules(ctx, found_repos)
 
     by_path = ctx.by_path
@@ -411,7 +417,8 @@ def build_plan(
             for path, (target, prov) in reversed(first.items()) if path not in by_path)
         ops = ops[:1] + link_ops + ops[1:]
     return MountPlan(policy, cwd, ordered, ops, tuple(ctx.diags), scan, False, by_path,
-                     tuple(walked), None if repos is None else tuple(dict.fromkeys(repos)))
+                     tuple(walked), None if repos is None else tuple(dict.fromkeys(repos)),
+                     memo)
 
 
 def _unsandboxed_plan(policy: Policy, cwd: str) -> MountPlan:
@@ -578,9 +585,10 @@ def _protected_name_rules(ctx: _Planning) -> None:
 
 
 def _sensitive_rules(ctx: _Planning, deny_globs: list[_DenyGlob]
-                     ) -> tuple[ScanReport | None, list[str] | None]:
+                     ) -> tuple[ScanReport | None, list[str] | None, ScanMemo]:
     """Denials from the sensitive-path walk (`sensitive_paths` and the entries' deny globs).
-    Returns its report and the repositories it found (None for both: no walk)."""
+    Returns its report and the repositories it found (None for both: no walk), and the
+    listings a re-plan may reuse."""
     policy = ctx.policy
     globs = [(g, RuleKind.SENSITIVE, f"sensitive path {g}", policy.source("sensitive_paths"))
              for g in policy.sensitive_paths] + deny_globs
@@ -593,12 +601,12 @@ def _sensitive_rules(ctx: _Planning, deny_globs: list[_DenyGlob]
             ctx.diags.append(Diagnostic(Severity.ERROR, "bad-glob", f"{exc} ({prov})",
                                         "fix the glob in the config"))
     if not patterns:
-        return None, None
-    result = _scan_sensitive(_scan_roots(ctx), patterns, ctx.bounds)
+        return None, None, {}
+    result = _scan_sensitive(_scan_roots(ctx), patterns, ctx.bounds, ctx.reuse)
     for _ in range(2):  # a directory renamed under the walk may hide a match: again
         if not result.report.changed:
             break
-        result = _scan_sensitive(_scan_roots(ctx), patterns, ctx.bounds)
+        result = _scan_sensitive(_scan_roots(ctx), patterns, ctx.bounds, ctx.reuse)
     scan = result.report
     if scan.changed:
         ctx.diags.append(Diagnostic(
@@ -609,7 +617,7 @@ def _sensitive_rules(ctx: _Planning, deny_globs: list[_DenyGlob]
             "stop whatever renames directories in the workspace (a running sandbox?) "
             "and launch again"))
     _scan_rules(ctx, result, _scan_roots(ctx))
-    return scan, result.repos
+    return scan, result.repos, result.memo
 
 
 def _nested_repo_rules(ctx: _Planning, found_repos: list[str] | None
@@ -1169,6 +1177,38 @@ class _ScanResult:
     unaccounted: list[tuple[str, int, int]]  # (sensitive file, names, names found)
     report: ScanReport
     repos: list[str]  # directories of the scan roots that hold a `.git`
+    memo: ScanMemo  # the listings the next scan may reuse
+
+
+# A directory's identity and change times (st_dev, st_ino, st_mtime_ns, st_ctime_ns). Every
+# change to its entries (create, unlink, rename, link, mkdir, a new type under a name) sets
+# its mtime and ctime to the clock's time; utime can set the mtime back, not the ctime, and
+# chmod sets the ctime. So while the key stays the same the entries (names, types and
+# inodes) do, and the scan, which looks at nothing else, finds the same in them.
+_DirKey = tuple[int, int, int, int]
+
+# A change made within one clock tick of the listing may leave the ctime as it was: only a
+# directory whose ctime is this much older than the scan's start keeps its listing (covers
+# coarse kernel ticks and filesystems that store seconds, or two seconds).
+_SETTLE_NS = 2_000_000_000
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """What the sensitive scan took from one directory's entries (`_digest`)."""
+
+    path: str
+    key: _DirKey | None  # before it was listed (None: not a directory then)
+    count: int  # entries
+    found: tuple[_Found, ...]
+    subdirs: tuple[tuple[str, int, int | None], ...]  # to search: path, depth, inode now
+    has_git: bool
+
+
+# The last scan's listings by walk (root, patterns, whether it finds repositories) and
+# directory: in memory only, handed from one plan to the next (`build_plan(reuse=...)`).
+ScanMemo = dict[tuple[str, tuple[_Pattern, ...], bool], dict[str, _Listing]]
+_Digest = Callable[[str, int, _DirKey | None, list[os.DirEntry[str]]], _Listing]
 
 
 # bwrap mounts at "/newroot" + path and the kernel stops at PATH_MAX (4096 bytes): a directory
@@ -1184,6 +1224,7 @@ class _Walk:
         self.seen = 0
         self.bound: str | None = None
         self.start = time.monotonic()
+        self.settled_before = time.time_ns() - _SETTLE_NS  # ctimes older than this
         self.too_deep: dict[str, None] = {}
         self.unreadable: dict[str, str] = {}
         self.record = True
@@ -1199,36 +1240,87 @@ class _Walk:
         while self.stack and self.bound is None:
             directory, depth, ino = self.stack.pop()
             self.depth = depth
+            entries = self._list(root, directory, ino)
+            if entries is not None:
+                yield directory, entries
+                self._check_bounds()
+
+    def listings(self, root: str, digest: _Digest, reuse: Mapping[str, _Listing],
+                 keep: dict[str, _Listing]) -> Iterator[_Listing]:
+        """Each directory under `root` as `digest` sums it up, descending into its
+        subdirectories; only those holding a match or a `.git` are yielded. A directory whose
+        key (`_DirKey`) is the one `reuse` has for it holds the same entries as then, so that
+        listing is reused; the listings whose key is settled go into `keep`, for the next
+        scan. (Inlined: a re-plan of a large tree costs about one lstat per directory.)"""
+        self.record = True
+        self.stack = stack = [(root, 0, None)]
+        bounds, settled = self.bounds, self.settled_before
+        while stack and self.bound is None:
+            directory, depth, ino = stack.pop()
+            self.depth = depth
             try:
-                with os.scandir(directory) as it:
-                    entries = list(it)
-            except OSError as exc:
-                if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-                    if directory != root:
-                        self.changed[directory] = None
-                elif record:
-                    self.unreadable[directory] = exc.strerror or str(exc)
-                continue
-            if ino is not None and _lstat_ino(directory) != ino:
-                self.changed[directory] = None  # swapped (RENAME_EXCHANGE) since listed
-                continue
-            self.seen += len(entries)
-            # a name is at most 255 bytes: only a long directory path can hold a too-long one
-            if len(os.fsencode(directory)) + 256 >= _PATH_LIMIT and any(
-                    len(os.fsencode(e.path)) >= _PATH_LIMIT for e in entries):
-                if record:
-                    self.unreadable[directory] = "it holds paths longer than PATH_MAX"
-                continue
-            yield directory, entries
-            if self.seen >= self.bounds.max_entries:
+                st = os.lstat(directory)
+                key: _DirKey | None = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+            except OSError:
+                key = None
+            listing = reuse.get(directory)
+            if (listing is not None and key is not None and listing.key == key
+                    and stat.S_ISDIR(st.st_mode) and (ino is None or key[1] == ino)):
+                self.seen += listing.count
+            else:
+                entries = self._list(root, directory, ino)
+                if entries is None:
+                    continue
+                listing = digest(directory, depth + 1, key, entries)
+            if key is not None and key[3] < settled:
+                keep[directory] = listing
+            if listing.found or listing.has_git:
+                yield listing
+            if depth + 1 < bounds.max_depth:
+                stack.extend(listing.subdirs)
+            else:
+                self.too_deep.update(dict.fromkeys(path for path, _, _ in listing.subdirs))
+            if self.seen >= bounds.max_entries:
                 self.bound = "entries"
-            elif time.monotonic() - self.start > self.bounds.max_seconds:
+            elif time.monotonic() - self.start > bounds.max_seconds:
                 self.bound = "time"
 
-    def descend(self, path: str) -> None:
+    def _list(self, root: str, directory: str, ino: int | None
+              ) -> list[os.DirEntry[str]] | None:
+        """The entries of `directory`, or None (noted) if they cannot be searched."""
+        try:
+            with os.scandir(directory) as it:
+                entries = list(it)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                if directory != root:
+                    self.changed[directory] = None
+            elif self.record:
+                self.unreadable[directory] = exc.strerror or str(exc)
+            return None
+        if ino is not None and _lstat_ino(directory) != ino:
+            self.changed[directory] = None  # swapped (RENAME_EXCHANGE) since listed
+            return None
+        self.seen += len(entries)
+        # a name is at most 255 bytes: only a long directory path can hold a too-long one
+        if len(os.fsencode(directory)) + 256 >= _PATH_LIMIT and any(
+                len(os.fsencode(e.path)) >= _PATH_LIMIT for e in entries):
+            if self.record:
+                self.unreadable[directory] = "it holds paths longer than PATH_MAX"
+            return None
+        return entries
+
+    def _check_bounds(self) -> None:
+        if self.seen >= self.bounds.max_entries:
+            self.bound = "entries"
+        elif time.monotonic() - self.start > self.bounds.max_seconds:
+            self.bound = "time"
+
+    def descend(self, path: str, ino: int | None) -> None:
+        """Walk `path` too. `ino`: its identity when its parent was listed (a directory
+        swapped for another before it is listed is noticed)."""
         if self.depth + 1 < self.bounds.max_depth:
-            # its identity now: a directory swapped for another before it is listed is noticed
-            self.stack.append((path, self.depth + 1, _lstat_ino(path)))
+            self.stack.append((path, self.depth + 1, ino))
         elif self.record:
             self.too_deep[path] = None
 
@@ -1239,10 +1331,11 @@ def _lstat_ino(path: str) -> int | None:
 
 
 def _scan_sensitive(
-    roots: list[str], patterns: list[_Pattern], bounds: ScanBounds
+    roots: list[str], patterns: list[_Pattern], bounds: ScanBounds, reuse: ScanMemo
 ) -> _ScanResult:
     """Walk the roots, matching every pattern (globs.py: gitignore's semantics); bounded in
-    depth, entries and time. Absolute and `~` globs walk their own fixed prefix.
+    depth, entries and time. Absolute and `~` globs walk their own fixed prefix. The listings
+    of `reuse` (the last scan's) stand for the directories that kept their key.
 
     Fails closed: a directory the walk cannot read is reported, to be denied whole. Symlinks
     are not followed. A sensitive regular file's other names (hard links) inside the walked
@@ -1257,36 +1350,59 @@ def _scan_sensitive(
     walk = _Walk(bounds)
     found: list[_Found] = []
     repos: list[str] = []
+    memo: ScanMemo = {}
     for root, pats in walks:
-        by_name = [p for p in pats if p.glob.name is not None]
-        by_rel = [p for p in pats if p.glob.name is None]
-        any_name = re.compile("|".join(f"(?:{p.glob.name})" for p in by_name) or r"(?!)")
-        cut = len(root.rstrip("/")) + 1
-        for directory, entries in walk.dirs(root):
-            for entry in entries:
-                if entry.name == GIT_DIR and root in roots:
-                    repos.append(directory)
-                try:
-                    is_dir = entry.is_dir(follow_symlinks=False)
-                except OSError:
-                    is_dir = False
-                matched = None
-                if any_name.fullmatch(entry.name):
-                    matched = next((p for p in by_name if re.fullmatch(p.glob.name or "",
-                                    entry.name) and (is_dir or not p.glob.dir_only)), None)
-                if matched is None and by_rel:
-                    rel = entry.path[cut:]
-                    matched = next((p for p in by_rel if p.glob.matches(rel, is_dir)), None)
-                if matched is not None:
-                    found.append(_Found(entry.path, is_dir, entry.is_symlink(), matched))
-                elif is_dir:
-                    walk.descend(entry.path)
+        what = (root, tuple(pats), root in roots)
+        keep = memo[what] = {}
+        for listing in walk.listings(root, _digest(root, pats, what[2]), reuse.get(what, {}),
+                                     keep):
+            found += listing.found
+            if listing.has_git:
+                repos.append(listing.path)
     unaccounted = _hard_links(walks, found, walk)
     bound = walk.bound or ("depth" if walk.too_deep else None)
     report = ScanReport(tuple(r for r, _ in walks), walk.seen, len(found), bound,
                         time.monotonic() - walk.start, tuple(walk.too_deep),
                         tuple(walk.changed))
-    return _ScanResult(found, sorted(walk.unreadable.items()), unaccounted, report, repos)
+    return _ScanResult(found, sorted(walk.unreadable.items()), unaccounted, report, repos,
+                       memo)
+
+
+def _digest(root: str, pats: list[_Pattern], find_repos: bool) -> _Digest:
+    """What the scan of `root` for `pats` takes from one directory's entries: the matches,
+    the subdirectories to search, whether it holds a `.git` (`find_repos`)."""
+    by_name = [p for p in pats if p.glob.name is not None]
+    by_rel = [p for p in pats if p.glob.name is None]
+    any_name = re.compile("|".join(f"(?:{p.glob.name})" for p in by_name) or r"(?!)")
+    cut = len(root.rstrip("/")) + 1
+
+    def digest(directory: str, depth: int, key: _DirKey | None,
+               entries: list[os.DirEntry[str]]) -> _Listing:
+        """`directory`'s listing; `depth`: its entries' depth under `root`."""
+        found: list[_Found] = []
+        subdirs: list[tuple[str, int, int | None]] = []
+        has_git = False
+        for entry in entries:
+            if entry.name == GIT_DIR and find_repos:
+                has_git = True
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            matched = None
+            if any_name.fullmatch(entry.name):
+                matched = next((p for p in by_name if re.fullmatch(p.glob.name or "",
+                                entry.name) and (is_dir or not p.glob.dir_only)), None)
+            if matched is None and by_rel:
+                rel = entry.path[cut:]
+                matched = next((p for p in by_rel if p.glob.matches(rel, is_dir)), None)
+            if matched is not None:
+                found.append(_Found(entry.path, is_dir, entry.is_symlink(), matched))
+            elif is_dir:
+                subdirs.append((entry.path, depth, _lstat_ino(entry.path)))
+        return _Listing(directory, key, len(entries), tuple(found), tuple(subdirs), has_git)
+
+    return digest
 
 
 def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
@@ -1314,7 +1430,7 @@ def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
             for _d, entries in walk.dirs(f.path, record=False):
                 for entry in entries:
                     if _entry_is_dir(entry):
-                        walk.descend(entry.path)
+                        walk.descend(entry.path, _lstat_ino(entry.path))
                     elif (est := _lstat(entry.path)) is not None:
                         note(entry.path, est)
     if not inodes:
@@ -1327,7 +1443,7 @@ def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
                 if entry.path in skip:
                     continue
                 if _entry_is_dir(entry):
-                    walk.descend(entry.path)
+                    walk.descend(entry.path, _lstat_ino(entry.path))
                     continue
                 if entry.inode() not in wanted or (st := _lstat(entry.path)) is None:
                     continue
@@ -1378,7 +1494,7 @@ def _sort_key(path: str) -> tuple[str, ...]:
 def _parent_rule(path: str, by_path: Mapping[str, Rule]) -> Rule | None:
     p = path
     while p != "/":
-        p = os.path.dirname(p)
+        p = p[:p.rfind("/")] or "/"  # os.path.dirname of a normal path, without its cost
         if p in by_path:
             return by_path[p]
     return None
