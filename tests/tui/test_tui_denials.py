@@ -9,12 +9,19 @@ offered."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 from textual.widgets import DataTable, Input, Static, TabbedContent
-from tui_support import SIZE, demo_at, make_app, real_caps, run_in_panel
+from tui_support import FIXED_CAPS, SIZE, demo_at, make_app, real_caps, run_in_panel
 
+from sandboxtui.app import SandboxApp
+from sandboxtui.core.agents import resolve_policy
+from sandboxtui.core.plan import build_plan
+from sandboxtui.core.trace import analyse
+from sandboxtui.model import Options, load_workspace
 from sandboxtui.widgets.apply_suggestion import ApplySuggestion
 from sandboxtui.widgets.denials import NOW_ALLOWED, DenialsView
 from sandboxtui.widgets.node_details import NodeDetails
@@ -151,3 +158,35 @@ async def test_denials_fit_beside_the_output_at_80x24(tmp_path: Path) -> None:
         table = view.query_one(DataTable)
         assert table.row_count == 1 and "/etc/sbx-small" in str(table.get_row_at(0)[5])
         assert "/etc/sbx-small" in str(view.query_one("#denials-detail").render())
+
+
+async def test_an_agents_file_is_never_edited(tmp_path: Path) -> None:
+    """With --codex the policy is Codex's config: `a` names the -c flag and writes nothing."""
+    ws, _ = demo_at(tmp_path / "demo")
+    codex = tmp_path / "codex.toml"
+    codex.write_text('sandbox_mode = "workspace-write"  # Codex\'s own\n')
+    out = Path(tempfile.mkdtemp(dir="/var/tmp", prefix="sandboxtui-agent-"))
+    app = SandboxApp(load_workspace(Options(cwd=str(ws), codex=str(codex)), FIXED_CAPS),
+                     watch=False, audit_path=str(tmp_path / "audit.jsonl"))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("6", "ctrl+r")
+            view = app.query_one(DenialsView)
+            plan = app.workspace.plan
+            text = (f'7 openat(AT_FDCWD, "{out}/f", O_WRONLY|O_CREAT, 0666) = -1 EROFS '
+                    "(Read-only file system)\n")
+            report = analyse(text, plan, 0, lambda o: build_plan(resolve_policy(
+                cwd=plan.cwd, codex=str(codex), overrides=(o,)), plan.cwd), network_on=False)
+            (denial,) = report.denials
+            assert denial.suggestion is not None and denial.suggestion.flag is not None
+            view.post_message(DenialsView.Report(report, "touch f", running=False))
+            await pilot.pause()
+            view.query_one(DataTable).focus()
+            await pilot.press("a")
+            await pilot.pause()
+            assert not isinstance(app.screen, ApplySuggestion)
+            said = "\n".join(str(n.message) for n in app._notifications)
+            assert "does not edit an agent's file" in said and denial.suggestion.flag in said
+    finally:
+        shutil.rmtree(out)
+    assert codex.read_text() == 'sandbox_mode = "workspace-write"  # Codex\'s own\n'

@@ -205,6 +205,13 @@ class DenialsView(Vertical, PlanView):
             self.app.notify(f"{d.path}: the current config allows it already")
             return
         options = self.workspace.options
+        if options.codex is not None or options.claude is not None:
+            agent = "Codex's config" if options.codex is not None else "Claude Code's settings"
+            self.app.notify(f"the policy comes from {agent} ({options.config_file}): "
+                            f"sandboxtui does not edit an agent's file; run with {s.flag}",
+                            title="Cannot apply the suggestion", severity="warning",
+                            timeout=10)
+            return
         try:
             edit = prepare_edit(options.config_file, s, Resolution(
                 options.profile, options.sandbox_mode, options.overrides))

@@ -30,6 +30,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Log
 from textual.worker import Worker, WorkerState
 
+from sandboxtui.core.agents import resolve_policy
 from sandboxtui.core.approvals import (
     ApprovalRequest,
     ApprovalSession,
@@ -39,7 +40,6 @@ from sandboxtui.core.approvals import (
     gate,
 )
 from sandboxtui.core.audit import AuditLog
-from sandboxtui.core.config import resolve
 from sandboxtui.core.launch import (
     LaunchError,
     LaunchSpec,
@@ -178,9 +178,10 @@ class _Batcher:
 
 def _replan(options: Options, override: str) -> MountPlan:
     """The plan with one more `-c` override: how the analysis checks a suggestion."""
-    policy = resolve(config_path=options.config_path, profile=options.profile,
-                     sandbox_mode=options.sandbox_mode,
-                     overrides=(*options.overrides, override))
+    policy = resolve_policy(cwd=options.cwd, config_path=options.config_path,
+                            profile=options.profile, sandbox_mode=options.sandbox_mode,
+                            overrides=(*options.overrides, override), codex=options.codex,
+                            claude=options.claude, strict=options.strict)
     return build_plan(policy, options.cwd, mount_proc=options.mount_proc)
 
 
