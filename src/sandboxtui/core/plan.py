@@ -1198,7 +1198,7 @@ class _Listing:
     """What the sensitive scan took from one directory's entries (`_digest`)."""
 
     path: str
-    key: _DirKey | None  # before it was listed (None: not a directory then)
+    key: _DirKey | None  # read right after it was listed (None: it could not be)
     count: int  # entries
     found: tuple[_Found, ...]
     subdirs: tuple[tuple[str, int, int | None], ...]  # to search: path, depth, inode now
@@ -1240,9 +1240,9 @@ class _Walk:
         while self.stack and self.bound is None:
             directory, depth, ino = self.stack.pop()
             self.depth = depth
-            entries = self._list(root, directory, ino)
-            if entries is not None:
-                yield directory, entries
+            listed = self._list(root, directory, ino)
+            if listed is not None:
+                yield directory, listed[0]
                 self._check_bounds()
 
     def listings(self, root: str, digest: _Digest, reuse: Mapping[str, _Listing],
@@ -1251,26 +1251,32 @@ class _Walk:
         subdirectories; only those holding a match or a `.git` are yielded. A directory whose
         key (`_DirKey`) is the one `reuse` has for it holds the same entries as then, so that
         listing is reused; the listings whose key is settled go into `keep`, for the next
-        scan. (Inlined: a re-plan of a large tree costs about one lstat per directory.)"""
+        scan. A fresh listing's key is read after it: a change made since the scan began
+        leaves a ctime too recent to be settled, so that listing is not kept. (Inlined: a
+        re-plan of a large tree costs about one lstat per directory.)"""
         self.record = True
         self.stack = stack = [(root, 0, None)]
         bounds, settled = self.bounds, self.settled_before
         while stack and self.bound is None:
             directory, depth, ino = stack.pop()
             self.depth = depth
-            try:
-                st = os.lstat(directory)
-                key: _DirKey | None = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
-            except OSError:
-                key = None
+            key: _DirKey | None = None
             listing = reuse.get(directory)
-            if (listing is not None and key is not None and listing.key == key
-                    and stat.S_ISDIR(st.st_mode) and (ino is None or key[1] == ino)):
-                self.seen += listing.count
-            else:
-                entries = self._list(root, directory, ino)
-                if entries is None:
+            if listing is not None:
+                st = _lstat(directory)
+                if st is not None and stat.S_ISDIR(st.st_mode):
+                    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+                if key is None or listing.key != key or (ino is not None and key[1] != ino):
+                    listing = None
+                else:
+                    self.seen += listing.count
+            if listing is None:
+                listed = self._list(root, directory, ino)
+                if listed is None:
                     continue
+                entries, st = listed
+                if st is not None:
+                    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
                 listing = digest(directory, depth + 1, key, entries)
             if key is not None and key[3] < settled:
                 keep[directory] = listing
@@ -1286,8 +1292,9 @@ class _Walk:
                 self.bound = "time"
 
     def _list(self, root: str, directory: str, ino: int | None
-              ) -> list[os.DirEntry[str]] | None:
-        """The entries of `directory`, or None (noted) if they cannot be searched."""
+              ) -> tuple[list[os.DirEntry[str]], os.stat_result | None] | None:
+        """The entries of `directory` and its lstat after the listing, or None (noted) if
+        they cannot be searched."""
         try:
             with os.scandir(directory) as it:
                 entries = list(it)
@@ -1298,7 +1305,8 @@ class _Walk:
             elif self.record:
                 self.unreadable[directory] = exc.strerror or str(exc)
             return None
-        if ino is not None and _lstat_ino(directory) != ino:
+        st = _lstat(directory)
+        if ino is not None and (st is None or st.st_ino != ino):
             self.changed[directory] = None  # swapped (RENAME_EXCHANGE) since listed
             return None
         self.seen += len(entries)
@@ -1308,7 +1316,7 @@ class _Walk:
             if self.record:
                 self.unreadable[directory] = "it holds paths longer than PATH_MAX"
             return None
-        return entries
+        return entries, st
 
     def _check_bounds(self) -> None:
         if self.seen >= self.bounds.max_entries:
