@@ -18,6 +18,7 @@ from conftest import Runner, chown_tree, git, make_workspace
 from sandboxtui.core import launch, setup_check
 from sandboxtui.core.bwrap import SandboxSetupError, launch_files
 from sandboxtui.core.config import resolve
+from sandboxtui.core.mask_stage import split_ops
 from sandboxtui.core.plan import OpKind, build_plan
 
 
@@ -40,7 +41,7 @@ def test_setup_checks_cover_placeholders(tmp_path: Path) -> None:
     ws.mkdir()
     plan = build_plan(resolve(env={}), str(ws), env={})
     with launch_files(plan, seccomp_fd=None, status_fd=None):
-        kinds = {e.kind for e in setup_check.expected(plan)}
+        kinds = {e.kind for e in setup_check.expected(plan, split_ops(plan).bwrap)}
     assert OpKind.BLOCK_MISSING_DIR in kinds
 
 

@@ -11,6 +11,7 @@ from conftest import plan_for
 
 from sandboxtui.core.bwrap import LaunchFiles, bwrap_options, encode_args
 from sandboxtui.core.launch import LaunchError, LaunchSpec, RunResult, prepare, start
+from sandboxtui.core.mask_stage import split_ops
 from sandboxtui.core.paths import runtime_dir
 from sandboxtui.core.plan import OpKind
 from sandboxtui.core.policy import Access
@@ -70,8 +71,11 @@ def test_every_op_kind_maps_to_its_arguments(tmp_path: Path) -> None:
     empties = [args[i + 2] for i, a in enumerate(args)
                if a == "--ro-bind" and args[i + 1] == FILES.empty_file]
     # Denied files and missing protected files (a git directory's config) get the mode-000
-    # file; a missing protected directory name an empty tmpfs, remounted read-only below.
-    assert f"{ws}/.env" in empties and f"{ws}/.git/config" in empties
+    # file (a denied file beyond the first is bound by the mask stage, as the same op says);
+    # a missing protected directory name an empty tmpfs, remounted read-only below.
+    staged = {op.dest: op.describe() for op in split_ops(plan).staged}
+    assert staged[f"{ws}/.env"] == f"--ro-bind <empty file, mode 000> {ws}/.env"
+    assert f"{ws}/.env" not in args and f"{ws}/.git/config" in empties
     for name in (".agents", ".codex", ".git/info"):
         i = args.index(f"{ws}/{name}")
         assert args[i - 3:i] == ["--perms", "0555", "--tmpfs"]
@@ -105,7 +109,8 @@ def test_dry_run_argv_is_the_launched_argv(tmp_path: Path) -> None:
 def test_odd_paths_and_a_huge_plan_go_through_the_args_fd(tmp_path: Path) -> None:
     """More than 2 MiB of arguments (a plain argv's limit) and a path with a newline.
 
-    Deep paths rather than many files: bwrap's cost grows with the square of the mount count.
+    Deep paths rather than many directories: bwrap's cost grows with the square of the mount
+    count. Denied directories, since denied files are mounted by the mask stage instead.
     """
     ws = tmp_path / "ws"
     many = ws.joinpath(*(f"{d}{'d' * 249}" for d in range(14)))
@@ -114,13 +119,14 @@ def test_odd_paths_and_a_huge_plan_go_through_the_args_fd(tmp_path: Path) -> Non
     odd.mkdir()
     n = 560
     for i in range(n):
-        (many / f".env.{i:04d}{'x' * 240}").write_text("secret")
+        (many / f".env.{i:04d}{'x' * 240}").mkdir()
+        (many / f".env.{i:04d}{'x' * 240}" / "s").write_text("secret")
     root = str(odd).replace("\n", "\\n")
     plan = plan_for(ws, f'sandbox_workspace_write.writable_roots=["{root}"]', config=None)
-    assert sum(op.kind is OpKind.DENY_FILE and op.dest.startswith(str(many))
+    assert sum(op.kind is OpKind.DENY_DIR and op.dest.startswith(str(many))
                for op in plan.ops) == n
     spec = prepare(plan, ["sh", "-c", 'echo in > "$1/f"; cat "$2"', "sh", str(odd),
-                          str(next(many.iterdir()))])
+                          str(next(many.iterdir()) / "s")])
     assert len(encode_args(spec.enforcer.options(spec))) > 2 * 1024 * 1024
     result, out, err = run(spec)
     assert result.exit_code == 1, err
@@ -129,8 +135,8 @@ def test_odd_paths_and_a_huge_plan_go_through_the_args_fd(tmp_path: Path) -> Non
 
 
 def test_a_plan_beyond_bwraps_argument_limit_is_refused(tmp_path: Path) -> None:
-    for i in range(3100):
-        (tmp_path / f".env.{i}").write_text("secret")
+    for i in range(1600):  # denied directories: six bwrap arguments each
+        (tmp_path / f".env.{i}").mkdir()
     with pytest.raises(LaunchError) as exc:
         prepare(plan_for(tmp_path, config=None), ["true"])
     assert exc.value.exit_code == 4

@@ -4,7 +4,8 @@
 `plan.mount_args`, which `MountOp.describe` reads too); `run --dry-run`, the TUI and the launcher
 all print or execute its output. The options travel to bwrap through `--args FD` (NUL-separated),
 so paths with newlines or a leading `-` and plans with thousands of carveouts need no quoting and
-hit no argv limit.
+hit no argv limit. Denied files (all but one) and the pins above them are not bwrap arguments:
+the mask stage (core/mask_stage.py) mounts them while bwrap waits.
 
 Host side effects (`LaunchFiles`), documented for the threat model:
 
@@ -42,13 +43,15 @@ import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from sandboxtui.core.mask_stage import split_ops
 from sandboxtui.core.outcome import SandboxtuiError
 from sandboxtui.core.paths import runtime_dir
 from sandboxtui.core.plan import PLACEHOLDER_DIR_MODE, MountPlan, OpKind, _lstat, mount_args
 from sandboxtui.core.policy import NetworkMode
 
 # bubblewrap refuses more arguments than this (its MAX_ARGS, `--args` contents included): with
-# three arguments per denied path, a plan can hold about 2,990 carveouts.
+# six arguments per denied directory, a plan can hold about 1,490 of them (denied files are
+# mounted by the mask stage, which has no such limit).
 BWRAP_MAX_ARGS = 9000
 
 
@@ -85,7 +88,7 @@ def bwrap_options(plan: MountPlan, files: LaunchFiles, chdir: str) -> list[str]:
     # bwrap started by root keeps every capability inside the sandbox unless told otherwise.
     args += ["--cap-drop", "ALL"]
     tail: list[str] = []
-    for op in plan.ops:
+    for op in split_ops(plan).bwrap:  # the mask stage mounts the rest (core/mask_stage.py)
         op_args = mount_args(op, files.empty_file)
         args += op_args.now
         tail += op_args.last

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from sandboxtui.core.outcome import SandboxtuiError
-from sandboxtui.core.plan import MountPlan, OpKind
+from sandboxtui.core.plan import MountOp, MountPlan, OpKind
 from sandboxtui.core.policy import Access
 
 Ident = tuple[int, int]  # (st_dev, st_ino)
@@ -58,10 +58,11 @@ def _ident(path: str) -> Ident | None:
     return st.st_dev, st.st_ino
 
 
-def expected(plan: MountPlan) -> tuple[Expected, ...]:
-    """Record every racy mount destination; WorkspaceChanged if one is gone already."""
+def expected(plan: MountPlan, ops: tuple[MountOp, ...]) -> tuple[Expected, ...]:
+    """Record every racy destination of `ops` (bwrap's share of the plan's); WorkspaceChanged
+    if one is gone already."""
     out = []
-    for op in plan.ops:
+    for op in ops:
         if op.kind not in _CHECKED or op.dest == "/" or (
                 op.kind in (OpKind.BIND, OpKind.RO_BIND) and op.source != op.dest):
             continue

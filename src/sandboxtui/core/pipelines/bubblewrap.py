@@ -26,7 +26,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sandboxtui.core import setup_check, unix_gate
+from sandboxtui.core import mask_stage, setup_check, unix_gate
 from sandboxtui.core.bwrap import (
     BWRAP_MAX_ARGS,
     LaunchFiles,
@@ -69,8 +69,9 @@ class Bubblewrap(Enforcer):
         count = len(self.options(spec)) + len(self.sandbox_command(spec)) + 4
         if count > BWRAP_MAX_ARGS:
             raise LaunchError(ExitCode.UNENFORCEABLE, f"the plan needs {count} bwrap arguments "
-                              f"but bubblewrap accepts at most {BWRAP_MAX_ARGS} (about 2,990 "
-                              "denied paths); deny a whole directory or narrow sensitive_paths")
+                              f"but bubblewrap accepts at most {BWRAP_MAX_ARGS} (about 1,490 "
+                              "denied directories); deny a common parent directory or narrow "
+                              "sensitive_paths")
 
     # -- what bwrap is given --
 
@@ -99,9 +100,14 @@ class Bubblewrap(Enforcer):
         return [*STAGE_ARGV, "SPEC_FD", *inner] if self.staged(spec) else inner
 
     def describe(self, spec: LaunchSpec) -> list[str]:
+        staged = mask_stage.split_ops(spec.plan).staged
         return ["bwrap argv (options go to bwrap through --args FD; the launch-XXXX directory "
                 "and the fd numbers are allocated per launch):",
-                *(f"  {a!r}" for a in self.argv(spec)), "", render_table(self.seccomp)]
+                *(f"  {a!r}" for a in self.argv(spec)), "",
+                *([f"mounted by the mask stage while bwrap waits, before the command "
+                   f"({len(staged)}; each checked against the host file first):",
+                   *(f"  {op.describe()}" for op in staged), ""] if staged else []),
+                render_table(self.seccomp)]
 
     # -- the launch --
 
@@ -131,6 +137,7 @@ class BwrapSandbox(Sandbox):
         self.cleanup = contextlib.ExitStack()
         self.released = False  # bwrap set the sandbox up and the command was let start
         self.expected: tuple[setup_check.Expected, ...] = ()
+        self.split: mask_stage.OpSplit | None = None
         self.wall_start = time.time()
         status_r, self._status_w = os.pipe2(os.O_CLOEXEC)
         self.cleanup.enter_context(closing(status_r))
@@ -144,7 +151,8 @@ class BwrapSandbox(Sandbox):
                 compile_bpf(enforcer.outer_filter), "sandboxtui-seccomp")))
             files = self.cleanup.enter_context(launch_files(
                 spec.plan, seccomp_fd=seccomp_fd, status_fd=self._status_w))
-            self.expected = setup_check.expected(spec.plan)
+            self.split = mask_stage.split_ops(spec.plan)
+            self.expected = setup_check.expected(spec.plan, self.split.bwrap)
             self.empty_file = files.empty_file
             block_r, self.block_w = os.pipe2(os.O_CLOEXEC)
             self.cleanup.enter_context(closing(self.block_w))
@@ -191,17 +199,26 @@ class BwrapSandbox(Sandbox):
         def left() -> float:
             return 1e6 if deadline is None else deadline - time.monotonic()
 
+        unmasked, staged = None, ()
+        if self.split is not None and self.split.staged:
+            try:  # while bwrap sets up (it mounts none of them)
+                staged = mask_stage.record(self.split)
+            except setup_check.WorkspaceChanged as exc:
+                unmasked = str(exc)
         pid = self.status.wait_for("child-pid", left())
         proc = self.proc
         if pid is not None and setup_check.wait_blocked(pid, self.block_fd, left()):
             problem = setup_check.verify(pid, self.expected, self.empty_file)
-            if problem is None:
+            if problem is None and unmasked is None and staged:
+                unmasked = mask_stage.apply(pid, staged, self.split, self.empty_file, left())
+            if problem is None and unmasked is None:
                 os.write(self.block_w, b"x")
                 self.released = True
                 return
             self.setup_error = (f"the workspace changed while the sandbox was set up: "
                                 f"{problem} (a running command renaming directories?); "
-                                "nothing ran, launch again")
+                                "nothing ran, launch again" if problem else
+                                f"a masked path could not be hidden: {unmasked}; nothing ran")
         elif proc.poll() is not None or left() > 0 and (
                 pid is None or not os.path.exists(f"/proc/{pid}")):
             return  # bwrap (or its sandbox) ended during setup: result() reports its message
