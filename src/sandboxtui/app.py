@@ -84,9 +84,12 @@ TAB_FOCUS = {"tree": "#mount-tree", "carveouts": "#carveouts-table",
              "seccomp": "#seccomp-table", "warnings": "#warnings-panel",
              "settings": "#settings-table", "run": "#run-input", "approvals": "#queue-table",
              "verify": "#verify-table"}
-# The tab keys share one footer entry ("12345678 Panels"): the tab bar names them, and the
-# footer keeps room for every other binding at 160 columns.
-PANELS = Binding.Group("Panels", compact=True)
+# The footer holds the keys that matter in the focused panel and fits 80 columns: the tab
+# keys share one entry ("1-8 Panels": the tab bar names them); the switchers and the theme are
+# in the help screen and the palette only; verify node is offered in the tree, verify plan in
+# the tree and the Verify panel.
+TAB_KEYS = f"1-{len(TABS)}"
+VERIFY_TABS = {"verify_node": ("tree",), "verify_plan": ("tree", "verify")}
 VERIFY_SAMPLE = 20  # random paths added to the plan's interesting ones by "verify plan"
 
 
@@ -123,15 +126,20 @@ class SandboxApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "sandboxtui"
+    # Screen classes for small terminals (80x24 is a first-class size): app.tcss gives the run
+    # output the room there.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
     BINDINGS = [
-        *(Binding(key, f"show_tab('{tab}')", label, id=f"tab.{tab}", group=PANELS)
-          for tab, label, key in TABS),
-        Binding("slash", "find_path", "Find path", id="tree.find"),
-        Binding("v", "verify_node", "Verify node", id="verify.node"),
-        Binding("V", "verify_plan", "Verify plan", id="verify.plan"),
-        Binding("p", "pick_profile", "Profile", id="switch.profile"),
-        Binding("l", "toggle_pipeline", "Pipeline", id="switch.pipeline"),
-        Binding("t", "toggle_theme", "Light/dark", id="app.theme"),
+        *(Binding(key, f"show_tab('{tab}')", "Panels" if i == 0 else label, id=f"tab.{tab}",
+                  key_display=TAB_KEYS if i == 0 else None, show=i == 0)
+          for i, (tab, label, key) in enumerate(TABS)),
+        Binding("slash", "find_path", "Find", key_display="/", id="tree.find"),
+        Binding("v", "verify_node", "Verify", id="verify.node"),
+        Binding("V", "verify_plan", "Verify all", id="verify.plan"),
+        Binding("p", "pick_profile", "Profile", id="switch.profile", show=False),
+        Binding("l", "toggle_pipeline", "Pipeline", id="switch.pipeline", show=False),
+        Binding("t", "toggle_theme", "Light/dark", id="app.theme", show=False),
         Binding("a", "review_next", "Review approval", id="app.review"),
         Binding("question_mark,f1", "help", "Help", key_display="?", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
@@ -205,8 +213,8 @@ class SandboxApp(App[int]):
                         severity="error", timeout=10)
         if self.watch_files:
             self._watch()
-        if self.socket_dir is not None:
-            self._start_broker(self.socket_dir)
+        if self.socket_dir is not None:  # after the first paint: it is not shown
+            self.call_after_refresh(self._start_broker, self.socket_dir)
 
     def on_unmount(self) -> None:
         self.unmounted.set()
@@ -236,19 +244,18 @@ class SandboxApp(App[int]):
         ws = self.workspace
         policy = ws.plan.policy
         mode = "UNSANDBOXED" if ws.plan.unsandboxed else policy.mode.value
-        self.sub_title = inert(f"{ws.plan.cwd} · {mode} · {ws.pipeline} · "
-                               f"profile {policy.profile or '-'} · network "
-                               f"{policy.network.value}")
+        # what a narrow header must not cut comes first; the path may be cut
+        self.sub_title = inert(f"{mode} · network {policy.network.value} · {ws.pipeline} · "
+                               f"profile {policy.profile or '-'} · {ws.plan.cwd}")
         tabs = self.query_one(TabbedContent)
         errors, warnings = (sum(d.severity is s for d in ws.diagnostics)
                             for s in (Severity.ERROR, Severity.WARNING))
-        label = "Warnings"
-        if errors or warnings:
-            label += f" ({errors}E {warnings}W)"
-        tabs.get_tab("warnings").label = label
-        tabs.get_tab("carveouts").label = f"Carveouts ({len(carveout_rows(ws.plan))})"
+        # counts without brackets: every tab label fits 80 columns
+        counts = " ".join(f"{n}{kind}" for n, kind in ((errors, "E"), (warnings, "W")) if n)
+        tabs.get_tab("warnings").label = f"Warnings {counts}".rstrip()
+        tabs.get_tab("carveouts").label = f"Carveouts {len(carveout_rows(ws.plan))}"
         pending = len(self.query_one(ApprovalsPanel).pending)
-        tabs.get_tab("approvals").label = f"Approvals ({pending})" if pending else "Approvals"
+        tabs.get_tab("approvals").label = f"Approvals {pending}" if pending else "Approvals"
 
     # --- approvals -----------------------------------------------------------------------------
 
@@ -306,6 +313,7 @@ class SandboxApp(App[int]):
             self.review(message.pending)
 
     def on_approvals_panel_changed(self) -> None:
+        self.refresh_bindings()
         self._update_titles()
         self._show_banner()
         if isinstance(self.screen, ApprovalModal):
@@ -333,10 +341,14 @@ class SandboxApp(App[int]):
             self.review(waiting[0])
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """`a` (review) is offered while requests wait."""
+        """`a` (review) is offered while requests wait; verify where it applies."""
         if action == "review_next":
             return bool(self.query(ApprovalsPanel)) and bool(
                 self.query_one(ApprovalsPanel).waiting())
+        if action == "find_path" and isinstance(self.focused, Input):
+            return False  # "/" is typed into the input: the footer does not offer it there
+        if action in VERIFY_TABS and self.query(TabbedContent):
+            return self.query_one(TabbedContent).active in VERIFY_TABS[action]
         return True
 
     def review(self, pending: PendingRequest) -> None:
@@ -440,6 +452,7 @@ class SandboxApp(App[int]):
         widget.focus()
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()  # the footer follows the panel
         if event.pane.id in TAB_FOCUS and not self.query_one(f"#{event.pane.id}").has_focus_within:
             self._focus_tab(event.pane.id)
 

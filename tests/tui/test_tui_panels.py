@@ -15,6 +15,7 @@ from sandboxtui.app import SandboxApp
 from sandboxtui.core.diagnostics import Capabilities
 from sandboxtui.core.pipeline import Pipeline, startup_diagnostics
 from sandboxtui.core.seccomp import HOST_FILTER, NETWORK_FILTER, pseudo_filter, rule_table
+from sandboxtui.widgets.carveouts import shown_path
 from sandboxtui.widgets.help_screen import HelpScreen
 from sandboxtui.widgets.mount_tree import Category, MountTree
 from sandboxtui.widgets.node_details import NodeDetails
@@ -136,11 +137,10 @@ async def test_carveouts_and_legacy_pipeline(demo: tuple[Path, Path], tmp_path: 
         await pilot.press("2")
         table = app.query_one("#carveouts-table", DataTable)
         rows = _rows(table)
-        real = os.path.realpath(ws)
-        by_path = {r[1]: r for r in rows}
-        assert by_path[f"{real}/.env"][0] == "denied"
-        assert by_path[f"{real}/.git"][0] == "protected ro"
-        assert by_path[f"{real}/secrets"][4] == line_of(config, "secrets")
+        by_path = {r[1]: r for r in rows}  # beneath the workspace from ./
+        assert by_path["./.env"][0] == "denied"
+        assert by_path["./.git"][0] == "protected ro"
+        assert by_path["./secrets"][4] == line_of(config, "secrets")
         extra = os.path.realpath(ws.parent / "extra-root")
         assert by_path[extra][0] == "writable"
         assert by_path[extra][4] == line_of(config, "writable_roots")
@@ -180,8 +180,9 @@ async def test_legacy_pipeline_lists_unenforced_paths(tmp_path: Path) -> None:
         unenforced = {r[1] for r in rows if r[0] == "unenforced"}
         model = app.workspace.choice.landlock
         assert model is not None
-        assert unenforced == {r.path for r in model.unenforced}
-        assert f"{os.path.realpath(ws)}/.env" in unenforced
+        assert unenforced == {shown_path(r.path, app.workspace.plan.cwd)
+                              for r in model.unenforced}
+        assert "./.env" in unenforced
         assert "legacy-landlock" in app.sub_title
         await pilot.press("l")
         await pilot.pause()
@@ -238,7 +239,7 @@ async def test_warnings_name_the_missing_system_bwrap(demo: tuple[Path, Path],
         assert any("/usr/bin/bwrap is missing" in c and "vendored" in c for c in causes)
         warnings = sum(d.severity.value == "warning" for d in panel.workspace.diagnostics)
         label = str(app.query_one(TabbedContent).get_tab("warnings").label)
-        assert f"(0E {warnings}W)" in label
+        assert label == f"Warnings {warnings}W"
 
 
 async def test_unusable_bwrap_refuses_launches(demo: tuple[Path, Path], tmp_path: Path) -> None:

@@ -90,3 +90,48 @@ def test_verify_results(app: SandboxApp, snap_compare) -> None:  # type: ignore[
 
     assert report.ok
     assert snap_compare(app, run_before=show, terminal_size=SIZE)
+
+
+# --- the layout at every size (issue 15 items 11, 12): 160x50 above, 120x40 and 80x24 here ---
+
+SMALLER = [(80, 24), (120, 40)]
+PANELS = {"tree": ["down"] * 7, "carveouts": ["2"], "run": ["6"]}
+
+
+@pytest.mark.parametrize("panel", PANELS)
+@pytest.mark.parametrize("size", SMALLER, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_panel_at_size(app: SandboxApp, snap_compare, panel: str,  # type: ignore[no-untyped-def]
+                       size: tuple[int, int]) -> None:
+    assert snap_compare(app, press=PANELS[panel], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SMALLER, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_approval_modal_at_size(app: SandboxApp, snap_compare,  # type: ignore[no-untyped-def]
+                                size: tuple[int, int]) -> None:
+    plan = app.workspace.plan
+    argv = ("cat", ".env")
+    request = replace(new_request(argv, plan.cwd, precheck(argv, plan), plan),
+                      id="0123456789ab", time=datetime(2026, 1, 1, 12, 0, 0).timestamp(),
+                      pid=4242)
+
+    async def open_modal(pilot) -> None:  # type: ignore[no-untyped-def]
+        await pilot.press("6")
+        app.push_screen(ApprovalModal(request, "tui pid 4242", home=plan.cwd))
+        await pilot.pause(GUARD_SECONDS + 0.2)
+
+    assert snap_compare(app, run_before=open_modal, terminal_size=size)
+
+
+@pytest.mark.parametrize("panel", ["tree", "carveouts"])
+def test_no_color(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snap_compare,  # type: ignore[no-untyped-def]
+                  panel: str) -> None:
+    """NO_COLOR: denied, masked and read-only stay distinct (reverse, underline, italic, bold,
+    and the words), not grey on grey."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    run = Path("/tmp/sandboxtui-snapshot-run")
+    run.mkdir(mode=0o700, exist_ok=True)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(run))
+    with snapshot_demo() as (ws, config):
+        app = make_app(ws, config, tmp_path,
+                       overrides=("sandbox_workspace_write.exclude_slash_tmp=true",))
+        assert snap_compare(app, press=PANELS[panel], terminal_size=(80, 24))

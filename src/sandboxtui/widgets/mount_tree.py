@@ -44,13 +44,13 @@ class Category(StrEnum):
 # (badge text, style): the word carries the meaning so NO_COLOR loses nothing.
 BADGES: dict[Category, tuple[str, str]] = {
     Category.RW: ("rw", "bold green"),
-    Category.RO: ("ro", "cyan"),
-    Category.DENIED: ("denied", "bold red"),
-    Category.MASKED: ("masked-missing", "bold magenta"),
+    Category.RO: ("ro", "italic cyan"),
+    Category.DENIED: ("denied", "bold reverse #ff8a8a"),
+    Category.MASKED: ("masked-missing", "bold underline magenta"),
     Category.TMPFS: ("tmpfs (not mounted)", "dim yellow"),
     Category.PROC: ("proc", "blue"),
     Category.DEV: ("dev", "blue"),
-    Category.UNSANDBOXED: ("UNSANDBOXED rw", "bold white on red"),
+    Category.UNSANDBOXED: ("UNSANDBOXED rw", "bold underline reverse #ff8a8a"),
 }
 
 # Verify marks (from `VerifyReport.path_status()`): a word as well as a colour, as above.
@@ -127,8 +127,11 @@ class MountTree(Tree[FsNode], PlanView):
     """The effective mount tree; emits `PathHighlighted` for the details pane."""
 
     BINDINGS = [
-        Binding("right", "expand_node", "Expand", key_display="→", id="tree.expand"),
-        Binding("left", "collapse_node", "Collapse", key_display="←", id="tree.collapse"),
+        # in the help screen: the footer keeps 80 columns for the keys to find and verify
+        Binding("right", "expand_node", "Expand", key_display="→", id="tree.expand",
+                show=False),
+        Binding("left", "collapse_node", "Collapse", key_display="←", id="tree.collapse",
+                show=False),
     ]
 
     class PathHighlighted(Message):

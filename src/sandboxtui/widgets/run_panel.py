@@ -200,7 +200,8 @@ class CommandInput(Input):
 
     BINDINGS = [
         Binding("up", "history(-1)", "History", key_display="↑", id="run.history_prev"),
-        Binding("down", "history(1)", "History", key_display="↓", id="run.history_next"),
+        Binding("down", "history(1)", "History", key_display="↓", id="run.history_next",
+                show=False),  # the footer fits 80 columns: ↑ History says it
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -226,11 +227,12 @@ class RunPanel(Vertical, PlanView):
     """Command input, live output, exit status and duration, history."""
 
     BINDINGS = [
-        Binding("escape", "cancel", "Kill run / leave", id="run.cancel"),
-        Binding("ctrl+t", "run_interactive", "Run in terminal", id="run.interactive"),
-        Binding("ctrl+b", "dry_run", "Show bwrap argv", id="run.dry_run"),
-        Binding("ctrl+l", "clear", "Clear output", id="run.clear"),
-        Binding("ctrl+r", "toggle_trace", "Trace on/off", id="run.trace"),
+        # short labels, ctrl+l in the help screen only: the footer fits 80 columns
+        Binding("escape", "cancel", "Kill/leave", id="run.cancel"),
+        Binding("ctrl+t", "run_interactive", "Terminal", id="run.interactive"),
+        Binding("ctrl+b", "dry_run", "argv", id="run.dry_run"),
+        Binding("ctrl+l", "clear", "Clear output", id="run.clear", show=False),
+        Binding("ctrl+r", "toggle_trace", "Trace", id="run.trace"),
     ]
     # The Denials view beside the output; under it, in place of the history, when narrow.
     DEFAULT_CSS = """
