@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Input, Static, TabbedContent
 from tui_support import FIXED_CAPS, SIZE, demo_at, make_app, real_caps, run_in_panel
 
 from sandboxtui.app import SandboxApp
+from sandboxtui.core import trace
 from sandboxtui.core.agents import resolve_policy
 from sandboxtui.core.plan import build_plan
 from sandboxtui.core.trace import analyse
@@ -190,3 +191,19 @@ async def test_an_agents_file_is_never_edited(tmp_path: Path) -> None:
     finally:
         shutil.rmtree(out)
     assert codex.read_text() == 'sandbox_mode = "workspace-write"  # Codex\'s own\n'
+
+
+async def test_without_the_tracer_a_traced_run_is_refused(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """strace gone after trace was turned on: the run is refused (exit 4, the remedy), never
+    run untraced."""
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, caps=real_caps())
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6", "ctrl+r")
+        assert app.query_one(RunPanel).tracing
+        monkeypatch.setattr(trace.shutil, "which", lambda *a, **k: None)
+        record = await run_in_panel(app, pilot, "touch ran-untraced")
+        assert record.exit_code == 4 and "apt-get install strace" in record.note
+        assert not (ws / "ran-untraced").exists()

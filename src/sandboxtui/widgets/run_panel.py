@@ -493,7 +493,10 @@ class RunPanel(Vertical, PlanView):
         analysis of the trace so far; when it ends, of the whole trace (as `sandboxtui trace`
         prints it)."""
         require_traceable(spec)
-        log = TraceLog()
+        try:
+            log = TraceLog()
+        except TraceError as exc:  # strace went away since trace was turned on
+            raise LaunchError(ExitCode.UNENFORCEABLE, str(exc)) from exc
         view = self.denials
         command = shlex.join(spec.command)
         replan = functools.cache(functools.partial(_replan, ws.options))
