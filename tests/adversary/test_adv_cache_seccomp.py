@@ -1,7 +1,9 @@
 """The compiled seccomp program is cached in the state directory: attacker-reachable state. A
 planted, corrupted, symlinked or foreign cache file is never loaded (the launch compiles the
 filter again, rewrites the file, and the filter stays whole: a netlink socket, which only the
-weaker host-safety filter allows, is still refused). Real launches, root and nobody."""
+weaker host-safety filter allows, is still refused). Real launches, root and nobody. Each plant
+carries the seal a launcher sets (the payload's SHA-256 in an extended attribute), so each
+case is stopped by its own check; a sandbox that rewrites the entry cannot set the seal."""
 
 from __future__ import annotations
 
@@ -48,11 +50,18 @@ def _header(key: str, body: bytes) -> bytes:
                                                .encode(), len(body))
 
 
-def _weak(entry: Path) -> bytes:
-    """The host-safety program (netlink allowed) under the entry's own key, header correct."""
-    key = entry.name.removeprefix("seccomp-bpf-")
-    body = compile_bpf(HOST_FILTER)
-    return _header(key, body) + body
+def _sealed(path: Path, key: str, body: bytes) -> None:
+    """Write an entry as a launcher does: header, payload, and the seal on the payload."""
+    import hashlib
+
+    path.write_bytes(_header(key, body) + body)
+    os.setxattr(path, state_cache.SEAL, hashlib.sha256(body).hexdigest().encode())
+
+
+def _weak(entry: Path, at: Path | None = None) -> None:
+    """The host-safety program (netlink allowed) under the entry's own key, header and seal
+    correct, written at `at` (default: the entry itself)."""
+    _sealed(at or entry, entry.name.removeprefix("seccomp-bpf-"), compile_bpf(HOST_FILTER))
 
 
 def _other_user(runner: Runner) -> str:
@@ -60,14 +69,14 @@ def _other_user(runner: Runner) -> str:
 
 
 def _foreign_owner(entry: Path, runner: Runner) -> None:
-    entry.write_bytes(_weak(entry))
+    _weak(entry)
     shutil.chown(entry, _other_user(runner), _other_user(runner) if runner.user == "nobody"
                  else "nogroup")
 
 
 def _symlink(entry: Path, runner: Runner) -> None:
     target = entry.with_name("planted")
-    target.write_bytes(_weak(entry))
+    _weak(entry, target)
     chown_tree(target, runner.user)
     entry.unlink()
     entry.symlink_to(target)
@@ -75,7 +84,7 @@ def _symlink(entry: Path, runner: Runner) -> None:
 
 def _corrupt(entry: Path, runner: Runner) -> None:
     data = bytearray(entry.read_bytes())
-    data[-3] ^= 0xFF  # one flipped bit pattern in the program: the SHA-256 no longer matches
+    data[-3] ^= 0xFF  # rewritten in place (the seal stays): the SHA-256 no longer matches
     entry.write_bytes(bytes(data))
 
 
@@ -83,22 +92,21 @@ def _foreign_key(entry: Path, runner: Runner) -> None:
     """A genuine entry of another filter, copied under this filter's name."""
     host_key = bpf_cache_key(HOST_FILTER)
     assert host_key is not None
-    body = compile_bpf(HOST_FILTER)
-    entry.write_bytes(_header(host_key, body) + body)
+    _sealed(entry, host_key, compile_bpf(HOST_FILTER))
 
 
 def _writable_by_others(entry: Path, runner: Runner) -> None:
-    entry.write_bytes(_weak(entry))
+    _weak(entry)
     entry.chmod(0o666)
 
 
 def _hard_link(entry: Path, runner: Runner) -> None:
-    entry.write_bytes(_weak(entry))
+    _weak(entry)
     os.link(entry, entry.with_name("second-name"))
 
 
 def _directory_of_another_user(entry: Path, runner: Runner) -> None:
-    entry.write_bytes(_weak(entry))
+    _weak(entry)
     other = _other_user(runner)
     shutil.chown(entry.parent, other)
 
@@ -168,6 +176,38 @@ def test_a_sandbox_cannot_rewrite_the_cache_in_its_own_workspace(runner: Runner,
     cache = entry.parent
     done = _launch(runner, workspace, state, REWRITE.replace("sys.argv[1]", repr(str(cache))))
     assert "REFUSED" in done.stdout and "REWROTE" not in done.stdout, done.stdout
+    assert entry.read_bytes() == genuine
+
+
+FORGE = ("import os, shutil, sys\nentry, weak = sys.argv[1:3]\n"
+         "shutil.copyfile(weak, entry)  # in place: same file, its seal kept\n"
+         "print('REWROTE')\ntry:\n    os.setxattr(entry, 'user.sandboxtui.sha256', b'x')\n"
+         "    print('SEALED')\nexcept OSError as exc:\n    print('NOT-SEALED', exc.errno)\n")
+
+
+def test_a_legacy_sandbox_that_can_write_the_cache_cannot_forge_an_entry(
+        workspace: Path, shared_dir: Path) -> None:
+    """Legacy Landlock cannot make the state directory read-only inside a writable root (the
+    launch warns that the command can write it): the command rewrites the entry with a weaker
+    program and a correct header, but cannot seal it, and the next launch compiles again. (Only
+    `nobody`: a root launcher never runs on the legacy pipeline.)"""
+    bwrap = Runner("nobody", "system", shared_dir / "config.toml")
+    legacy = Runner("nobody", "system", shared_dir / "config.toml", pipeline="legacy")
+    state = workspace / "state"
+    state.mkdir()
+    chown_tree(workspace, "nobody")
+    assert _launch(bwrap, workspace, state).returncode == 0
+    entry = _entry(state)
+    genuine = entry.read_bytes()
+    weak = workspace / "weak"
+    _weak(entry, weak)
+    chown_tree(weak, "nobody")
+    forge = FORGE.replace("sys.argv[1:3]", repr([str(entry), str(weak)]))
+    done = _launch(legacy, workspace, state, forge)
+    assert "REWROTE" in done.stdout and "SEALED" not in done.stdout.split(), done.stdout
+    assert entry.read_bytes() != genuine  # the forgery is in place ...
+    again = _launch(bwrap, workspace, state)
+    assert "NETLINK-REFUSED" in again.stdout, again.stdout  # ... and not loaded
     assert entry.read_bytes() == genuine
 
 

@@ -1,9 +1,11 @@
-"""The state directory's cache: an entry is read back only when every check passes, and writing
-one never follows a planted link (with real launches: tests/adversary/test_adv_cache_seccomp.py).
+"""The state directory's cache: an entry is read back only when every check passes (its seal
+included: no sandbox can set one), and writing one never follows a planted link (with real
+launches: tests/adversary/test_adv_cache_seccomp.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -46,6 +48,25 @@ def test_a_damaged_entry_misses(entry: Path, damage: str) -> None:
     entry.write_bytes({"payload": header + b"\n" + b"PROGRAM",
                        "header": header.replace(b"cache 1", b"cache 2") + b"\n" + payload,
                        "truncated": data[:-1], "appended": data + b"x"}[damage])
+    assert state_cache.read("kind", KEY) is None
+
+
+def _forged(key: str, payload: bytes) -> bytes:
+    """An entry with a correct header, as anyone who can write the file can make it."""
+    digest = hashlib.sha256(payload).hexdigest()
+    return f"sandboxtui-cache 1 {key} {digest} {len(payload)}\n".encode() + payload
+
+
+def test_a_forged_entry_without_the_seal_misses(entry: Path) -> None:
+    forged = entry.with_name("forged")
+    forged.write_bytes(_forged(KEY, b"weaker"))
+    os.replace(forged, entry)
+    assert state_cache.read("kind", KEY) is None
+
+
+def test_an_entry_rewritten_in_place_keeps_a_seal_that_no_longer_matches(entry: Path) -> None:
+    entry.write_bytes(_forged(KEY, b"weaker"))  # same file: its attribute stays
+    assert os.getxattr(entry, state_cache.SEAL)
     assert state_cache.read("kind", KEY) is None
 
 

@@ -11,9 +11,10 @@ and `HOST_FILTER` is the host-safety rules alone, for a policy with the network 
 
 `pyseccomp` is imported lazily: loading it and compiling cost about as much as a whole sandbox
 launch, so the compiled program is cached in the state directory (core/state_cache.py: ours,
-no symlink, header and SHA-256 checked on every load), keyed by a hash of the filter's data,
-this module's source, the pyseccomp binding, the architecture and the libseccomp version. A
-file that fails a check is compiled again and rewritten, never trusted.
+no symlink, header, SHA-256 and a seal no sandbox can set checked on every load), keyed by a
+hash of the filter's data, this module's source, the pyseccomp binding, the architecture and
+the libseccomp version. A file that fails a check is compiled again and rewritten, never
+trusted.
 """
 
 from __future__ import annotations

@@ -6,12 +6,15 @@ write, a file copied from another key. So a read (1) opens the cache directory w
 a final symlink and requires it to be ours and writable by nobody else, (2) opens the file
 relative to it with `O_NOFOLLOW` and requires a regular file of ours, writable by nobody else,
 with one link and a bounded size, and (3) requires its header to name the very key asked for
-and the SHA-256 and length of the payload that follows. Anything else reads as a miss: the
-caller computes the data again and the file is rewritten (a temporary file of our own, renamed
-over it). The state directory is read-only inside every bubblewrap sandbox (a plan rule), so a
-sandboxed command cannot rewrite the cache; where a pipeline cannot enforce that (legacy
-Landlock with the state directory inside a writable root), the launch warns that it is
-writable, as it does for the configuration file next to it.
+and the SHA-256 and length of the payload that follows, and (4) the same SHA-256 in the file's
+extended attribute `user.sandboxtui.sha256`. Anything else reads as a miss: the caller computes
+the data again and the file is rewritten (a temporary file of our own, renamed over it).
+
+No sandbox can forge an entry, even where it can write the file: the state directory is
+read-only inside every bubblewrap sandbox (a plan rule), and where a pipeline cannot enforce
+that (legacy Landlock with the state directory inside a writable root) its seccomp filter
+refuses every extended-attribute call, so a rewritten or new file lacks the attribute of its
+content. A filesystem without user extended attributes gets no cache.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sandboxtui.core.paths import state_dir
 
 FORMAT = b"sandboxtui-cache 1"
 MAX_BYTES = 1 << 20
+SEAL = "user.sandboxtui.sha256"  # set by the launcher only: no sandbox may set an attribute
 
 
 def _header(key: str, data: bytes) -> bytes:
@@ -74,12 +78,14 @@ def read(kind: str, key: str) -> bytes | None:
                 and st.st_size <= MAX_BYTES):
             return None
         content = os.read(fd, MAX_BYTES + 1)
+        seal = os.getxattr(fd, SEAL)
     except OSError:
         return None
     finally:
         os.close(fd)
     header, _, data = content.partition(b"\n")
-    return data if header + b"\n" == _header(key, data) else None
+    digest = hashlib.sha256(data).hexdigest().encode()
+    return data if header + b"\n" == _header(key, data) and seal == digest else None
 
 
 def write(kind: str, key: str, data: bytes) -> None:
@@ -95,6 +101,7 @@ def write(kind: str, key: str, data: bytes) -> None:
                      | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
         try:
             os.write(fd, _header(key, data) + data)
+            os.setxattr(fd, SEAL, hashlib.sha256(data).hexdigest().encode())
         finally:
             os.close(fd)
         os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
