@@ -14,6 +14,7 @@ probe it, and the demo scenarios run their commands for real.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -133,12 +134,16 @@ async def run_scenarios(app: SandboxApp, pilot) -> None:  # type: ignore[no-unty
 
 async def shoot(name: str, steps: Callable[..., Awaitable[None]], outdir: Path, ws: Path,
                 config: Path, state: Path, system_bwrap: str = "/usr/bin/bwrap",
-                theme: str | None = None, demo: bool = False, codex: bool = False) -> None:
+                theme: str | None = None, demo: bool = False, codex: bool = False,
+                size: tuple[int, int] = SIZE, no_color: bool = False) -> None:
     options = Options(cwd=str(ws), codex=str(config.parent / "codex.toml")) if codex else \
         Options(cwd=str(ws), config_path=config, demo=demo)
     workspace = load_workspace(options, probe(system_bwrap))
+    if no_color:
+        os.environ["NO_COLOR"] = "1"  # read when the app is made
     app = SandboxApp(workspace, watch=False, audit_path=str(state / f"{name}.jsonl"))
-    async with app.run_test(size=SIZE) as pilot:
+    os.environ.pop("NO_COLOR", None)
+    async with app.run_test(size=size) as pilot:
         if theme:
             app.theme = theme
         await pilot.pause()
@@ -161,8 +166,10 @@ async def main(outdir: Path) -> None:
     async def press(app: SandboxApp, pilot, *k: str) -> None:  # type: ignore[no-untyped-def]
         await pilot.press(*k)
 
-    views: list[tuple[str, Callable[..., Awaitable[None]], dict[str, str | bool]]] = [
+    views: list[tuple[str, Callable[..., Awaitable[None]], dict[str, object]]] = [
         ("main", lambda a, p: press(a, p, *["down"] * 7), {}),
+        ("main-80x24", lambda a, p: press(a, p, *["down"] * 7), {"size": (80, 24)}),
+        ("main-no-color", lambda a, p: press(a, p, *["down"] * 7), {"no_color": True}),
         ("tree-light", lambda a, p: press(a, p, *["down"] * 7), {"theme": "textual-light"}),
         ("find-path", lambda a, p: press(a, p, "slash", *"sub/.env.local", "enter"), {}),
         ("carveouts", lambda a, p: press(a, p, "2"), {}),
