@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 from sandboxtui.core.outcome import SandboxtuiError
@@ -66,3 +69,45 @@ def _fill(base: Path) -> tuple[Path, Path]:
 
 def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class HostListener:
+    """A TCP listener on the host's loopback for the demo's network scenario: it answers from
+    the host, so a connection refused inside the sandbox is the sandbox's doing, not an empty
+    port (the sandbox's loopback is its own). Serves from a daemon thread until `close()`."""
+
+    REPLY = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nhello from the host\n"
+
+    def __init__(self) -> None:
+        self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        self._server.bind(("127.0.0.1", 0))
+        self._server.listen(8)
+        self.address = f"127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True, name="demo-listener").start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return  # closed
+            with conn:
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    conn.recv(4096)
+                    conn.sendall(self.REPLY)
+
+    def from_the_host(self) -> str:
+        """What an unsandboxed client gets from the listener: its status line, or the error."""
+        host, port = self.address.rsplit(":", 1)
+        try:
+            with socket.create_connection((host, int(port)), timeout=2) as conn:
+                conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                return conn.recv(4096).split(b"\r\n", 1)[0].decode(errors="replace")
+        except OSError as exc:
+            return f"not reachable: {exc.strerror or exc}"
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes accept()
+        self._server.close()

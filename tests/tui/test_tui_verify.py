@@ -122,7 +122,7 @@ async def test_demo_scenarios_predicted_beside_real(demo, tmp_path, caps) -> Non
         predicted = {title: row[1] for title, row in rows.items()}
         assert predicted == {
             "write outside the workspace": "denied", "write .git/config": "denied",
-            "read .env": "denied", "curl out": "denied",
+            "read .env": "denied", "curl the host's listener": "denied",
             "git commit in the workspace": "denied", "socketpair": "allowed"}
         assert all(row[2] == "not run yet" for row in rows.values())
         # .git/config: enter on its row runs it through the run panel.

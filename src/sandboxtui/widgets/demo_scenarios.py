@@ -4,7 +4,9 @@ predicts beside the one the kernel gives.
 The prediction is `core.verify.predict` for the one probe that decides the command (what its
 first forbidden syscall touches); the real outcome comes from running the command through the
 run panel's own path (precheck and approval, then the launcher): exit status and the last
-line it wrote to stderr. Enter on a row runs it.
+line it wrote to stderr. Enter on a row runs it. The network scenario connects to a listener
+the demo serves on the host's loopback (`demo.HostListener`): the host reaches it, the
+sandbox does not.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from textual.message import Message
 from textual.widgets import DataTable, Label
 
 from sandboxtui.core.verify import Prediction, Probe, predict, sandbox_identity
+from sandboxtui.demo import HostListener
 from sandboxtui.model import Workspace
 from sandboxtui.widgets.plan_view import PlanView
 
 GIT_COMMIT = ("git -c user.name=demo -c user.email=demo@example.invalid "
               "commit --allow-empty -m demo")
 SOCKETPAIR = "python3 -c 'import socket; socket.socketpair(); print(\"socketpair: ok\")'"
-TCP_TARGET = "127.0.0.1:9"
 
 
 @dataclass(frozen=True)
@@ -52,17 +54,18 @@ class Outcome:
         return f"exit {self.exit_code}" + (f": {self.last_stderr}" if self.last_stderr else "")
 
 
-def network_command() -> str:
-    """`curl` out when the machine has it, else the same TCP connect from Python."""
+def network_command(target: str) -> str:
+    """`curl` to `target` (host:port) when the machine has it, else a TCP connect from Python."""
     if shutil.which("curl"):
-        return f"curl -sS -m 3 http://{TCP_TARGET}/"
-    host, port = TCP_TARGET.split(":")
+        return f"curl -sS -m 3 http://{target}/"
+    host, port = target.rsplit(":", 1)
     return (f"python3 -c 'import socket; socket.create_connection((\"{host}\", {port}), 3); "
             "print(\"connected\")'")
 
 
-def scenarios(cwd: str) -> tuple[Scenario, ...]:
-    """The canned commands for a workspace at `cwd` (the probes name its real paths)."""
+def scenarios(cwd: str, host_listener: str) -> tuple[Scenario, ...]:
+    """The canned commands for a workspace at `cwd` (the probes name its real paths);
+    `host_listener`: the host:port the network scenario connects to."""
     git = os.path.join(cwd, ".git")
     return (
         Scenario("outside", "write outside the workspace",
@@ -70,7 +73,8 @@ def scenarios(cwd: str) -> tuple[Scenario, ...]:
         Scenario("git-config", "write .git/config", "sh -c 'echo x >> .git/config'",
                  Probe("write", os.path.join(git, "config"))),
         Scenario("env", "read .env", "cat .env", Probe("read", os.path.join(cwd, ".env"))),
-        Scenario("net", "curl out", network_command(), Probe("tcp", TCP_TARGET)),
+        Scenario("net", "curl the host's listener", network_command(host_listener),
+                 Probe("tcp", host_listener)),
         # git's first write is creating .git/index.lock.
         Scenario("commit", "git commit in the workspace", GIT_COMMIT, Probe("create", git)),
         Scenario("socketpair", "socketpair", SOCKETPAIR, Probe("socketpair", "-")),
@@ -105,6 +109,8 @@ class DemoScenarios(Vertical, PlanView):
         self.scenarios: tuple[Scenario, ...] = ()  # for the workspace's paths
         self.predictions: dict[str, Prediction] = {}
         self.outcomes: dict[str, Outcome] = {}
+        self.listener = HostListener()  # closed on unmount
+        self.from_the_host = self.listener.from_the_host()
 
     def compose(self) -> ComposeResult:
         table: DataTable[Text | str] = DataTable(id="scenario-table", cursor_type="row")
@@ -115,8 +121,11 @@ class DemoScenarios(Vertical, PlanView):
         self.query_one(DataTable).add_columns("demo scenario (enter runs)", "predicted",
                                               "real outcome", "agree")
 
+    def on_unmount(self) -> None:
+        self.listener.close()
+
     def watch_workspace(self, workspace: Workspace) -> None:
-        self.scenarios = scenarios(workspace.plan.cwd)
+        self.scenarios = scenarios(workspace.plan.cwd, self.listener.address)
         self._fill()
 
     def record(self, key: str, outcome: Outcome) -> None:
@@ -148,9 +157,11 @@ class DemoScenarios(Vertical, PlanView):
             return
         s = self.scenarios[row]
         guess = self.predictions[s.key]
+        host = (("  ·  from the host, unsandboxed: ", "dim"), self.from_the_host) \
+            if s.key == "net" else ()
         self.query_one("#scenario-detail", Label).update(Text.assemble(
             ("$ ", "dim"), s.command, ("  ·  probe ", "dim"), f"{s.probe.op} {s.probe.path}",
-            ("  ·  predicted ", "dim"), _verdict(guess.allowed), (" because: ", "dim"),
+            *host, ("  ·  predicted ", "dim"), _verdict(guess.allowed), (" because: ", "dim"),
             guess.why))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
