@@ -93,6 +93,18 @@ RUNNERS = [(u, b) for u in ("root", "nobody") for b in ("system", "vendored")]
 KERNEL_DIRS = tuple(Path(__file__).parent / d for d in ("enforcement", "adversary", "workloads"))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Every system-bwrap variant skipped on a machine without /usr/bin/bwrap is reported under
+    one line (one location), wherever the test met it."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.skipped and isinstance(report.longrepr, tuple) and \
+            report.longrepr[2].endswith(NO_SYSTEM_BWRAP):
+        code = Runner.bwrap_options.__code__
+        report.longrepr = (code.co_filename, code.co_firstlineno, report.longrepr[2])
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every test under the kernel directories `kernel`: `-m kernel` selects them,
     `-m "not kernel"` the unit and TUI tests."""

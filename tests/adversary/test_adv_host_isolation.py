@@ -22,7 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RUNNERS, Runner, chown_tree, make_workspace
+from conftest import RUNNERS, SYSTEM_BWRAP, Runner, chown_tree, make_workspace
+
+from sandboxtui.core.diagnostics import probe
 
 NO_PRECHECK = 'sensitive_path_precheck_mode="off"'
 # A root launcher never runs on legacy Landlock (it stays on bubblewrap: test_adv_legacy_metadata).
@@ -315,7 +317,9 @@ def test_legacy_without_user_namespaces_names_the_ipc_limit(shared_dir: Path) ->
     chown_tree(workspace, "nobody")
     prefix = runner.prefix()
     at = prefix.index("--") + 1
-    argv = [*prefix[:at], "/usr/bin/bwrap", "--dev-bind", "/", "/", "--unshare-user",
+    bwrap = probe(SYSTEM_BWRAP, launch_test=False).bwrap  # the system's or the vendored one
+    assert bwrap is not None
+    argv = [*prefix[:at], bwrap, "--dev-bind", "/", "/", "--unshare-user",
             "--disable-userns", "--die-with-parent", "--", *prefix[at:],
             *sandboxtui_argv(runner, workspace)[len(prefix):], "/usr/bin/python3", "-c", LOOKUP]
     with host_ipc_objects() as key:

@@ -85,7 +85,7 @@ def test_doctor_reports_missing_system_bwrap_and_vendored_fallback(ws: Path) -> 
 
 
 def test_doctor_is_quiet_with_an_existing_system_bwrap(ws: Path) -> None:
-    system = "/usr/bin/bwrap" if os.path.exists("/usr/bin/bwrap") else vendored_bwrap()
+    system = "/usr/bin/bwrap" if os.access("/usr/bin/bwrap", os.X_OK) else vendored_bwrap()
     assert system is not None
     done = sandboxtui("doctor", "--json", "--cwd", str(ws), "-c", f'system_bwrap="{system}"')
     data = json.loads(done.stdout)
