@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Static, TabbedContent
+from textual.widgets import DataTable, Input, Log, Static, TabbedContent
 from tui_support import FIXED_CAPS, SIZE, demo_at, make_app, real_caps, run_in_panel
 
 from sandboxtui.app import SandboxApp
@@ -71,6 +71,8 @@ async def test_denials_live_explained_jump_and_apply(tmp_path: Path) -> None:
                        ("create", f"{real}/secrets/new", "EACCES", "none", 1),
                        ("read", f"{real}/.env", "EACCES", "none", 1)}, view.rows
         assert view.rows[0].path == "/etc/sbx-tui"  # by count, as the CLI prints them
+        output = "\n".join(app.query_one("#run-output", Log).lines)
+        assert "Read-only file system" in output and "tracing on" not in output  # no hint
         title = str(app.query_one("#denials-title").render())
         assert "3 refused by the sandbox" in title and "finished" in title
 

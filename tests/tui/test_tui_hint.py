@@ -1,5 +1,5 @@
 """A failed run in the run panel names the refused path's access and rule (from `explain()`),
-and points at `sandboxtui trace` (issue 14, item 5)."""
+and points at the trace toggle (issue 14, item 5)."""
 
 from __future__ import annotations
 
@@ -22,4 +22,4 @@ async def test_a_failed_run_explains_the_refused_path(tmp_path: Path) -> None:
         assert "Read-only file system" in shown
         assert ("sandboxtui: /etc/sandboxtui-hint is ro in this sandbox: read access: full "
                 "(read-only bind of /) [default]") in shown
-        assert "sandboxtui trace" in shown
+        assert "ctrl+r turns tracing on: run it again for every refused operation" in shown

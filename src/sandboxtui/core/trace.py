@@ -499,10 +499,15 @@ _DENIAL_LINE = re.compile(r"(Read-only file system|Permission denied|Operation n
 _PATHS = re.compile(r"'([^']+)'|\"([^\"]+)\"|(?:^|[\s:])([./~][^\s:'\"]*|[\w.-]+/[^\s:'\"]*)")
 
 
-def denial_hint(plan: MountPlan, output: str) -> str | None:
+TRACE_ADVICE = ("re-run with `sandboxtui trace` for every refused operation and the change "
+                "that would allow it")
+
+
+def denial_hint(plan: MountPlan, output: str, advice: str = TRACE_ADVICE) -> str | None:
     """For an untraced run that failed: the first output line that reads like a refusal and
-    names a path the plan restricts, explained (access, rule, provenance), with the way to
-    the full list. None when no such line names such a path: nothing is guessed."""
+    names a path the plan restricts, explained (access, rule, provenance), with `advice`: the
+    way to the full list (the CLI's, or the TUI's trace toggle). None when no such line names
+    such a path: nothing is guessed."""
     for line in output.splitlines():
         if not _DENIAL_LINE.search(line):
             continue
@@ -513,6 +518,5 @@ def denial_hint(plan: MountPlan, output: str) -> str | None:
             ex = plan.explain(path)
             if _restricts(ex.access, "write" if writing else "read"):
                 return (f"{ex.resolved} is {ex.access.value} in this sandbox: {ex.rule.reason} "
-                        f"[{ex.rule.provenance}]; re-run with `sandboxtui trace` for every "
-                        "refused operation and the change that would allow it")
+                        f"[{ex.rule.provenance}]; {advice}")
     return None

@@ -67,6 +67,8 @@ from sandboxtui.widgets.denials import DenialsView
 from sandboxtui.widgets.plan_view import PlanView
 
 MAX_LINES = 2000  # lines kept by the output view
+TRACE_ADVICE = ("ctrl+r turns tracing on: run it again for every refused operation and the "
+                "change that would allow it")
 LIVE_LINES = 200  # the most lines one batch carries while output streams
 MAX_LINE_BYTES = 8192  # a longer line is cut: one huge line must not defeat the bound
 
@@ -474,8 +476,9 @@ class RunPanel(Vertical, PlanView):
             case Ran(spec=spec, result=result, approval=approval):
                 if result.error:
                     self._post_lines([f"sandboxtui: {result.error}"])
-                hint = (denial_hint(spec.plan, batch.recent())
-                        if result.exit_code != 0 and not interactive else None)
+                hint = (denial_hint(spec.plan, batch.recent(), TRACE_ADVICE)
+                        if result.exit_code != 0 and not interactive and not self.tracing
+                        else None)  # traced: the Denials view has them all
                 if hint is not None:
                     self._post_lines([f"sandboxtui: {hint}"])
                 if result.git_neutralised:
