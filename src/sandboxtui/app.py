@@ -277,6 +277,8 @@ class SandboxApp(App[int]):
         return future
 
     def _start_broker(self, socket_dir: str) -> None:
+        if self.unmounted.is_set():  # closed before its first paint: nothing to serve
+            return
         workspace = None if self.all_workspaces else self.workspace.plan.cwd
         broker = Broker(socket_dir, workspace=workspace, session=self.session,
                         on_request=self._broker_asks)

@@ -101,7 +101,7 @@ class ApprovalsPanel(Vertical):
             "id", "from", "command", "mentions")
         self.query_one("#audit-table", DataTable).add_columns("time", "kind", "what", "detail")
         self._titles()
-        self.reload_audit()
+        self.call_after_refresh(self.reload_audit)  # a long log is not read before the first paint
         self.set_interval(1.0, self.prune)
 
     def _titles(self) -> None:
