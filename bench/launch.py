@@ -213,7 +213,8 @@ def peers(runs: int, codex_path: str | None) -> int:
     try:
         (scratch / "config").mkdir()  # no config file: sandboxtui's defaults, as Codex's
         env = {**cached_env(scratch / "pycache"), "XDG_CONFIG_HOME": str(scratch / "config")}
-        spec = prepare(build_plan(resolve(config_path=None, env={}), str(ws)), [TRUE])
+        policy = resolve(env={"XDG_CONFIG_HOME": env["XDG_CONFIG_HOME"]})  # defaults, as the CLI
+        spec = prepare(build_plan(policy, str(ws)), [TRUE])
         if not isinstance(spec.enforcer, Bubblewrap):
             print("the benchmark needs the bubblewrap pipeline", file=sys.stderr)
             return 1
