@@ -259,8 +259,22 @@ class MountPlan:
                             "only " + ", ".join(DEV_ENTRIES) + ")", BUILTIN, is_dir=False)
         elif self.skeleton(resolved, rule):
             rule = Rule(resolved, Access.RO, RuleKind.BASE, SKELETON_REASON, rule.provenance)
-        ops = tuple(op for op in self.ops if is_within(resolved, op.dest))
+        at, p = self._op_indexes, resolved
+        found = list(at.get(p, ()))
+        while p != "/":
+            p = p[:p.rfind("/")] or "/"
+            found += at.get(p, ())
+        ops = tuple(self.ops[i] for i in sorted(found))  # those on `resolved` or above it
         return Explanation(path, resolved, rule.access, rule, ops)
+
+    @functools.cached_property
+    def _op_indexes(self) -> dict[str, list[int]]:
+        """The operations' positions by destination: `explain` looks up the few on a path's
+        ancestors, not all of them (the tree explains every node it shows)."""
+        at: dict[str, list[int]] = {}
+        for i, op in enumerate(self.ops):
+            at.setdefault(op.dest, []).append(i)
+        return at
 
     def skeleton(self, path: str, rule: Rule | None = None) -> bool:
         """Restricted read: does the empty root have `path` only because a mount lies beneath
