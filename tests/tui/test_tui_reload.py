@@ -44,7 +44,7 @@ async def test_new_env_file_and_config_edits_reload(tmp_path: Path) -> None:
         assert f"+ none {real}/.env.production" in _notes(app)
         await pilot.press("2")  # the carveouts table is built when shown, from the new plan
         table = app.query_one("#carveouts-table")
-        assert any("./.env.production" == str(table.get_row_at(i)[1])
+        assert any(str(table.get_row_at(i)[1]) == "./.env.production"
                    for i in range(table.row_count))
 
         config.write_text(config.read_text().replace('"workspace-write"', '"read-only"'))

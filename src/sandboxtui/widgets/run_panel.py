@@ -64,6 +64,7 @@ from sandboxtui.core.trace import (
 from sandboxtui.model import Options, Workspace, reload_workspace
 from sandboxtui.widgets.demo_scenarios import DemoScenarios, Outcome
 from sandboxtui.widgets.denials import DenialsView
+from sandboxtui.widgets.output_log import OutputLog
 from sandboxtui.widgets.plan_view import PlanView
 
 MAX_LINES = 2000  # lines kept by the output view
@@ -313,7 +314,7 @@ class RunPanel(Vertical, PlanView):
         yield CommandInput(id="run-input")
         yield Label(id="run-status")
         with Horizontal(id="run-body"):
-            yield Log(max_lines=MAX_LINES, id="run-output", auto_scroll=True)
+            yield OutputLog(max_lines=MAX_LINES, id="run-output", auto_scroll=True)
             yield self.denials.data_bind(RunPanel.workspace)
         if self.workspace.options.demo:
             yield DemoScenarios(id="demo-scenarios").data_bind(RunPanel.workspace)
