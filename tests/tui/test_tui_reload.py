@@ -104,3 +104,32 @@ async def test_seccomp_panel_marks_the_rows_a_reload_changed(tmp_path: Path) -> 
         gone = sum(r not in rule_table(HOST_FILTER) for r in old)
         summary = str(app.query_one("#seccomp-summary", Label).content)
         assert f"{len(marked)} rows new (marked), {gone} gone" in summary and gone > 0
+
+
+async def test_an_expanded_node_shows_what_appears_beneath_it(tmp_path: Path) -> None:
+    """Issue 15 item 6: a new services/worker/.env shows under an expanded services/ (and,
+    once worker/ is expanded too, as denied inside it) on the live reload, without a jump."""
+    ws, config = demo_at(tmp_path / "demo")
+    (ws / "services").mkdir()
+    app = make_app(ws, config, tmp_path, watch=True)
+    real = os.path.realpath(ws)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.5)  # the watcher is up
+        tree = app.query_one(MountTree)
+
+        def node(path: str):  # type: ignore[no-untyped-def]
+            return next((n for n in tree_nodes(tree) if n.data and n.data.path == path), None)
+
+        services = node(f"{real}/services")
+        assert services is not None
+        services.expand()
+        await pilot.pause(0.2)
+        (ws / "services" / "worker").mkdir()
+        await _wait(pilot, lambda: node(f"{real}/services/worker") is not None)
+        worker = node(f"{real}/services/worker")
+        worker.expand()
+        await pilot.pause(0.2)
+        (ws / "services" / "worker" / ".env").write_text("TOKEN=x\n")
+        await _wait(pilot, lambda: (n := node(f"{real}/services/worker/.env")) is not None
+                    and "[denied]" in str(n.label))
+        assert node(f"{real}/services").is_expanded and node(f"{real}/services/worker").is_expanded
