@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 
 TAIL = 1 << 16  # the bytes kept: the hint reads the last lines
+PIPE_SIZE = 1 << 20  # the copy's pipe and reads
 
 
 @contextlib.contextmanager
@@ -77,10 +78,12 @@ def _relayed(fd: int, st: os.stat_result) -> Iterator[Callable[[], str]]:
             fds.append(1)
     original = os.dup(fd)
     r, w = os.pipe2(os.O_CLOEXEC)
+    with contextlib.suppress(OSError):  # fewer, larger copies (the unprivileged maximum)
+        fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     kept = bytearray()
 
     def copy() -> None:
-        while chunk := os.read(r, 1 << 16):
+        while chunk := os.read(r, PIPE_SIZE):
             kept.extend(chunk)
             del kept[:-TAIL]
             if not _write_all(original, chunk):
