@@ -11,6 +11,7 @@ stays up.
 from __future__ import annotations
 
 import fnmatch
+import gc
 import os
 import stat
 import threading
@@ -215,6 +216,9 @@ class SandboxApp(App[int]):
             self._watch()
         if self.socket_dir is not None:  # after the first paint: it is not shown
             self.call_after_refresh(self._start_broker, self.socket_dir)
+        # What is loaded by the first paint (modules, the plan and its scan) lives as long as
+        # the app: the cyclic collector stops walking it, whose full passes stalled scrolling.
+        self.call_after_refresh(gc.freeze)
 
     def on_unmount(self) -> None:
         self.unmounted.set()
@@ -381,6 +385,7 @@ class SandboxApp(App[int]):
     def apply_workspace(self, workspace: Workspace, why: str) -> None:
         """Show a new workspace (the bound panels follow) and say what changed."""
         old, self.workspace = self.workspace, workspace
+        gc.freeze()  # the new plan too (see on_mount)
         changes = describe_changes(old, workspace)
         if changes:
             shown = changes[:8] + ([f"... and {len(changes) - 8} more"] if len(changes) > 8 else [])

@@ -11,9 +11,12 @@ import os
 import pty
 import select
 import subprocess
+import time
 from pathlib import Path
 
 from conftest import Runner, chown_tree
+
+from sandboxtui.core.stderr_tail import LEFTOVER_WAIT
 
 HINT = "is ro in this sandbox: read access: full (read-only bind of /) [default]"
 
@@ -101,3 +104,18 @@ def test_a_terminal_is_left_alone(runner: Runner, workspace: Path) -> None:
     text = seen.decode(errors="replace")
     assert "tty" in text and "Read-only file system" in text
     assert HINT not in text
+
+
+def test_a_slow_reader_loses_nothing(runner: Runner, workspace: Path) -> None:
+    """More stderr than a pipe holds, read only after a while (longer than the copy waits
+    for a leftover writer): every byte arrives, then the hint."""
+    chown_tree(workspace, runner.user)
+    script = "head -c 300000 /dev/zero | tr '\\0' x >&2; echo > /etc/sbx-slow"
+    proc = subprocess.Popen(_argv(runner, workspace, script), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=_env())
+    time.sleep(LEFTOVER_WAIT + 1)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 2
+    assert "x" * 300000 in err
+    assert _lines(err)[-1].startswith(f"sandboxtui: /etc/sbx-slow {HINT}")

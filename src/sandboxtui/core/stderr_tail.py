@@ -6,7 +6,8 @@ read without changing what the command's stderr is.
   instead, and a thread copies every byte on to the original as it comes, keeping the last
   `TAIL` bytes. The command sees a pipe either way; when stdout is the same pipe, both go
   through the one copy, so their order is kept. When the reader of the original goes away,
-  the copy stops and the command's next write fails, as it would have.
+  the copy stops and the command's next write fails, as it would have; a slow reader is
+  waited for after the command ends, so nothing is dropped.
 - A terminal (or /dev/null): nothing is read. Putting a pipe between the command and the
   terminal would change the command (colours, progress bars, prompts); `sandboxtui trace`
   is the way to see what was refused.
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator
 
 TAIL = 1 << 16  # the bytes kept: the hint reads the last lines
 PIPE_SIZE = 1 << 20  # the copy's pipe and reads
+LEFTOVER_WAIT = 5.0  # seconds a copy may wait for a writer other than the ended command
 
 
 @contextlib.contextmanager
@@ -82,8 +84,15 @@ def _relayed(fd: int, st: os.stat_result) -> Iterator[Callable[[], str]]:
         fcntl.fcntl(w, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     kept = bytearray()
 
+    reading = threading.Event()  # the copy waits for the command, not for the reader
+
     def copy() -> None:
-        while chunk := os.read(r, PIPE_SIZE):
+        while True:
+            reading.set()
+            chunk = os.read(r, PIPE_SIZE)
+            reading.clear()
+            if not chunk:
+                break
             kept.extend(chunk)
             del kept[:-TAIL]
             if not _write_all(original, chunk):
@@ -102,8 +111,14 @@ def _relayed(fd: int, st: os.stat_result) -> Iterator[Callable[[], str]]:
         for n, old in zip(fds, saved, strict=True):
             os.dup2(old, n)
             os.close(old)
-        thread.join(5)  # the sandbox is gone: its copies of the pipe with it
-        if not thread.is_alive():  # else a leftover writer holds it: the copy keeps it
+        # The sandbox is gone, and its ends of the pipe with it: the copy ends once the
+        # original's reader has taken everything (a slow reader is waited for: nothing is
+        # dropped). Only a copy left waiting to read (a writer left behind) is given up.
+        waiting = 0.0
+        while thread.is_alive() and waiting < LEFTOVER_WAIT:
+            thread.join(0.1)
+            waiting = waiting + 0.1 if reading.is_set() else 0.0
+        if not thread.is_alive():  # else the copy keeps its descriptors
             os.close(original)
 
 
