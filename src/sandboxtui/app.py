@@ -216,9 +216,6 @@ class SandboxApp(App[int]):
             self._watch()
         if self.socket_dir is not None:  # after the first paint: it is not shown
             self.call_after_refresh(self._start_broker, self.socket_dir)
-        # What is loaded by the first paint (modules, the plan and its scan) lives as long as
-        # the app: the cyclic collector stops walking it, whose full passes stalled scrolling.
-        self.call_after_refresh(gc.freeze)
 
     def on_unmount(self) -> None:
         self.unmounted.set()
@@ -385,7 +382,6 @@ class SandboxApp(App[int]):
     def apply_workspace(self, workspace: Workspace, why: str) -> None:
         """Show a new workspace (the bound panels follow) and say what changed."""
         old, self.workspace = self.workspace, workspace
-        gc.freeze()  # the new plan too (see on_mount)
         changes = describe_changes(old, workspace)
         if changes:
             shown = changes[:8] + ([f"... and {len(changes) - 8} more"] if len(changes) > 8 else [])
@@ -621,5 +617,8 @@ def run_app(options: Options, all_workspaces: bool = False) -> int:
                             overrides=options.overrides, codex=options.codex,
                             claude=options.claude, strict=options.strict)
     workspace = load_workspace(options, probe(policy.system_bwrap))
+    # The modules and the plan (with its scan) live as long as the app: the cyclic collector
+    # stops walking them, whose full passes over a large workspace's plan stalled scrolling.
+    gc.freeze()
     return SandboxApp(workspace, socket_dir=default_socket_dir(),
                       all_workspaces=all_workspaces).run() or 0
