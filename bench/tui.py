@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fcntl
+import gc
 import os
 import pty
 import queue
@@ -144,7 +145,7 @@ def on_terminal(argv: list[str], marker: bytes, env: dict[str, str], cwd: Path
 
 def big_workspace(root: Path, files: int, carveouts: int) -> Path:
     """`files` files: `carveouts` of them `.env.N` in one directory, the rest 20 a directory."""
-    many = root / "many"
+    many = root / "aaa-carveouts"  # listed first: on the first screen
     many.mkdir(parents=True)
     for i in range(carveouts):
         (many / f".env.{i}").write_text("x\n")
@@ -172,7 +173,7 @@ def bench_process_start(tmp: Path, files: int, carveouts: int, repeat: int) -> N
                               tmp),
         f"`sandboxtui`, {files:,} files, {carveouts:,} carveouts": (
             [sys.executable, "-m", "sandboxtui", "--config", str(big / "config.toml")],
-            b"many", big),
+            b"aaa-carveouts", big),
     }
     times: dict[str, list[float]] = {name: [] for name in contenders}
     rss: dict[str, list[float]] = {name: [] for name in contenders}
@@ -194,6 +195,7 @@ async def tree_costs(ws: Path, config: Path, folder: str) -> dict[str, float]:
     t0 = time.perf_counter()
     workspace = load_workspace(Options(str(ws), config), CAPS)
     out = {"plan": time.perf_counter() - t0}
+    gc.freeze()  # as run_app does once the plan is made
 
     async def browse(app: App[object], pilot) -> None:  # type: ignore[no-untyped-def]
         app.animation_level = "none"  # measure the work, not the smooth-scroll animation
