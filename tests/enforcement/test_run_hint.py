@@ -107,15 +107,14 @@ def test_a_terminal_is_left_alone(runner: Runner, workspace: Path) -> None:
 
 
 def test_a_slow_reader_loses_nothing(runner: Runner, workspace: Path) -> None:
-    """More stderr than a pipe holds, read only after a while (longer than the copy waits
-    for a leftover writer): every byte arrives, then the hint."""
+    """More stderr than a pipe holds, read only well after the command ended (longer than
+    the copy waits for a leftover writer, launch included): every byte arrives."""
     chown_tree(workspace, runner.user)
-    script = "head -c 300000 /dev/zero | tr '\\0' x >&2; echo > /etc/sbx-slow"
+    script = "head -c 300000 /dev/zero | tr '\\0' x >&2"
     proc = subprocess.Popen(_argv(runner, workspace, script), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=_env())
-    time.sleep(LEFTOVER_WAIT + 1)
+    time.sleep(LEFTOVER_WAIT + 4)
     assert proc.stderr is not None
     err = proc.stderr.read().decode()
-    assert proc.wait(timeout=60) == 2
+    assert proc.wait(timeout=60) == 0
     assert "x" * 300000 in err
-    assert _lines(err)[-1].startswith(f"sandboxtui: /etc/sbx-slow {HINT}")
