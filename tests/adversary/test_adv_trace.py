@@ -161,3 +161,16 @@ def test_no_suggestion_opens_the_root_system_files_home_or_the_workspaces_parent
     ok = suggestions[refused[-1]]
     assert ok is not None and ok.flag == (
         f"-c 'sandbox_workspace_write.writable_roots=[\"{base}/out\"]'")
+
+
+def test_the_run_hint_quotes_a_hostile_path_inert(runner: Runner, ws: Path) -> None:
+    """A failed untraced run whose stderr names a refused path full of terminal escapes: the
+    command's own bytes pass through as they are (its stderr is its own), the hint line that
+    sandboxtui adds is inert and its rule is explain()'s."""
+    name = "/etc/sbx-\x1b]0;pwned\x07\x1b[2J"
+    done = runner.run(ws, ["/usr/bin/python3", "-c", "import sys\ntry: open(sys.argv[1], 'w')\n"
+                           "except OSError as e: sys.exit(f'{sys.argv[1]}: {e.strerror}')", name])
+    assert done.returncode == 1
+    (hint,) = [line for line in done.stderr.splitlines() if "in this sandbox" in line]
+    assert "\x1b" not in hint and "\x07" not in hint
+    assert hint.startswith("sandboxtui: /etc/sbx-") and "read-only bind of /" in hint
