@@ -5,8 +5,8 @@
 Each workspace is a monorepo: `packages/pNNNNN/.env.example` in every package (every one is
 masked by the default `.env.*`), at three depths (packages/pN, packages/g/pN,
 packages/g/h/pN), beside an ordinary file. Per count, side by side in the same run:
-  launch  `sandboxtui run -- /bin/true` as a fresh process (medians of --runs; the plan is made
-          inside, so it counts too)
+  launch  `sandboxtui run -- /bin/true` as a fresh process (medians of --runs, the counts
+          interleaved; the plan is made inside, so it counts too)
   plan    build_plan() in this process (medians of --runs)
 each as a ratio to the workspace with none, and the growth exponent of what the masks add
 (a log-log fit of time(N) - time(0) against N: 1 is linear, 2 quadratic).
@@ -42,17 +42,14 @@ def make_workspace(root: Path, masked: int) -> None:
         (pkg / "index.js").write_text("\n")
 
 
-def median_seconds(argv: list[str], runs: int, env: dict[str, str]) -> tuple[float, str]:
-    """Median wall time of `argv`, and why it failed (empty when every run exited 0)."""
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        done = subprocess.run(argv, capture_output=True, text=True, env=env)
-        times.append(time.perf_counter() - t)
-        if done.returncode != 0:
-            return statistics.median(times), f"exit {done.returncode}: " + (
-                done.stderr.strip().splitlines() or [""])[-1]
-    return statistics.median(times), ""
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
+    """Wall time of `argv`, and why it failed (empty when it exited 0)."""
+    t = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, env=env)
+    took = time.perf_counter() - t
+    if done.returncode == 0:
+        return took, ""
+    return took, f"exit {done.returncode}: " + (done.stderr.strip().splitlines() or [""])[-1]
 
 
 def plan_seconds(root: Path, runs: int) -> float:
@@ -90,16 +87,25 @@ def main() -> None:
     env |= {"XDG_STATE_HOME": str(base / "state"), "PYTHONPYCACHEPREFIX": str(base / "pyc")}
     rows = []
     try:
+        argvs, masks = {}, {}
         for n in counts:
             root = base / f"ws{n}"
             make_workspace(root, n)
             plan = build_plan(Policy(), str(root), {})
-            masks = sum(op.kind.value == "deny-file" for op in plan.ops)
-            argv = [sys.executable, "-m", "sandboxtui", "run", "--config", str(config),
-                    "--cwd", str(root), "--", "/bin/true"]
-            median_seconds(argv, 1, env)  # warm: bytecode caches, dentries
-            launch, failed = median_seconds(argv, args.runs, env)
-            rows.append((n, masks, launch, plan_seconds(root, args.runs), failed))
+            masks[n] = sum(op.kind.value == "deny-file" for op in plan.ops)
+            argvs[n] = [sys.executable, "-m", "sandboxtui", "run", "--config", str(config),
+                        "--cwd", str(root), "--", "/bin/true"]
+            timed(argvs[n], env)  # warm: bytecode caches, dentries
+        times: dict[int, list[float]] = {n: [] for n in counts}
+        failed = dict.fromkeys(counts, "")
+        for _ in range(args.runs):  # interleaved: a load that comes and goes hits all alike
+            for n in counts:
+                took, why = timed(argvs[n], env)
+                times[n].append(took)
+                failed[n] = failed[n] or why
+        for n in counts:
+            rows.append((n, masks[n], statistics.median(times[n]),
+                         plan_seconds(base / f"ws{n}", args.runs), failed[n]))
     finally:
         shutil.rmtree(base, ignore_errors=True)
     launch0, plan0 = rows[0][2], rows[0][3]
