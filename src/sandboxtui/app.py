@@ -50,12 +50,13 @@ from sandboxtui.model import (
     Options,
     Workspace,
     describe_changes,
-    load_workspace,
+    open_workspace,
     reload_workspace,
 )
 from sandboxtui.widgets.approval_modal import ApprovalModal
 from sandboxtui.widgets.approvals_queue import ApprovalBanner, ApprovalsPanel
 from sandboxtui.widgets.carveouts import CarveoutsTable, carveout_rows
+from sandboxtui.widgets.config_state import ConfigBanner
 from sandboxtui.widgets.denials import DenialsView
 from sandboxtui.widgets.help_screen import HelpScreen, help_title
 from sandboxtui.widgets.mount_tree import MountTree
@@ -181,6 +182,7 @@ class SandboxApp(App[int]):
     def compose(self) -> ComposeResult:
         bound = SandboxApp.workspace
         yield Header()
+        yield ConfigBanner(id="config-banner").data_bind(bound)
         yield ApprovalBanner(id="approval-banner")
         with TabbedContent(initial="tree"):
             with TabPane("Tree", id="tree"), Vertical():
@@ -608,15 +610,21 @@ def _placeholder_like(path: str) -> bool:
 
 
 def run_app(options: Options, all_workspaces: bool = False) -> int:
-    """Probe the machine, plan (a config error raises before any screen opens), run the app."""
+    """Probe the machine, plan, run the app; a config that does not load opens it in its
+    error state (`model.open_workspace`)."""
     from sandboxtui.core.agents import resolve_policy
+    from sandboxtui.core.config import ConfigError
     from sandboxtui.core.diagnostics import probe
+    from sandboxtui.core.policy import Policy
 
-    policy = resolve_policy(cwd=options.cwd, config_path=options.config_path,
-                            profile=options.profile, sandbox_mode=options.sandbox_mode,
-                            overrides=options.overrides, codex=options.codex,
-                            claude=options.claude, strict=options.strict)
-    workspace = load_workspace(options, probe(policy.system_bwrap))
+    try:
+        system_bwrap = resolve_policy(
+            cwd=options.cwd, config_path=options.config_path, profile=options.profile,
+            sandbox_mode=options.sandbox_mode, overrides=options.overrides,
+            codex=options.codex, claude=options.claude, strict=options.strict).system_bwrap
+    except ConfigError:
+        system_bwrap = Policy().system_bwrap  # the defaults': the app shows the error
+    workspace = open_workspace(options, probe(system_bwrap))
     # The modules and the plan (with its scan) live as long as the app: the cyclic collector
     # stops walking them, whose full passes over a large workspace's plan stalled scrolling.
     gc.freeze()

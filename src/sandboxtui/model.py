@@ -68,7 +68,7 @@ class Workspace:
     choice: PipelineChoice  # which pipeline enforces the plan here, or why none can
     diagnostics: tuple[Diagnostic, ...]
     profiles: tuple[str, ...]
-    config_error: str | None = None  # set when a reload failed: the last good plan stays shown
+    config_error: str | None = None  # the config does not load: the plan shown is not its own
 
     @property
     def pipeline(self) -> str:
@@ -115,10 +115,28 @@ def reload_workspace(
     try:
         return load_workspace(options, current.caps, env, current.plan)
     except ConfigError as exc:
-        error = Diagnostic(Severity.ERROR, "config-error", f"config error: {exc}",
-                           "fix the config; launches are refused until it loads again")
-        kept = tuple(d for d in current.diagnostics if d.code != "config-error")
-        return replace(current, diagnostics=(error, *kept), config_error=str(exc))
+        return _flagged(current, exc)
+
+
+def open_workspace(options: Options, caps: Capabilities,
+                   env: Mapping[str, str] | None = None) -> Workspace:
+    """The workspace the TUI opens on. A config that does not load is an error state, not a
+    refusal to start: the views show sandboxtui's defaults for this directory, flagged, and
+    launches are refused until the config loads (the live reload reads it again)."""
+    try:
+        return load_workspace(options, caps, env)
+    except ConfigError as exc:
+        defaults = Options(cwd=options.cwd, config_path=os.devnull,
+                           mount_proc=options.mount_proc, demo=options.demo)
+        return _flagged(replace(load_workspace(defaults, caps, env), options=options), exc)
+
+
+def _flagged(shown: Workspace, exc: ConfigError) -> Workspace:
+    """`shown`, flagged with the config error: every view says it is stale."""
+    error = Diagnostic(Severity.ERROR, "config-error", f"config error: {exc}",
+                       "fix the config; launches are refused until it loads again")
+    kept = tuple(d for d in shown.diagnostics if d.code != "config-error")
+    return replace(shown, diagnostics=(error, *kept), config_error=str(exc))
 
 
 def _rule_key(rule: Rule) -> tuple[str, str]:

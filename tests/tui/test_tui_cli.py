@@ -34,10 +34,3 @@ def test_headless_paths_do_not_import_textual(tmp_path: Path) -> None:
     demo = _cli(tmp_path, "demo", "--print")
     assert "demo workspace:" in demo.stdout and "sensitive path .env" in demo.stdout
 
-
-def test_ui_with_a_bad_config_exits_2_before_any_screen(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.toml"
-    bad.write_text('sandbox_mode = "sideways"\n')
-    done = _cli(tmp_path, "ui", "--config", str(bad), "--cwd", str(tmp_path))
-    assert done.stdout.strip().endswith(" 2")
-    assert f"{bad}:1" in done.stderr and "sandbox_mode" in done.stderr
