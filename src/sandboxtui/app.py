@@ -568,15 +568,22 @@ class SandboxApp(App[int]):
         self.push_screen(HelpScreen(sections))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        for tab, label, _ in TABS:
-            yield SystemCommand(f"Show {label}", f"switch to the {label} panel",
+        """Textual's commands (its Screenshot replaced: its notification is markup, which this
+        app's notify() shows as text) and the app's, each naming its key where it has one."""
+        for command in super().get_system_commands(screen):
+            if command.title == "Screenshot":
+                command = SystemCommand("Screenshot", "save an SVG of the screen in the current "
+                                        "directory", self._save_screenshot)
+            yield command
+        for tab, label, key in TABS:
+            yield SystemCommand(f"Show {label}", f"switch to the {label} panel · key {key}",
                                 lambda tab=tab: self.action_show_tab(tab))
-        yield SystemCommand("Find path", "jump to a path in the mount tree", self.action_find_path)
+        yield SystemCommand("Find path", "jump to a path in the mount tree · key /",
+                            self.action_find_path)
         yield SystemCommand("Verify node", "probe the selected tree node and its children "
-                            "in a real sandbox", self.action_verify_node)
+                            "in a real sandbox · key v", self.action_verify_node)
         yield SystemCommand("Verify whole plan", "probe the plan's interesting paths and a "
-                            "random sample in a real sandbox", self.action_verify_plan)
+                            "random sample in a real sandbox · key V", self.action_verify_plan)
         yield SystemCommand("Pipeline: bubblewrap", "re-plan with the bubblewrap pipeline",
                             lambda: self.set_pipeline(False))
         yield SystemCommand("Pipeline: legacy Landlock",
@@ -595,7 +602,10 @@ class SandboxApp(App[int]):
         for name in self.workspace.profiles:
             yield SystemCommand(f"Profile: {name}", f"re-plan with [profiles.{name}]",
                                 lambda name=name: self.switch_profile(name))
-        yield SystemCommand("Help", "keys and the colour legend", self.action_help)
+        yield SystemCommand("Help", "keys and the colour legend · key ?", self.action_help)
+
+    def _save_screenshot(self) -> None:
+        self.notify(os.path.abspath(self.save_screenshot()), title="Screenshot saved")
 
 
 def _placeholder_like(path: str) -> bool:
