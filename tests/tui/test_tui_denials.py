@@ -58,7 +58,7 @@ async def test_denials_live_explained_jump_and_apply(tmp_path: Path) -> None:
 
         # live: the first refusal is listed while the command still runs
         app.query_one("#run-input", Input).value = (
-            "sh -c 'mkdir secrets/new; sleep 1.5; echo x > /etc/sbx-tui; "
+            "sh -c 'mkdir secrets/new; sleep 3; echo x > /etc/sbx-tui; "
             "echo y > /etc/sbx-tui; cat .env'")
         await pilot.press("enter")
         await _wait(pilot, lambda: view.running and view.rows, "a live denial")
