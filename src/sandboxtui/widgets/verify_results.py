@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Label
 from sandboxtui.core.terminal import inert
 from sandboxtui.core.verify import ProbeResult, VerifyReport
 from sandboxtui.model import Workspace
-from sandboxtui.widgets.plan_view import PlanView
+from sandboxtui.widgets.plan_view import JumpToPath, PlanView
 
 # Row order and style per `ProbeResult.status`: what needs attention first.
 _STATUS_ORDER = {"MISMATCH": 0, "LEFTOVER": 0, "host changed": 1, "expected (unenforced)": 2,
@@ -110,3 +110,11 @@ class VerifyResults(Vertical, PlanView):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         self._why(event.cursor_row)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a probe of a path: that path in the mount tree (an address has none)."""
+        event.stop()
+        if 0 <= event.cursor_row < len(self.rows):
+            path = self.rows[event.cursor_row].probe.path
+            if path.startswith("/"):
+                self.post_message(JumpToPath(path))
