@@ -145,6 +145,11 @@ def _up(path: str) -> str:
     return path[:path.rindex("/")] or "/"
 
 
+def _name(path: str) -> str:
+    """os.path.basename, likewise."""
+    return path[path.rindex("/") + 1:]
+
+
 def _stageable(op: MountOp, up: MountOp | None) -> bool:
     """Mounted from inside, `op` does what bwrap would only where the sandbox shows the
     host's own file at its path (not in /proc, a tmpfs or the empty root): beneath a bind of
@@ -219,18 +224,19 @@ class _Mounter:
     def walk(dirs: dict[str, int], path: str) -> int:
         """`path` opened one component at a time, following no symlink. `dirs` caches the
         way down (plan order is depth first: what is not above `path` is not needed again,
-        and closing it keeps 10,000 directories below the open-files limit)."""
-        for known in [d for d in dirs if not is_within(path, d)]:
-            os.close(dirs.pop(known))
+        and closing it now and then keeps 10,000 directories below the open-files limit)."""
+        if len(dirs) > 64:
+            for known in [d for d in dirs if not is_within(path, d)]:
+                os.close(dirs.pop(known))
         return _Mounter._open(dirs, path)
 
     @staticmethod
     def _open(dirs: dict[str, int], path: str) -> int:
         fd = dirs.get(path)
         if fd is None:
-            parent = _Mounter._open(dirs, os.path.dirname(path))
+            parent = _Mounter._open(dirs, _up(path))
             try:
-                fd = os.open(os.path.basename(path), _DIR, dir_fd=parent)
+                fd = os.open(_name(path), _DIR, dir_fd=parent)
             except OSError as exc:
                 raise _Refused(f"{path}: not the directory the plan was made from "
                                f"({exc.strerror}; a symlink or a rename?)") from exc
@@ -239,7 +245,7 @@ class _Mounter:
 
     def target(self, e: Target) -> tuple[int, int]:
         """(parent, target) descriptors of `e.dest`, each checked against the host record."""
-        parent_path = os.path.dirname(e.dest)
+        parent_path = _up(e.dest)
         parent = self.walk(self.dirs, parent_path)
         if parent_path not in self.checked:
             if _fd_ident(parent) != e.parent:
@@ -247,7 +253,7 @@ class _Mounter:
                                "was made from (renamed since?)")
             self.checked.add(parent_path)
         try:
-            fd = os.open(os.path.basename(e.dest), _ANY, dir_fd=parent)
+            fd = os.open(_name(e.dest), _ANY, dir_fd=parent)
         except OSError as exc:
             raise _Refused(f"{e.dest}: {exc.strerror} (removed or renamed since the plan "
                            "was made?)") from exc
@@ -316,7 +322,7 @@ class _Mounter:
         """Mount-then-verify: the name now shows `want` (a rename between our check and the
         mount would leave it elsewhere); its descriptor."""
         try:
-            fd = os.open(os.path.basename(dest), flags, dir_fd=parent)
+            fd = os.open(_name(dest), flags, dir_fd=parent)
         except OSError as exc:
             raise _Refused(f"{dest}: cannot be opened after mounting ({exc.strerror})") from exc
         if _fd_ident(fd) != want:
