@@ -42,6 +42,7 @@ from sandboxtui.core.approvals.broker import (
 from sandboxtui.core.approvals.model import ApprovalRequest, ApprovalSession, Decision, deny
 from sandboxtui.core.audit import default_audit_path
 from sandboxtui.core.diagnostics_model import Severity
+from sandboxtui.core.pipeline import Pipeline
 from sandboxtui.core.plan import OpKind
 from sandboxtui.core.policy import PROTECTED_NAMES
 from sandboxtui.core.terminal import inert
@@ -550,8 +551,14 @@ class SandboxApp(App[int]):
         self.set_pipeline(legacy)
 
     def set_pipeline(self, legacy: bool) -> None:
+        """Re-plan for the pipeline asked for; when another one runs, say which and why."""
         name = "legacy Landlock" if legacy else "bubblewrap"
         self.replan(f"Pipeline: {name}", self.workspace.options.with_legacy(legacy))
+        choice = self.workspace.choice
+        if legacy and choice.pipeline is not Pipeline.LANDLOCK:
+            self.notify(f"{self.workspace.pipeline} runs instead: {choice.reason}",
+                        title="Pipeline: legacy Landlock not switched", severity="warning",
+                        timeout=10)
 
     def action_toggle_theme(self) -> None:
         self.theme = "textual-light" if self.current_theme.dark else "textual-dark"
