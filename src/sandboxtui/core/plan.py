@@ -1212,7 +1212,7 @@ class _Listing:
     """What the sensitive scan took from one directory's entries (`_digest`)."""
 
     path: str
-    key: _DirKey | None  # read right after it was listed (None: it could not be)
+    key: _DirKey | None  # read right before it was listed (None: it could not be)
     count: int  # entries
     found: tuple[_Found, ...]
     subdirs: tuple[tuple[str, int, int | None], ...]  # to search: path, depth, inode now
@@ -1265,12 +1265,15 @@ class _Walk:
         subdirectories; only those holding a match or a `.git` are yielded. A directory whose
         key (`_DirKey`) is the one `reuse` has for it holds the same entries as then, so that
         listing is reused; the listings whose key is settled go into `keep`, for the next
-        scan. A fresh listing's key is read after it: a change made since the scan began
-        leaves a ctime too recent to be settled, so that listing is not kept. (Inlined: a
-        re-plan of a large tree costs about one lstat per directory.)"""
+        scan. A listing's key is read before it, and every directory's key again once the walk
+        is done: an entry renamed from a directory not yet listed into one already listed (or
+        renamed while its directory was being read) changes that directory's key, and the
+        directory is reported as changed, so the scan runs again. (Inlined: a re-plan of a
+        large tree costs about two lstats per directory.)"""
         self.record = True
         self.stack = stack = [(root, 0, None)]
         bounds, settled = self.bounds, self.settled_before
+        walked: list[tuple[str, _DirKey | None]] = []
         while stack and self.bound is None:
             directory, depth, ino = stack.pop()
             self.depth = depth
@@ -1292,6 +1295,7 @@ class _Walk:
                 if st is not None:
                     key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
                 listing = digest(directory, depth + 1, key, entries)
+            walked.append((directory, key))
             if key is not None and key[3] < settled:
                 keep[directory] = listing
             if listing.found or listing.has_git:
@@ -1304,11 +1308,16 @@ class _Walk:
                 self.bound = "entries"
             elif time.monotonic() - self.start > bounds.max_seconds:
                 self.bound = "time"
+        for directory, key in walked:
+            st = _lstat(directory)
+            if st is None or key != (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns):
+                self.changed[directory] = None
 
     def _list(self, root: str, directory: str, ino: int | None
               ) -> tuple[list[os.DirEntry[str]], os.stat_result | None] | None:
-        """The entries of `directory` and its lstat after the listing, or None (noted) if
+        """The entries of `directory` and its lstat before the listing, or None (noted) if
         they cannot be searched."""
+        st = _lstat(directory)
         try:
             with os.scandir(directory) as it:
                 entries = list(it)
@@ -1319,7 +1328,6 @@ class _Walk:
             elif self.record:
                 self.unreadable[directory] = exc.strerror or str(exc)
             return None
-        st = _lstat(directory)
         if ino is not None and (st is None or st.st_ino != ino):
             self.changed[directory] = None  # swapped (RENAME_EXCHANGE) since listed
             return None
