@@ -478,7 +478,8 @@ class SandboxApp(App[int]):
         tree.focus()
 
     def on_mount_tree_path_highlighted(self, message: MountTree.PathHighlighted) -> None:
-        self.query_one(NodeDetails).show(message.path)
+        for details in self.query(NodeDetails):  # none once the app is closing
+            details.show(message.path)
 
     # --- verify ------------------------------------------------------------------------------
 
