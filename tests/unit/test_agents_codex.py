@@ -240,6 +240,12 @@ def test_project_config_only_when_trusted(ws: Path) -> None:
      "permissions.a.filesystem.docs", "absolute"),
     ('default_permissions = "a"\n[permissions.a]\nfilesytem = {}\n', 3,
      "permissions.a.filesytem", "unknown field"),
+    *[('default_permissions = "a"\n[permissions.a.filesystem]\n'
+       f'":project_roots" = {{ "." = "write", "{sub}" = "write" }}\n', 3,
+       f'permissions.a.filesystem.":project_roots".{key}',
+       f"subpath `{sub}` must be a descendant path")
+      for sub, key in (("../outside", '"../outside"'), ("/etc/cron.d", '"/etc/cron.d"'),
+                       ("", '""'), ("./x", '"./x"'))],
     ('profile = "fast"\n', 1, "profile", "no longer supported"),
     ('sandbox_mode = \n', 1, "", "invalid TOML"),
 ])

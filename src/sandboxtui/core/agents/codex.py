@@ -342,6 +342,9 @@ def _profile(merged: Layer, cwd: str, env: Mapping[str, str],
             if word not in _ACCESS:
                 raise fail(f"expected read, write, none or deny, got {word!r}",
                            ("filesystem", *key, *([sub] if sub else [])), merged, where)
+            if sub is not None and not _descendant(sub):
+                raise fail(f"filesystem subpath `{sub}` must be a descendant path without "
+                           "`.` or `..` components", ("filesystem", *key, sub), merged, where)
             for path in _entry_paths(key[0], sub, roots, env):
                 try:
                     access = _fs_entry_value(path, _ACCESS[word])
@@ -380,6 +383,14 @@ def _profile(merged: Layer, cwd: str, env: Mapping[str, str],
             "features.network_proxy)",
             "nothing: the domain list is NOT enforced by sandboxtui, the network is fully on",
             applied=False))
+
+
+def _descendant(sub: str) -> bool:
+    """Codex's rule for a scoped entry's subpath: `.` (the path itself), or a relative path
+    without `.` or `..` components (it refuses `../x`, `/etc`, `""` and `./x`)."""
+    parts = sub.split("/")
+    return sub == "." or bool(sub) and not sub.startswith("/") and not any(
+        p in (".", "..") for p in parts)
 
 
 def _entry_paths(key: str, sub: str | None, roots: list[str], env: Mapping[str, str]
