@@ -129,7 +129,7 @@ def test_strict_adds_sandboxtui_defaults(ws: Path) -> None:
 def test_permission_profile_extends_builtin_with_nested_entries(ws: Path) -> None:
     policy = codex(ws, PROFILE_CONFIG)
     assert policy.default_permissions == "dev"
-    assert policy.network is NetworkMode.ON  # inherited from `base`
+    assert policy.network is NetworkMode.OFF  # `base`'s, with domain rules: see below
     assert access(policy, ws, "x") == "rw"
     assert access(policy, ws, "docs/a.md") == "ro"
     assert access(policy, ws, "secret/k") == "none"
@@ -146,9 +146,26 @@ def test_permission_profile_extends_builtin_with_nested_entries(ws: Path) -> Non
     assert f"({ws}/**/*.pem)" in late.cause  # Codex masks nothing else: its deny globs
     builtin = next(e for e in policy.fs_entries if e.path == ":slash_tmp")
     assert str(builtin.provenance) == "Codex built-in :workspace"
-    # the domain allowlist is named as not enforced, never silently dropped
-    assert any("pypi.org" in d.line("Codex") and "NOT enforced" in d.line("Codex")
-               for d in policy.agent.differences)
+    # the domain allowlist is named, and never becomes a fully open network
+    assert any("pypi.org" in d.line("Codex") and "network off" in d.line("Codex")
+               and d.applied for d in policy.agent.differences)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+@pytest.mark.parametrize(("proxy", "network"), [(False, NetworkMode.OFF),
+                                                (True, NetworkMode.PROXY)])
+def test_domain_rules_never_open_the_whole_network(ws: Path, proxy: bool, network: NetworkMode,
+                                                   strict: bool) -> None:
+    """A domain list sandboxtui cannot filter by: proxy mode when Codex's own proxy would
+    enforce it (features.network_proxy), else no network; applied with or without --strict."""
+    text = ('default_permissions = "p"\n[features]\n'
+            f'network_proxy = {str(proxy).lower()}\n[permissions.p]\n'
+            'extends = ":workspace"\n[permissions.p.network]\nenabled = true\n'
+            'domains = {{ "example.com" = "allow" }}\n')
+    policy = codex(ws, text, strict=strict)
+    assert policy.network is network
+    note = next(d for d in policy.agent.differences if "example.com" in d.agent_would)
+    assert note.applied and "(applied)" in note.line("Codex")
 
 
 @pytest.mark.parametrize(("builtin", "mode", "writable"), [

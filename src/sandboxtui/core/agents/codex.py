@@ -372,17 +372,21 @@ def _profile(merged: Layer, cwd: str, env: Mapping[str, str],
     if not isinstance(enabled, bool):
         raise fail(f"expected true or false, got {enabled!r}", ("network", "enabled"), merged,
                    where)
-    values[("network",)] = NetworkMode.ON if enabled else NetworkMode.OFF
+    domains = {k[1]: v for k, (v, _) in network.items() if k[0] == "domains" and len(k) == 2}
+    proxied = merged.get(("features", "network_proxy"), (False,))[0] is True
+    values[("network",)] = (NetworkMode.OFF if not enabled else NetworkMode.ON if not domains
+                            else NetworkMode.PROXY if proxied else NetworkMode.OFF)
     provenance["sandbox_workspace_write.network_access"] = net_prov
-    allowed = [k[1] for k, (v, _) in network.items() if k[0] == "domains" and v == "allow"]
-    if enabled and allowed:
-        proxied = merged.get(("features", "network_proxy"), (False,))[0] is True
+    if enabled and domains:
+        rules = ", ".join(f"{d} ({v})" for d, v in domains.items())
         notes.append(Difference(
-            f"allow only {', '.join(allowed)} through its own network proxy" if proxied else
-            f"not restrict the network to {', '.join(allowed)} (its domain rules need "
-            "features.network_proxy)",
-            "nothing: the domain list is NOT enforced by sandboxtui, the network is fully on",
-            applied=False))
+            f"filter the network by its domain rules {rules} through its own proxy"
+            if proxied else f"leave the network fully on: its domain rules {rules} need "
+            "features.network_proxy",
+            "network only through the proxy that *_PROXY names (proxy mode; it refuses to "
+            "start without one); the domain rules are NOT enforced by sandboxtui"
+            if proxied else "network off: sandboxtui cannot filter by domain, and a domain "
+            "list never opens the whole network", applied=True))
 
 
 def _descendant(sub: str) -> bool:
