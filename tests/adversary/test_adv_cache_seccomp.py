@@ -2,7 +2,7 @@
 planted, corrupted, symlinked or foreign cache file is never loaded (the launch compiles the
 filter again, rewrites the file, and the filter stays whole: a netlink socket, which only the
 weaker host-safety filter allows, is still refused). Real launches, root and nobody. Each plant
-carries the seal a launcher sets (the payload's SHA-256 in an extended attribute), so each
+carries the seal a launcher sets (an extended attribute over kind, key and payload), so each
 case is stopped by its own check; a sandbox that rewrites the entry cannot set the seal."""
 
 from __future__ import annotations
@@ -51,11 +51,10 @@ def _header(key: str, body: bytes) -> bytes:
 
 
 def _sealed(path: Path, key: str, body: bytes) -> None:
-    """Write an entry as a launcher does: header, payload, and the seal on the payload."""
-    import hashlib
-
+    """Write an entry as a launcher does: header, payload, and the seal on kind, key and
+    payload."""
     path.write_bytes(_header(key, body) + body)
-    os.setxattr(path, state_cache.SEAL, hashlib.sha256(body).hexdigest().encode())
+    os.setxattr(path, state_cache.SEAL, state_cache.seal("seccomp-bpf", key, body))
 
 
 def _weak(entry: Path, at: Path | None = None) -> None:

@@ -105,3 +105,16 @@ def test_writing_replaces_a_planted_link_and_never_follows_it(entry: Path,
     assert not entry.is_symlink()
     assert state_cache.read("kind", KEY) == b"program"
     assert [p.name for p in entry.parent.iterdir()] == [entry.name]  # no temporary left
+
+
+def test_an_entry_relabelled_in_place_as_another_key_misses(entry: Path) -> None:
+    """A legacy sandbox that can write the state directory (but set no attribute) rewrites an
+    entry's header in place to name another key, then renames it to that key's name: the file
+    keeps its seal and its single link, and would load a weaker filter under the other key."""
+    other = "f" * 64
+    state_cache.write("kind", other, b"stricter")
+    relabelled = entry.read_bytes().replace(KEY.encode(), other.encode(), 1)
+    with open(entry, "r+b") as f:  # same inode: the attribute stays
+        f.write(relabelled)
+    os.replace(entry, state_cache.cache_path("kind", other))
+    assert state_cache.read("kind", other) is None

@@ -6,9 +6,11 @@ write, a file copied from another key. So a read (1) opens the cache directory w
 a final symlink and requires it to be ours and writable by nobody else, (2) opens the file
 relative to it with `O_NOFOLLOW` and requires a regular file of ours, writable by nobody else,
 with one link and a bounded size, and (3) requires its header to name the very key asked for
-and the SHA-256 and length of the payload that follows, and (4) the same SHA-256 in the file's
-extended attribute `user.sandboxtui.sha256`. Anything else reads as a miss: the caller computes
-the data again and the file is rewritten (a temporary file of our own, renamed over it).
+and the SHA-256 and length of the payload that follows, and (4) the file's extended attribute
+`user.sandboxtui.sha256` to hold the seal of kind, key and payload together: an entry whose
+header was rewritten in place to name another key, and renamed to that key's name, keeps its
+attribute but no longer matches it. Anything else reads as a miss: the caller computes the data
+again and the file is rewritten (a temporary file of our own, renamed over it).
 
 No sandbox can forge an entry, even where it can write the file: the state directory is
 read-only inside every bubblewrap sandbox (a plan rule), and where a pipeline cannot enforce
@@ -29,6 +31,11 @@ from sandboxtui.core.paths import state_dir
 FORMAT = b"sandboxtui-cache 1"
 MAX_BYTES = 1 << 20
 SEAL = "user.sandboxtui.sha256"  # set by the launcher only: no sandbox may set an attribute
+
+
+def seal(kind: str, key: str, data: bytes) -> bytes:
+    """What the attribute holds: binds the payload to the entry it was written for."""
+    return hashlib.sha256(b"%s\0%s\0%s" % (kind.encode(), key.encode(), data)).hexdigest().encode()
 
 
 def _header(key: str, data: bytes) -> bytes:
@@ -78,14 +85,14 @@ def read(kind: str, key: str) -> bytes | None:
                 and st.st_size <= MAX_BYTES):
             return None
         content = os.read(fd, MAX_BYTES + 1)
-        seal = os.getxattr(fd, SEAL)
+        stored = os.getxattr(fd, SEAL)
     except OSError:
         return None
     finally:
         os.close(fd)
     header, _, data = content.partition(b"\n")
-    digest = hashlib.sha256(data).hexdigest().encode()
-    return data if header + b"\n" == _header(key, data) and seal == digest else None
+    genuine = header + b"\n" == _header(key, data) and stored == seal(kind, key, data)
+    return data if genuine else None
 
 
 def write(kind: str, key: str, data: bytes) -> None:
@@ -101,7 +108,7 @@ def write(kind: str, key: str, data: bytes) -> None:
                      | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
         try:
             os.write(fd, _header(key, data) + data)
-            os.setxattr(fd, SEAL, hashlib.sha256(data).hexdigest().encode())
+            os.setxattr(fd, SEAL, seal(kind, key, data))
         finally:
             os.close(fd)
         os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
