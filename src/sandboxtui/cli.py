@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from sandboxtui.core.config import resolve, settings_table
 from sandboxtui.core.outcome import ExitCode, SandboxtuiError
+from sandboxtui.core.paths import remove_own_runtime_dirs
 from sandboxtui.core.plan import MountPlan, build_plan
 from sandboxtui.core.policy import Policy
 from sandboxtui.core.terminal import inert
@@ -815,4 +816,5 @@ def entry() -> None:
     code = main()
     sys.stdout.flush()
     sys.stderr.flush()
+    remove_own_runtime_dirs()  # (only a squatted runtime directory makes one)
     os._exit(code)

@@ -4,7 +4,7 @@
 A console serves one workspace (socket `console-HASH.sock`, HASH from the workspace's path) or,
 when its user opted in, every workspace (`console.sock`); a headless run asks its own workspace's
 console first, then the one serving all, and a console refuses a request for a workspace it does
-not serve. The socket lives in the per-user runtime directory (`paths.runtime_dir()`:
+not serve. The socket lives in the per-user runtime directory (`paths.shared_runtime_dir()`:
 `$XDG_RUNTIME_DIR/sandboxtui/`, else `/tmp/sandboxtui-UID`, never `$TMPDIR`), which every sandbox
 gets hidden: directory 0700 and socket 0600, both must be owned by the current user and not be
 symlinks, and each side checks the other's uid with `SO_PEERCRED`, and that the other is no
@@ -43,7 +43,7 @@ from sandboxtui.core.approvals.model import (
     deny,
 )
 from sandboxtui.core.outcome import SandboxtuiError
-from sandboxtui.core.paths import runtime_dir
+from sandboxtui.core.paths import shared_runtime_dir
 
 SOCKET_NAME = "console.sock"  # the console serving every workspace
 MAX_LINE = 1 << 20  # a request or decision line longer than this is refused
@@ -77,7 +77,7 @@ def socket_name(workspace: str | None) -> str:
 def default_socket_dir(env: Mapping[str, str] | None = None) -> str:
     """The per-user runtime directory, which every sandbox gets hidden: a sandboxed command can
     neither inject nor intercept approval requests there."""
-    return runtime_dir(env)
+    return shared_runtime_dir(env)
 
 
 def _check_private_dir(path: str) -> None:
@@ -93,7 +93,10 @@ def _check_private_dir(path: str) -> None:
         raise BrokerError(f"socket directory {path} is not a directory (remove it)")
     if st.st_uid != os.geteuid():
         raise BrokerError(f"socket directory {path} is owned by uid {st.st_uid}, not "
-                          f"{os.geteuid()}; refusing to use it (remove it)")
+                          f"{os.geteuid()}; refusing to use it (remedy: set XDG_RUNTIME_DIR "
+                          "to a private directory of yours, e.g. /run/user/"
+                          f"{os.geteuid()}, for the TUI and headless runs alike, or have "
+                          "root remove it)")
     if st.st_mode & 0o077:
         raise BrokerError(f"socket directory {path} has mode {stat.S_IMODE(st.st_mode):03o}; "
                           "it must be 0700 (chmod 700 it)")
