@@ -4,11 +4,13 @@ become sandboxtui policies (core/agents/claude.py), errors naming file:line and 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from sandboxtui.core.agents import resolve_policy
+from sandboxtui.core.agents.claude import MANAGED_VARIABLE
 from sandboxtui.core.config import ConfigError
 from sandboxtui.core.plan import build_plan
 from sandboxtui.core.policy import NetworkMode, SandboxMode
@@ -119,3 +121,45 @@ def test_claude_and_codex_exclude_each_other(ws: Path) -> None:
 def test_no_settings_found_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no Claude Code settings found"):
         resolve_policy(cwd=str(tmp_path), claude="", env={"HOME": str(tmp_path)})
+
+
+def test_managed_settings_win(ws: Path, tmp_path: Path) -> None:
+    """/etc/claude-code/managed-settings.json (moved by the variable for the test) has the
+    highest precedence, its lists joined with the others."""
+    managed = tmp_path / "managed.json"
+    managed.write_text(json.dumps({"sandbox": {"filesystem": {"denyRead": ["./vendor"]}}}))
+    env = {"HOME": str(ws.parent / "home"), MANAGED_VARIABLE: str(managed)}
+    policy = resolve_policy(cwd=str(ws), claude="", env=env)
+    assert policy.agent.files[-1] == str(managed)
+    plan = build_plan(policy, str(ws), {})
+    assert plan.explain(str(ws / "vendor" / "k")).access.value == "none"  # project's: ro
+    assert plan.explain(str(ws / "secrets" / "k")).access.value == "none"  # user's, joined
+    managed.write_text(json.dumps({"sandbox": {"enabled": False}}))
+    admin = resolve_policy(cwd=str(ws), claude="", env=env)
+    assert admin.mode is SandboxMode.DANGER_FULL_ACCESS and not admin.agent.unsandboxed_by
+
+
+def test_project_file_turning_the_sandbox_off_is_named(ws: Path) -> None:
+    """The project's `enabled: false` against the user's `true` is named (its plan refuses
+    launches); the user's own `false` is not."""
+    local = ws / ".claude" / "settings.local.json"
+    local.write_text(json.dumps({"sandbox": {"enabled": False}}))
+    policy = claude(ws)
+    assert policy.mode is SandboxMode.DANGER_FULL_ACCESS
+    assert policy.agent.unsandboxed_by == f"{local}:1"
+    local.write_text(json.dumps({"sandbox": "off"}))  # replaces the user's whole sandbox
+    assert claude(ws).agent.unsandboxed_by == f"{ws / '.claude' / 'settings.json'}, {local}"
+    local.unlink()
+    home = ws.parent / "home" / ".claude" / "settings.json"
+    home.write_text(json.dumps({"sandbox": {"enabled": False}}))
+    mine = claude(ws)
+    assert mine.mode is SandboxMode.DANGER_FULL_ACCESS and not mine.agent.unsandboxed_by
+
+
+def test_a_fifo_settings_file_never_blocks(ws: Path) -> None:
+    local = ws / ".claude" / "settings.local.json"
+    local.unlink()
+    os.mkfifo(local)
+    with pytest.raises(ConfigError) as err:
+        claude(ws)
+    assert err.value.origin == str(local) and "not a regular file" in err.value.message

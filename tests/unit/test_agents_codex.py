@@ -263,6 +263,9 @@ def test_project_config_only_when_trusted(ws: Path) -> None:
        f"subpath `{sub}` must be a descendant path")
       for sub, key in (("../outside", '"../outside"'), ("/etc/cron.d", '"/etc/cron.d"'),
                        ("", '""'), ("./x", '"./x"'))],
+    ('default_permissions = 5\n', 1, "default_permissions", "expected a profile name"),
+    ('default_permissions = "a"\n[permissions.a]\nextends = 5\n', 3, "permissions.a.extends",
+     "expected a profile name"),
     ('profile = "fast"\n', 1, "profile", "no longer supported"),
     ('sandbox_mode = \n', 1, "", "invalid TOML"),
 ])
@@ -287,3 +290,14 @@ def test_sandboxtui_own_keys_with_c(ws: Path) -> None:
     with pytest.raises(ConfigError) as err:
         codex(ws, "", overrides=["limits.cpu_seconds=-1"])
     assert err.value.key == "limits.cpu_seconds"
+
+
+def test_huge_project_config_is_a_config_error(ws: Path) -> None:
+    """A project's file is anyone's: a huge one is refused, not read into memory."""
+    trusted = f'sandbox_mode = "workspace-write"\n[projects."{ws}"]\ntrust_level = "trusted"\n'
+    (ws / ".codex").mkdir()
+    project = ws / ".codex" / "config.toml"
+    project.write_text("# " + "x" * (2 << 20) + "\n")
+    with pytest.raises(ConfigError) as err:
+        codex(ws, trusted)
+    assert err.value.origin == str(project) and "larger than" in err.value.message

@@ -178,6 +178,11 @@ def prepare(
     if plan.unsandboxed:
         from sandboxtui.core.pipelines.none import Unsandboxed
 
+        if not plan.enforceable:  # an agent's project file turned the sandbox off
+            raise LaunchError(ExitCode.UNENFORCEABLE, "; ".join(
+                f"{d.cause} (remedy: {d.remedy})" for d in plan.diagnostics
+                if d.severity is Severity.ERROR))
+
         resolved = resolve_command(command, env, cwd)
         return LaunchSpec(plan, tuple(command), resolved, cwd, env, dropped, Unsandboxed(),
                           tuple(plan.diagnostics))

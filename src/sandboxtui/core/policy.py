@@ -293,6 +293,9 @@ class AgentSource:
     ignored: tuple[tuple[str, str], ...]  # (key, "file:line", and why when not obvious)
     differences: tuple[Difference, ...]
     strict: bool  # sandboxtui's stricter defaults applied on top (--strict)
+    # The project file that turns the agent's sandbox off (danger-full-access) where the
+    # user's own config does not: its plan refuses every launch (a command could plant it).
+    unsandboxed_by: str = ""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 Without SETTINGS: `~/.claude/settings.json`, the project's `.claude/settings.json`, then its
 `.claude/settings.local.json` (a later file wins a value; lists from every file are joined).
 With SETTINGS: that file alone, in Claude Code's shape (`{"sandbox": {...}}`) or in
-sandbox-runtime's (`srt --settings`: `{"filesystem": {...}, "network": {...}}`).
+sandbox-runtime's (`srt --settings`: `{"filesystem": {...}, "network": {...}}`). Claude Code's
+managed settings (`/etc/claude-code/managed-settings.json`) come last, winning, in both of
+Claude Code's cases. A project file that turns the sandbox off where the user's own files do
+not is named in `AgentSource.unsandboxed_by`: the plan refuses launches.
 
 Claude Code's sandbox: reads everywhere but `denyRead`; writes in the project and `allowWrite`
 but not `denyWrite`; network only to `allowedDomains` through its own proxy. sandboxtui cannot
@@ -43,6 +46,16 @@ CLAUDE_PROTECTED = (".git", ".claude", ".vscode", ".idea", ".gitconfig", ".gitmo
 _FS_KEYS = {"denyRead": Access.NONE, "denyWrite": Access.RO, "allowWrite": Access.RW}
 
 
+# Claude Code's managed settings (system-wide, highest precedence); the variable moves them for
+# tests.
+MANAGED_SETTINGS = "/etc/claude-code/managed-settings.json"
+MANAGED_VARIABLE = "SANDBOXTUI_CLAUDE_MANAGED_SETTINGS"
+
+
+def managed_settings(env: Mapping[str, str]) -> str:
+    return env.get(MANAGED_VARIABLE) or MANAGED_SETTINGS
+
+
 def default_settings(cwd: str, env: Mapping[str, str]) -> list[str]:
     home = env.get("HOME") or os.path.expanduser("~")
     return [os.path.join(home, ".claude", "settings.json"),
@@ -79,9 +92,12 @@ def read_claude(settings: str | None, cwd: str, *, strict: bool = False,
             default_settings(cwd, env)) + "): nothing says what Claude Code's sandbox allows",
             key="--claude")
     layers = [json_layer(p) for p in paths]
+    srt = settings is not None and not any(k[0] == "sandbox" for k in layers[0])
+    managed = managed_settings(env)
+    if not srt and os.path.exists(managed):
+        layers.append(json_layer(managed))
+        paths.append(managed)
     merged, origins = _join_lists(layers)
-    srt = settings is not None and ("sandbox",) not in merged and not any(
-        k[0] == "sandbox" for k in merged)
     box = merged if srt else under(merged, ("sandbox",))
     prefix = () if srt else ("sandbox",)
     ignored = [(dotted(k), str(p)) for k, (_, p) in merged.items()
@@ -95,6 +111,8 @@ def read_claude(settings: str | None, cwd: str, *, strict: bool = False,
     provenance["sandbox_mode"] = prov
     if enabled is not True:
         values[("mode",)] = SandboxMode.DANGER_FULL_ACCESS
+    unsandboxed_by = "" if enabled is True or settings else _project_disables(
+        paths, layers, prov, default_settings(cwd, env)[1:])
     entries: list[FsEntry] = []
     for key, (value, p) in box.items():
         name = (*prefix, *key)
@@ -137,7 +155,11 @@ def read_claude(settings: str | None, cwd: str, *, strict: bool = False,
                    "default)", "denies them (sensitive_paths = [\".env\", \".env.*\"])", strict),
         Difference("keep only .claude's settings, commands and agents read-only",
                    "keeps all of .claude read-only", True),
-        Difference("leave a nested repository's .git writable",
+        Difference("keep its protected names (.claude, .bashrc, .git hooks and config, ...) "
+                   "read-only to depth 3 below the project",
+                   "keeps them read-only to depth 3 in every writable root, and a nested "
+                   "repository's .git hooks and config at any depth", True),
+        Difference("leave the rest of a nested repository's .git writable",
                    "keeps every existing .git at any depth read-only", strict),
         *notes,
     ]
@@ -148,9 +170,22 @@ def read_claude(settings: str | None, cwd: str, *, strict: bool = False,
         policy, provenance=provenance,
         protected_names=tuple(dict.fromkeys((*CLAUDE_PROTECTED, *PROTECTED_NAMES))),
         protect_git=GitProtection.FULL if strict else GitProtection.CONFIG_AND_HOOKS,
-        protect_nested_repos=strict, sensitive_paths=Policy().sensitive_paths if strict else (),
+        protect_nested_repos=True, sensitive_paths=Policy().sensitive_paths if strict else (),
         caches=False,
-        agent=AgentSource(AGENT, tuple(paths), tuple(ignored), tuple(differences), strict))
+        agent=AgentSource(AGENT, tuple(paths), tuple(ignored), tuple(differences), strict,
+                          unsandboxed_by))
+
+
+def _project_disables(paths: list[str], layers: list[Layer], prov: Provenance,
+                      project: list[str]) -> str:
+    """The project file(s) that turn the sandbox off where the user's own files (home,
+    managed) do not: the one that sets `enabled`, or those that replace the whole `sandbox`."""
+    if any(prov.detail == p or prov.detail.startswith(f"{p}:") for p in project):
+        return prov.detail
+    own = merge([layer for p, layer in zip(paths, layers, strict=True) if p not in project])
+    if own.get(("sandbox", "enabled"), (None,))[0] is True:
+        return ", ".join(p for p in paths if p in project)
+    return ""
 
 
 def _entries(raw: str, access: Access, prov: Provenance, cwd: str, key: tuple[str, ...],

@@ -5,7 +5,9 @@ Layers, lowest first: `/etc/codex/config.toml`, `$CODEX_HOME/config.toml` (or CO
 from the project root down to the cwd (only when the user config trusts the project; the keys
 Codex ignores there are ignored), `-c key=value` (a TOML value, else the literal string), and
 `--sandbox MODE`. The sandbox keys become the same `Policy` sandboxtui's own config yields; the
-other keys (model, approval_policy, mcp_servers, [tui], ...) are listed as ignored.
+other keys (model, approval_policy, mcp_servers, [tui], ...) are listed as ignored. A project
+config that makes it danger-full-access where the user's own layers do not is named in
+`AgentSource.unsandboxed_by`: the plan refuses launches.
 
 Legacy settings (`sandbox_mode`, `[sandbox_workspace_write]`) win over `default_permissions`
 when `sandbox_mode` is set anywhere (Codex: the two do not compose). A permission profile
@@ -122,7 +124,9 @@ def read_codex(
         name = base[("profile",)][0]
         raise fail(f'legacy `profile = "{name}"` config is no longer supported; use '
                    f"`--profile {name}` with `{name}.config.toml` instead", ("profile",), base)
-    for path in _project_configs(cwd, base, user, ignored):
+    own_layers = list(layers)
+    projects = _project_configs(cwd, base, user, ignored)
+    for path in projects:
         layer = toml_layer(path, _leaf)
         for key in [k for k in layer if k[0] in PROJECT_IGNORED]:
             ignored.append((dotted(key), f"{layer.pop(key)[1]}: ignored by Codex in a "
@@ -134,7 +138,18 @@ def read_codex(
     layers.append(cli)
     merged = merge(layers)
     policy, notes = _policy(merged, cwd, env, ignored)
-    return _with_own_settings(_with_semantics(policy, files, ignored, notes, strict), own)
+    unsandboxed_by = ", ".join(projects) if projects and policy.mode is \
+        SandboxMode.DANGER_FULL_ACCESS and not _own_danger(own_layers + [cli], cwd, env) else ""
+    return _with_own_settings(_with_semantics(policy, files, ignored, notes, strict,
+                                              unsandboxed_by), own)
+
+
+def _own_danger(layers: list[Layer], cwd: str, env: Mapping[str, str]) -> bool:
+    """Do the user's own layers (without the project's) say danger-full-access?"""
+    try:
+        return _policy(merge(layers), cwd, env, [])[0].mode is SandboxMode.DANGER_FULL_ACCESS
+    except ConfigError:  # e.g. a profile only the project defines
+        return False
 
 
 def _with_own_settings(policy: Policy, own: Layer) -> Policy:
@@ -206,7 +221,7 @@ def _policy(merged: Layer, cwd: str, env: Mapping[str, str], ignored: Ignored
     sandbox = {k: v for k, v in merged.items() if k[0] in ("sandbox_mode",
                                                           "sandbox_workspace_write",
                                                           "default_permissions", "permissions")
-               or k == ("features", "use_legacy_landlock")}
+               or k in (("features", "use_legacy_landlock"), ("features", "network_proxy"))}
     ignored += [(dotted(k), str(p)) for k, (_, p) in merged.items() if k not in sandbox]
     values: dict[tuple[str, ...], Any] = {}
     provenance: dict[str, Provenance] = {}
@@ -276,11 +291,12 @@ def _resolve_profile(merged: Layer, name: str) -> tuple[Layer, list[str]]:
             raise fail("permissions profile inheritance cycle detected: "
                        + " -> ".join([*chain[chain.index(name):], name]),
                        ("permissions", chain[-1], "extends"), merged)
+        key = ("permissions", chain[-1], "extends") if chain else ("default_permissions",)
+        if not isinstance(name, str):
+            raise fail(f"expected a profile name, got {name!r}", key, merged)
         chain.append(name)
         if name.startswith(":"):
             if name not in BUILTINS:
-                key = ("permissions", chain[-2], "extends") if len(chain) > 1 \
-                    else ("default_permissions",)
                 raise fail(f"unknown built-in profile `{name}` (one of {', '.join(BUILTINS)})",
                            key, merged)
             builtin = BUILTINS[name]
@@ -414,7 +430,7 @@ def _entry_paths(key: str, sub: str | None, roots: list[str], env: Mapping[str, 
 
 
 def _with_semantics(policy: Policy, files: list[str], ignored: Ignored,
-                    notes: list[Difference], strict: bool) -> Policy:
+                    notes: list[Difference], strict: bool, unsandboxed_by: str) -> Policy:
     """Codex's semantics (no `.env` masking, its protected names, nested repositories
     writable, no cache directory), or with sandboxtui's stricter defaults on top (strict)."""
     differences = [
@@ -423,6 +439,10 @@ def _with_semantics(policy: Policy, files: list[str], ignored: Ignored,
         Difference("leave a nested repository's .git writable (it protects only each writable "
                    "root's own .git, .codex, .agents and .aws)",
                    "keeps every existing .git at any depth read-only", strict),
+        Difference("let commands create or change .codex, .agents and .aws in a subdirectory "
+                   "of a writable root (it protects them only in the root)",
+                   "keeps existing ones read-only to depth 3, and refuses to run unsandboxed "
+                   "because of a project's .codex/config.toml", True),
         Difference("let commands write sandboxtui's own config, state and install (it does not "
                    "know them)", "keeps them read-only or hidden", True),
         Difference("let a sandbox started by root open /proc/sys for writing",
@@ -439,7 +459,8 @@ def _with_semantics(policy: Policy, files: list[str], ignored: Ignored,
         protect_nested_repos=strict,
         sensitive_paths=defaults.sensitive_paths if strict else (),
         caches=False,
-        agent=AgentSource(AGENT, tuple(files), tuple(ignored), tuple(differences), strict))
+        agent=AgentSource(AGENT, tuple(files), tuple(ignored), tuple(differences), strict,
+                          unsandboxed_by))
     provenance = dict(policy.provenance)
     provenance["sensitive_paths"] = Provenance(
         "--strict" if strict else "builtin",

@@ -8,7 +8,9 @@ layer replaces a leaf, and a table or object it replaces goes with everything be
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from typing import Any
@@ -20,12 +22,24 @@ Key = tuple[str, ...]
 Layer = dict[Key, tuple[Any, Provenance]]
 
 
+# The largest agent config read: a project's file is anyone's, and a huge one must not stall
+# or exhaust the planner (real ones are a few KB).
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
+    try:  # non-blocking: a FIFO planted in a project must not hang the planner
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                raise ConfigError("config is not a regular file: not read", origin=path)
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", origin=path) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config is larger than {MAX_CONFIG_BYTES >> 20} MiB: not read",
+                          origin=path)
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError("config is not valid UTF-8", origin=path) from None
 
