@@ -92,9 +92,9 @@ async def run_cat_env(app: SandboxApp, pilot, approve: bool) -> None:  # type: i
 
 
 async def trace_run(app: SandboxApp, pilot) -> None:  # type: ignore[no-untyped-def]
-    """Trace on (ctrl+r), an approved run the sandbox refuses four ways; the Denials view
-    explains the one with a suggestion."""
-    await pilot.press("6", "ctrl+r")
+    """Trace on (by default where strace is installed), an approved run the sandbox refuses
+    four ways; the Denials view explains the one with a suggestion."""
+    await pilot.press("6")
     app.query_one("#run-input").value = ("sh -c 'mkdir secrets/new; cat .env; "
                                          "echo x > /etc/motd; echo y >> .git/config'")
     await pilot.press("enter")

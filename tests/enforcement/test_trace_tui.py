@@ -33,8 +33,7 @@ async def main():
     app = SandboxApp(load_workspace(options, probe(policy.system_bwrap)), watch=False,
                      audit_path=audit)
     async with app.run_test(size=(160, 50)) as pilot:
-        await pilot.press("6")
-        await pilot.press("ctrl+r")
+        await pilot.press("6")  # trace is on by default where strace is installed
         app.query_one("#run-input", Input).value = command
         await pilot.press("enter")
         panel, view = app.query_one(RunPanel), app.query_one(DenialsView)

@@ -1,4 +1,5 @@
-"""The Denials view (issue 14): with trace on (ctrl+r; off by default), a run in the run panel
+"""The Denials view (issue 14): with trace on (by default where strace is installed; ctrl+r
+turns it off and on), a run in the run panel
 goes through the real tracer over the real sandbox, and the view lists what the sandbox
 refused live, grouped and counted as `sandboxtui trace` prints it, each explained. Enter
 shows the path in the mount tree; `a` shows the exact change to the config file, writes it
@@ -8,6 +9,7 @@ offered."""
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import tempfile
@@ -52,9 +54,10 @@ async def test_denials_live_explained_jump_and_apply(tmp_path: Path) -> None:
         await pilot.press("6")
         panel = app.query_one(RunPanel)
         view = app.query_one(DenialsView)
-        assert not panel.tracing and not view.display  # off by default
-        await pilot.press("ctrl+r")
-        assert panel.tracing and view.display
+        assert panel.tracing and view.display  # on by default: strace is installed
+        status = str(app.query_one("#run-status").render())
+        assert status.startswith("ready; trace on (ctrl+r: off), syscall-heavy commands take "
+                                 "up to 2.6x as long;"), status
 
         # live: the first refusal is listed while the command still runs
         app.query_one("#run-input", Input).value = (
@@ -134,7 +137,9 @@ async def test_untraced_runs_list_nothing(tmp_path: Path) -> None:
     app = make_app(ws, config, tmp_path, caps=real_caps())
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("6")
-        assert "trace is off (ctrl+r)" in str(app.query_one("#run-status").render())
+        await pilot.press("ctrl+r")
+        assert not app.query_one(RunPanel).tracing
+        assert "trace off: runs are not traced" in str(app.query_one("#run-status").render())
         record = await run_in_panel(app, pilot, "sh -c 'echo x > /etc/sbx-untraced'")
         assert record.exit_code == 2
         view = app.query_one(DenialsView)
@@ -146,7 +151,6 @@ async def test_denials_fit_beside_the_output_at_80x24(tmp_path: Path) -> None:
     app = make_app(ws, config, tmp_path, caps=real_caps())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("6")
-        await pilot.press("ctrl+r")
         record = await run_in_panel(app, pilot, "sh -c 'echo x > /etc/sbx-small'")
         assert record.exit_code == 2
         view = app.query_one(DenialsView)
@@ -173,7 +177,7 @@ async def test_an_agents_file_is_never_edited(tmp_path: Path) -> None:
                      watch=False, audit_path=str(tmp_path / "audit.jsonl"))
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("6", "ctrl+r")
+            await pilot.press("6")
             view = app.query_one(DenialsView)
             plan = app.workspace.plan
             text = (f'7 openat(AT_FDCWD, "{out}/f", O_WRONLY|O_CREAT, 0666) = -1 EROFS '
@@ -203,9 +207,60 @@ async def test_without_the_tracer_a_traced_run_is_refused(tmp_path: Path,
     ws, config = demo_at(tmp_path / "demo")
     app = make_app(ws, config, tmp_path, caps=real_caps())
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("6", "ctrl+r")
+        await pilot.press("6")
         assert app.query_one(RunPanel).tracing
         monkeypatch.setattr(trace.shutil, "which", lambda *a, **k: None)
         record = await run_in_panel(app, pilot, "touch ran-untraced")
         assert record.exit_code == 4 and "apt-get install strace" in record.note
         assert not (ws / "ran-untraced").exists()
+
+
+@pytest.mark.parametrize("size", [SIZE, (80, 24)], ids=["160x50", "80x24"])
+async def test_without_strace_trace_is_off_and_says_why(tmp_path: Path, size: tuple[int, int],
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """No strace at start: trace is off, the ready line says why and the remedy (on screen at
+    80 columns too), ctrl+r refuses, and runs go untraced with the hint."""
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, caps=real_caps())
+    which = shutil.which
+    monkeypatch.setattr(trace.shutil, "which",
+                        lambda name, *a, **k: None if name == "strace" else which(name, *a, **k))
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("6")
+        panel, view = app.query_one(RunPanel), app.query_one(DenialsView)
+        assert not panel.tracing and not view.display
+        why = "ready; trace off: strace is not installed (apt-get install strace);"
+        assert str(app.query_one("#run-status").render()).startswith(why)
+        assert why in html.unescape(app.export_screenshot()).replace("\xa0", " ")
+        await pilot.press("ctrl+r")
+        assert not panel.tracing and not view.display
+        assert "apt-get install strace" in str(app.query_one("#run-status").render())
+        record = await run_in_panel(app, pilot, "sh -c 'echo x > /etc/sbx-no-strace'")
+        assert record.exit_code == 2 and view.report is None
+        assert "ctrl+r turns tracing on" in "\n".join(app.query_one("#run-output", Log).lines)
+
+
+async def test_a_traced_run_behaves_as_an_untraced_one(tmp_path: Path) -> None:
+    """Same exit code (a signal's too), same output lines of both streams (each in its order;
+    the two pipes interleave as their readers take them); only the untraced run gets the hint
+    line (the traced one has the Denials view)."""
+    ws, config = demo_at(tmp_path / "demo")
+    app = make_app(ws, config, tmp_path, caps=real_caps())
+    command = ("sh -c 'echo out; echo err >&2; echo x > /etc/sbx-same; printf partial; "
+               "kill -TERM $$'")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        panel, log = app.query_one(RunPanel), app.query_one("#run-output", Log)
+        transcripts = []
+        for traced in (True, False):
+            assert panel.tracing is traced
+            log.clear()
+            record = await run_in_panel(app, pilot, command)
+            assert record.exit_code == 128 + 15, record
+            transcripts.append(sorted(line for line in log.lines
+                                      if not line.startswith(("sandboxtui: ", "[exit "))))
+            await pilot.press("ctrl+r")
+        assert transcripts[0] == transcripts[1]
+        assert {"out", "err", "partial"} <= set(transcripts[0])
+        assert any("/etc/sbx-same: Read-only file system" in line for line in transcripts[0])

@@ -52,7 +52,7 @@ def test_denials_view(app: SandboxApp, snap_compare) -> None:  # type: ignore[no
     report = analyse(text, ws.plan, 0, replan, network_on=False)
 
     async def show(pilot) -> None:  # type: ignore[no-untyped-def]
-        await pilot.press("6", "ctrl+r")
+        await pilot.press("6")  # trace is on by default: strace is installed
         view = app.query_one(DenialsView)
         view.post_message(DenialsView.Report(report, "sh -c 'build.sh'", running=False))
         await pilot.pause()

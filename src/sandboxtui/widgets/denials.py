@@ -117,6 +117,7 @@ class DenialsView(Vertical, PlanView):
     def _fill(self) -> None:
         report = self.report
         self.rows = [*report.denials, *report.host] if report else []
+        self.set_class(not self.rows, "-empty")
         table = self.query_one(DataTable)
         row = table.cursor_row
         table.clear()

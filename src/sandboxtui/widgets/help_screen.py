@@ -44,8 +44,9 @@ def binding_rows(sections: list[tuple[str, list[Binding]]],
     table.add_column("action")
     for where, bindings in sections:
         for b in bindings:
-            if b.description:
-                table.add_row(where, key_display(b), b.description)
+            if b.description:  # the footer's word, and the tooltip's sentence where it has one
+                table.add_row(where, key_display(b),
+                              f"{b.description}: {b.tooltip}" if b.tooltip else b.description)
     return table
 
 

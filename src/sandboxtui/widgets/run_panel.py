@@ -70,6 +70,9 @@ from sandboxtui.widgets.plan_view import PlanView
 MAX_LINES = 2000  # lines kept by the output view
 TRACE_ADVICE = ("ctrl+r turns tracing on: run it again for every refused operation and the "
                 "change that would allow it")
+MARK_ADVICE = "the Denials view lists every refusal with the change that would allow it"
+# What tracing costs, from bench/trace.py (trace vs run, a 10,000-file repository).
+TRACE_COST = "syscall-heavy commands take up to 2.6x as long"
 LIVE_LINES = 200  # the most lines one batch carries while output streams
 MAX_LINE_BYTES = 8192  # a longer line is cut: one huge line must not defeat the bound
 
@@ -235,31 +238,42 @@ class RunPanel(Vertical, PlanView):
         Binding("ctrl+t", "run_interactive", "Terminal", id="run.interactive"),
         Binding("ctrl+b", "dry_run", "argv", id="run.dry_run"),
         Binding("ctrl+l", "clear", "Clear output", id="run.clear", show=False),
-        Binding("ctrl+r", "toggle_trace", "Trace", id="run.trace"),
+        Binding("ctrl+r", "toggle_trace", "Trace", id="run.trace",
+                tooltip=f"trace runs on/off (on where strace is installed): the Denials view "
+                        f"lists what the sandbox refuses; {TRACE_COST} (git status in a "
+                        "10,000-file repository; find 1.6x)"),
     ]
-    # The Denials view beside the output; under it, in place of the history, when narrow.
+    # The Denials view beside the output; under it, in place of the history, when narrow, and
+    # there its title line only until a run was refused something (the output gets the room).
     DEFAULT_CSS = """
     RunPanel #run-body { height: 1fr; }
     RunPanel #run-body > Log { width: 1fr; }
     RunPanel.-narrow #run-body { layout: vertical; }
     RunPanel.-narrow #run-body > DenialsView { height: 2fr; }
+    RunPanel.-narrow #run-body > DenialsView.-empty { height: auto; }
+    RunPanel.-narrow #run-body > DenialsView.-empty > DataTable,
+    RunPanel.-narrow #run-body > DenialsView.-empty > #denials-detail { display: none; }
     RunPanel.-narrow.-tracing #run-history { display: none; }
     """
 
     class Output(Message):
         """Output lines and how many were left out before them. The last message of a run
-        is its `window` (the kept last lines); `replace` says it replaces a streamed view."""
+        is its `window` (the kept last lines); `replace` says it replaces a streamed view.
+        `command`: the lines are the command's own (marked where they name a refused path),
+        not sandboxtui's."""
 
         bubble = False
 
         def __init__(self, lines: list[str], skipped: int, total_bytes: int, *,
-                     window: bool = False, replace: bool = False) -> None:
+                     window: bool = False, replace: bool = False, command: bool = True
+                     ) -> None:
             super().__init__()
             self.lines = lines
             self.skipped = skipped
             self.total_bytes = total_bytes
             self.window = window
             self.replace = replace
+            self.command = command
 
     class Arrived(Message):
         """Output lines are waiting in `batch` (posted from a reader thread)."""
@@ -307,14 +321,16 @@ class RunPanel(Vertical, PlanView):
         self._command = ""
         self._scenario: str | None = None  # the demo scenario the current run belongs to
         self._edit = ""  # the approver's edit of the current run, said in the transcript
-        self.tracing = False  # off by default: strace in front of every run costs time
+        self.tracing = False  # on from mount where the tracer is available
+        self._plan: MountPlan | None = None  # the current run's plan: its output is marked
+        self._mark_advice = TRACE_ADVICE  # where a marked line's hover points: traced or not
         self.denials = DenialsView(id="denials")  # the worker's traced runs post to it
 
     def compose(self) -> ComposeResult:
         yield CommandInput(id="run-input")
         yield Label(id="run-status")
         with Horizontal(id="run-body"):
-            yield OutputLog(max_lines=MAX_LINES, id="run-output", auto_scroll=True)
+            yield OutputLog(max_lines=MAX_LINES, id="run-output")
             yield self.denials.data_bind(RunPanel.workspace)
         if self.workspace.options.demo:
             yield DemoScenarios(id="demo-scenarios").data_bind(RunPanel.workspace)
@@ -324,8 +340,16 @@ class RunPanel(Vertical, PlanView):
     def on_mount(self) -> None:
         self.query_one("#run-history", DataTable).add_columns(
             "#", "command", "exit", "duration", "note")
-        self._status(Text("ready: enter a command; ctrl+t runs it on the terminal, "
-                          "ctrl+b shows the bwrap argv; trace is off (ctrl+r)", style="dim"))
+        try:
+            tracer()
+        except TraceError as exc:
+            trace = f"trace off: strace is not installed ({exc.remedy})"
+        else:
+            self._set_tracing(True)
+            trace = f"trace on (ctrl+r: off), {TRACE_COST}"
+        # the trace state first: at 80 columns the rest is cut
+        self._status(Text(f"ready; {trace}; ctrl+t runs a command on the terminal, ctrl+b "
+                          "shows the bwrap argv", style="dim"))
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < 120, "-narrow")
@@ -367,6 +391,8 @@ class RunPanel(Vertical, PlanView):
         self._started = time.monotonic()
         self._bytes = 0
         self.dropped_lines = 0
+        self._plan = None
+        self._mark_advice = MARK_ADVICE if self.tracing else TRACE_ADVICE
         self.query_one(Log).write_line(inert(f"$ {shlex.join(argv)}"))
         self._status(Text(inert(f"checking {shlex.join(argv)} ..."), style="yellow"))
         self._execute(argv, interactive)
@@ -394,12 +420,16 @@ class RunPanel(Vertical, PlanView):
             except TraceError as exc:
                 self._status(Text(inert(str(exc)), style="bold red"))
                 return
-        self.tracing = not self.tracing
-        self.set_class(self.tracing, "-tracing")
-        self.denials.display = self.tracing
+        self._set_tracing(not self.tracing)
         self._status(Text("trace on: the next runs go through strace; the Denials view lists "
-                          "what the sandbox refuses (ctrl+r turns it off)" if self.tracing else
+                          f"what the sandbox refuses (ctrl+r turns it off); {TRACE_COST}"
+                          if self.tracing else
                           "trace off: runs are not traced (ctrl+r turns it on)", style="dim"))
+
+    def _set_tracing(self, on: bool) -> None:
+        self.tracing = on
+        self.set_class(on, "-tracing")
+        self.denials.display = on
 
     def action_dry_run(self) -> None:
         argv = self._parse(self.query_one(CommandInput).value or "true")
@@ -534,7 +564,7 @@ class RunPanel(Vertical, PlanView):
         return outcome
 
     def _post_lines(self, lines: list[str]) -> None:
-        self.post_message(self.Output([inert(line) for line in lines], 0, 0))
+        self.post_message(self.Output([inert(line) for line in lines], 0, 0, command=False))
 
     def _finish(self, record: RunRecord) -> None:
         self.post_message(self.Finished(record))
@@ -554,6 +584,7 @@ class RunPanel(Vertical, PlanView):
 
     def on_run_panel_started(self, message: Started) -> None:
         self._command = inert(shlex.join(message.argv))
+        self._plan = message.spec.plan
         self._status(Text(f"running {self._command} (escape kills the sandbox)",
                           style="bold yellow"))
 
@@ -571,7 +602,7 @@ class RunPanel(Vertical, PlanView):
             self.post_message(self.Output(lines, skipped, message.batch.total_bytes))
 
     def on_run_panel_output(self, message: Output) -> None:
-        log = self.query_one(Log)
+        log = self.query_one(OutputLog)
         if message.replace:
             # The run streamed: show the exact last lines it printed, in one piece.
             log.clear()
@@ -584,11 +615,22 @@ class RunPanel(Vertical, PlanView):
             log.write_line(f"... {message.skipped} lines not shown (the view keeps the last "
                            f"{MAX_LINES}; while output streams it shows the newest)")
         log.write_lines(message.lines)
+        if message.command and self._plan is not None:
+            self._mark(log, message.lines, self._plan, self._mark_advice)
         if message.total_bytes:
             self._bytes = message.total_bytes
             elapsed = time.monotonic() - self._started
             self._status(Text(f"running ... {elapsed:.1f} s, {self._bytes / 1e6:.1f} MB of "
                               "output (escape kills the sandbox)", style="yellow"))
+
+    @staticmethod
+    def _mark(log: OutputLog, lines: list[str], plan: MountPlan, advice: str) -> None:
+        """Mark the lines that read like a refusal of a path the plan restricts: the lines the
+        untraced run's hint explains, each explained the same way."""
+        for line in lines:
+            said = denial_hint(plan, line, advice)
+            if said is not None:
+                log.mark(line, said)
 
     def on_run_panel_finished(self, message: Finished) -> None:
         record = message.record
