@@ -57,7 +57,7 @@ async def test_denials_live_explained_jump_and_apply(tmp_path: Path) -> None:
         assert panel.tracing and view.display  # on by default: strace is installed
         status = str(app.query_one("#run-status").render())
         assert status.startswith("ready; trace on (ctrl+r: off), syscall-heavy commands take "
-                                 "up to 2.6x as long;"), status
+                                 "up to 10x as long;"), status
 
         # live: the first refusal is listed while the command still runs
         app.query_one("#run-input", Input).value = (
