@@ -21,8 +21,9 @@ Each denial carries a suggestion in the user's config vocabulary (`-c` flag and 
 `writable_roots` entry for the nearest directory, a filesystem entry's new access, or
 `network_access`, never `danger-full-access`. Every suggestion is checked by re-planning with it:
 the operation must become allowed and every sensitive or protected rule must stay as it was;
-otherwise (and for sensitive files, `.git`, sandboxtui's own files, the host kernel's) it is
-None, and `widens` says why. What the tracer cannot see: static binaries that make raw
+otherwise (and for sensitive files, `.git`, sandboxtui's own files, the host kernel's, and the
+places in the home directory that control the host: `HOST_CONTROL`, ~/.ssh, ~/.local/bin, ...)
+it is None, and `widens` says why. What the tracer cannot see: static binaries that make raw
 syscalls are traced too (ptrace sees every syscall), but io_uring (refused anyway) and operations
 a process performs through a descriptor it already held are not tied to a path; a path can
 change between the call and the report (races).
@@ -45,6 +46,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandboxtui.core.outcome import ExitCode, LaunchError, SandboxtuiError
+from sandboxtui.core.paths import is_beneath, is_within
 from sandboxtui.core.plan import MountPlan, RuleKind
 from sandboxtui.core.policy import Access
 
@@ -414,7 +416,12 @@ def _file_suggestion(plan: MountPlan, op: str, path: str, kind: RuleKind,
                               "command's output")
         candidates = [_writable_root_override(plan, directory)]
     else:
-        candidates = [_readable_root_override(plan, os.path.dirname(path))]
+        directory = os.path.dirname(path)
+        opened = _host_control(directory, reading=True)
+        if opened is not None:
+            return Suggestion(None, None, f"nothing is suggested: making {directory} readable "
+                              f"would open {opened}")
+        candidates = [_readable_root_override(plan, directory)]
     for override, toml, widens in (c for c in candidates if c is not None):
         try:
             wider = replan(override)
@@ -435,17 +442,53 @@ _SYSTEM = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32
 def _too_wide(plan: MountPlan, directory: str) -> str | None:
     """What a writable root at `directory` would open beyond the refused operation, when that
     is more than a suggestion should ever offer: the root or a top-level directory, system
-    files, the home directory itself (its shell profile, ssh keys), a parent of the
-    workspace. None: narrow enough."""
+    files, the home directory itself (its shell profile, ssh keys) or a HOST_CONTROL place
+    in it, a parent of the workspace. None: narrow enough."""
     home = os.path.realpath(os.path.expanduser("~"))
     if home == directory or home.startswith(directory.rstrip("/") + "/"):
         return "your home directory (shell start-up files, ssh keys)"
+    opened = _host_control(directory, reading=False)
+    if opened is not None:
+        return opened
     if directory.count("/") <= 1:
         return "a whole top-level directory"
     if any(directory == s or directory.startswith(s + "/") for s in _SYSTEM):
         return "system files"
     if plan.cwd.startswith(directory.rstrip("/") + "/"):
         return "every directory around the workspace"
+    return None
+
+
+# Places in the home directory that no suggestion opens: writing there runs code on the host or
+# reaches its credentials, and reading the `secret` ones gives the credentials away.
+HOST_CONTROL: tuple[tuple[str, str, bool], ...] = (  # (path under home, what it holds, secret)
+    (".ssh", "ssh keys and the hosts ssh trusts", True),
+    (".gnupg", "gpg keys", True),
+    (".aws", "cloud credentials", True),
+    (".kube", "cluster credentials", True),
+    (".docker", "registry credentials", True),
+    (".config/git", "git's configuration: hooks and credential helpers", True),
+    (".local/bin", "programs your shell finds on PATH", False),
+    ("bin", "programs your shell finds on PATH", False),
+    (".config/autostart", "programs your session starts", False),
+    (".config/systemd", "your systemd user services", False),
+    (".config/environment.d", "your session's environment", False),
+    (".bashrc.d", "shell start-up files", False),
+    (".profile.d", "shell start-up files", False),
+    (".zshrc.d", "shell start-up files", False),
+    (".config/fish", "shell start-up files", False),
+)
+
+
+def _host_control(directory: str, reading: bool) -> str | None:
+    """Which HOST_CONTROL place a root at `directory` would open (for writing; for reading,
+    only the secret ones): the place, or a directory holding it. None: none."""
+    home = os.path.realpath(os.path.expanduser("~"))
+    for name, what, secret in HOST_CONTROL:
+        place = os.path.join(home, name)
+        if (secret or not reading) and (is_within(directory, place)
+                                        or is_beneath(place, directory)):
+            return f"{place} ({what})"
     return None
 
 
