@@ -147,6 +147,9 @@ def test_project_file_turning_the_sandbox_off_is_named(ws: Path) -> None:
     policy = claude(ws)
     assert policy.mode is SandboxMode.DANGER_FULL_ACCESS
     assert policy.agent.unsandboxed_by == f"{local}:1"
+    refusal = next(d for d in build_plan(policy, str(ws), {}).diagnostics
+                   if d.code == "agent-project-unsandboxed")
+    assert str(local) in refusal.cause and refusal.severity.value == "error"
     local.write_text(json.dumps({"sandbox": "off"}))  # replaces the user's whole sandbox
     assert claude(ws).agent.unsandboxed_by == f"{ws / '.claude' / 'settings.json'}, {local}"
     local.unlink()
@@ -154,6 +157,7 @@ def test_project_file_turning_the_sandbox_off_is_named(ws: Path) -> None:
     home.write_text(json.dumps({"sandbox": {"enabled": False}}))
     mine = claude(ws)
     assert mine.mode is SandboxMode.DANGER_FULL_ACCESS and not mine.agent.unsandboxed_by
+    assert build_plan(mine, str(ws), {}).enforceable
 
 
 def test_a_fifo_settings_file_never_blocks(ws: Path) -> None:

@@ -415,6 +415,7 @@ def build_plan(
     deny_globs = _entry_rules(ctx, links)
     _own_path_rules(ctx)
     _protected_name_rules(ctx)
+    _agent_name_rules(ctx)
     scan, found_repos, memo = _sensitive_rules(ctx, deny_globs)
     walked, repos = _nested_repo_rules(ctx, found_repos)
 
@@ -443,7 +444,15 @@ def _unsandboxed_plan(policy: Policy, cwd: str) -> MountPlan:
         Severity.WARNING, "unsandboxed",
         "sandbox_mode = danger-full-access: commands run with no sandbox at all",
         "use workspace-write or read-only unless you fully trust the command")
-    return MountPlan(policy, cwd, (root,), (), (warning,), None, True, {"/": root})
+    agent = policy.agent
+    refused = () if agent is None or not agent.unsandboxed_by else (Diagnostic(
+        Severity.ERROR, "agent-project-unsandboxed",
+        f"{agent.unsandboxed_by} turns {agent.agent}'s sandbox off, and your own config does "
+        "not: a project's file (which a sandboxed command may have written) never runs "
+        "commands unsandboxed, so launches are refused",
+        f"remove or fix {agent.unsandboxed_by}; to run unsandboxed, say so in your own "
+        f"{agent.agent} config"),)
+    return MountPlan(policy, cwd, (root,), (), (warning, *refused), None, True, {"/": root})
 
 
 def _read_rules(ctx: _Planning) -> list[_Link]:
@@ -596,6 +605,41 @@ def _protected_name_rules(ctx: _Planning) -> None:
                  and r.kind in (RuleKind.WRITABLE, RuleKind.ENTRY) and not r.missing]:
         for rule in _protected_rules(ctx, root.path, ctx.policy.protected_names):
             ctx.add(rule)
+
+
+# How deep below a walked writable root an agent's protected names are kept read-only
+# (sandbox-runtime's mandatoryDenySearchDepth): an agent started in a subdirectory reads them.
+AGENT_NAMES_DEPTH = 3
+
+
+def _agent_name_rules(ctx: _Planning) -> None:
+    """Under --codex/--claude, the agent's protected names (`.claude`, `.codex`, `.bashrc`,
+    ...; `.git`: see _nested_repo_rules) that exist in the subdirectories of the walked
+    writable roots, down to AGENT_NAMES_DEPTH: a command must not rewrite the settings of the
+    agent's next launch there. A missing one cannot get a placeholder in every directory: a
+    project file that turns the sandbox off refuses launches instead (unsandboxed_by)."""
+    if ctx.policy.agent is None:
+        return
+    names = tuple(n for n in ctx.policy.protected_names if n != GIT_DIR)
+    for root in _scan_roots(ctx):
+        level = [root]
+        for _ in range(AGENT_NAMES_DEPTH - 1):
+            level = [e.path for d in level for e in _listing(d) if _entry_is_dir(e)
+                     and e.name not in (*names, GIT_DIR)]
+            for directory in level:
+                present = tuple(n for n in names if os.path.lexists(os.path.join(directory,
+                                                                                 n)))
+                if present and _access_at(ctx.by_path, directory) is Access.RW:
+                    for rule in _protected_rules(ctx, directory, present):
+                        ctx.add(rule)
+
+
+def _listing(directory: str) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(directory) as it:
+            return list(it)
+    except OSError:
+        return []  # nothing a sandboxed command can write either
 
 
 def _sensitive_rules(ctx: _Planning, deny_globs: list[_DenyGlob]
