@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import os
 import select
@@ -46,8 +47,8 @@ import stat
 from dataclasses import dataclass
 
 from sandboxtui.core.paths import is_within
-from sandboxtui.core.plan import MountOp, MountPlan, OpKind
-from sandboxtui.core.setup_check import Ident, WorkspaceChanged
+from sandboxtui.core.plan import Ident, MountOp, MountPlan, OpKind
+from sandboxtui.core.setup_check import WorkspaceChanged, as_planned
 
 _MS_BIND = 0x1000
 _MS_REC = 0x4000
@@ -166,7 +167,8 @@ def _stageable(op: MountOp, up: MountOp | None) -> bool:
 
 def record(split: OpSplit) -> tuple[Target, ...]:
     """Each staged op's destination and parent as found on the host now (while bwrap sets
-    up: it mounts none of them); WorkspaceChanged if one is gone already."""
+    up: it mounts none of them); WorkspaceChanged if one is gone already, or is not what the
+    plan's scan found there (`as_planned`)."""
     parents: dict[str, Ident | None] = {}
     out = []
     for op in split.staged:
@@ -188,6 +190,7 @@ def record(split: OpSplit) -> tuple[Target, ...]:
                 f"{op.dest} became a {'symlink' if stat.S_ISLNK(st.st_mode) else 'different'}"
                 " kind of file since the plan was made (a running command?); nothing ran, "
                 "launch again")
+        as_planned(op, (st.st_dev, st.st_ino), up)
         out.append(Target(op.kind, op.dest, (st.st_dev, st.st_ino), up,
                           split.within.get(op.dest, "")))
     return tuple(out)
@@ -239,7 +242,7 @@ class _Mounter:
                 fd = os.open(_name(path), _DIR, dir_fd=parent)
             except OSError as exc:
                 raise _Refused(f"{path}: not the directory the plan was made from "
-                               f"({exc.strerror}; a symlink or a rename?)") from exc
+                               f"({_cause(exc, 'a symlink or a rename?')})") from exc
             dirs[path] = fd
         return fd
 
@@ -255,8 +258,9 @@ class _Mounter:
         try:
             fd = os.open(_name(e.dest), _ANY, dir_fd=parent)
         except OSError as exc:
-            raise _Refused(f"{e.dest}: {exc.strerror} (removed or renamed since the plan "
-                           "was made?)") from exc
+            raise _Refused(f"{e.dest}: cannot be opened "
+                           f"({_cause(exc, 'removed or renamed since the plan was made?')})"
+                           ) from exc
         if _fd_ident(fd) != e.ident:
             os.close(fd)
             raise _Refused(f"{e.dest} is not the file the plan was made from (replaced, "
@@ -329,6 +333,14 @@ class _Mounter:
             os.close(fd)
             raise _Refused(f"{dest} is not masked after mounting (renamed meanwhile?)")
         return fd
+
+
+def _cause(exc: OSError, guess: str) -> str:
+    """Why an open failed: out of descriptors is said as such (with its remedy), anything
+    else with `guess`."""
+    if exc.errno in (errno.EMFILE, errno.ENFILE):
+        return f"{exc.strerror}: raise the open-files limit (ulimit -n) and launch again"
+    return f"{exc.strerror}; {guess}"
 
 
 def _fd_ident(fd: int) -> Ident:

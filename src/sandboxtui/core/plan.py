@@ -69,6 +69,9 @@ CACHE_VARIABLES = {"XDG_CACHE_HOME": "", "npm_config_cache": "npm", "GOCACHE": "
                    "UV_CACHE_DIR": "uv"}
 
 
+Ident = tuple[int, int]  # a file's (st_dev, st_ino)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One decision about a subtree: `path` and everything beneath it, unless a deeper rule."""
@@ -80,6 +83,11 @@ class Rule:
     provenance: Provenance
     missing: bool = False  # the path does not exist on the host (protected, masked)
     is_dir: bool = True
+    # What the sensitive scan found at `path` and its parent (None: not found by the scan).
+    # A launch masks only these very files: a directory swapped after the plan for one holding
+    # a decoy would take the mask, and the secret, renamed, none (setup_check.as_planned).
+    ident: Ident | None = None
+    parent_ident: Ident | None = None
 
 
 class OpKind(StrEnum):
@@ -388,6 +396,11 @@ def _lstat(path: str) -> os.stat_result | None:
         return os.lstat(path)
     except OSError:
         return None
+
+
+def _ident(path: str) -> Ident | None:
+    st = _lstat(path)
+    return None if st is None else (st.st_dev, st.st_ino)
 
 
 def build_plan(
@@ -847,12 +860,14 @@ def _scan_rules(ctx: _Planning, result: _ScanResult, roots: list[str]) -> None:
         if f.pattern is None:
             ctx.add(Rule(f.path, Access.NONE, RuleKind.SENSITIVE,
                          f"another name (hard link) of the sensitive file {f.linked_to}: the "
-                         "same content, so masked too", prov, is_dir=False))
+                         "same content, so masked too", prov, is_dir=False, ident=f.ident,
+                         parent_ident=f.parent))
         elif f.is_link:
             links.append(f.path)
         else:
             ctx.add(Rule(f.path, Access.NONE, f.pattern.kind, f.pattern.reason,
-                         f.pattern.provenance, is_dir=f.is_dir))
+                         f.pattern.provenance, is_dir=f.is_dir, ident=f.ident,
+                         parent_ident=f.parent))
     for link in links:
         # A mount over a symlink lands on its target: masking `.env.x -> /etc/ssl` would hide
         # /etc/ssl from every later launch. The link adds no access of its own: it reaches
@@ -867,7 +882,8 @@ def _scan_rules(ctx: _Planning, result: _ScanResult, roots: list[str]) -> None:
             ctx.add(Rule(target, Access.NONE, RuleKind.SENSITIVE,
                          f"target of the sensitive symlink {link}, a file inside the scanned "
                          "roots: the secret written through the link lands here, so masked",
-                         prov, is_dir=False))
+                         prov, is_dir=False, ident=(st.st_dev, st.st_ino),
+                         parent_ident=_ident(os.path.dirname(target))))
             continue
         if os.path.exists(target) and access is not Access.NONE:
             ctx.diags.append(Diagnostic(
@@ -886,7 +902,7 @@ def _scan_rules(ctx: _Planning, result: _ScanResult, roots: list[str]) -> None:
     for path, why in result.unreadable:
         ctx.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
                      f"the sensitive-path scan cannot search it ({why}): denied as a whole",
-                     prov))
+                     prov, ident=_ident(path)))
     if result.unreadable:
         names = ", ".join(f"{p} ({why})" for p, why in result.unreadable[:3])
         ctx.diags.append(Diagnostic(
@@ -906,7 +922,8 @@ def _scan_rules(ctx: _Planning, result: _ScanResult, roots: list[str]) -> None:
     for path in report.too_deep:
         ctx.add(Rule(path, Access.NONE, RuleKind.SENSITIVE,
                      f"deeper than the sensitive-path scan's depth bound "
-                     f"({ctx.bounds.max_depth}): denied, since it could not be searched", prov))
+                     f"({ctx.bounds.max_depth}): denied, since it could not be searched", prov,
+                     ident=_ident(path)))
     if report.too_deep:
         ctx.diags.append(Diagnostic(
             Severity.WARNING, "scan-depth",
@@ -1226,6 +1243,8 @@ class _Found:
     is_link: bool
     pattern: _Pattern | None  # None: another name (hard link) of a sensitive file
     linked_to: str = ""  # for a hard link: the sensitive name it shares an inode with
+    ident: Ident | None = None  # the file found, and the directory it was found in
+    parent: Ident | None = None
 
 
 @dataclass(frozen=True)
@@ -1375,6 +1394,12 @@ class _Walk:
         if ino is not None and (st is None or st.st_ino != ino):
             self.changed[directory] = None  # swapped (RENAME_EXCHANGE) since listed
             return None
+        if entries and not os.access(directory, os.X_OK):
+            # Readable, not searchable (r without x): its names list, but nothing in it can
+            # be opened, checked or masked by name.
+            if self.record:
+                self.unreadable[directory] = "it can be listed but not searched (no x bit)"
+            return None
         self.seen += len(entries)
         # a name is at most 255 bytes: only a long directory path can hold a too-long one
         if len(os.fsencode(directory)) + 256 >= _PATH_LIMIT and any(
@@ -1456,6 +1481,7 @@ def _digest(root: str, pats: list[_Pattern], find_repos: bool) -> _Digest:
         found: list[_Found] = []
         subdirs: list[tuple[str, int, int | None]] = []
         has_git = False
+        parent = None if key is None else (key[0], key[1])
         for entry in entries:
             if entry.name == GIT_DIR and find_repos:
                 has_git = True
@@ -1471,7 +1497,13 @@ def _digest(root: str, pats: list[_Pattern], find_repos: bool) -> _Digest:
                 rel = entry.path[cut:]
                 matched = next((p for p in by_rel if p.glob.matches(rel, is_dir)), None)
             if matched is not None:
-                found.append(_Found(entry.path, is_dir, entry.is_symlink(), matched))
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                    ident: Ident | None = (st.st_dev, st.st_ino)
+                except OSError:
+                    ident = None
+                found.append(_Found(entry.path, is_dir, entry.is_symlink(), matched, "",
+                                    ident, parent))
             elif is_dir:
                 subdirs.append((entry.path, depth, _lstat_ino(entry.path)))
         return _Listing(directory, key, len(entries), tuple(found), tuple(subdirs), has_git)
@@ -1512,7 +1544,7 @@ def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
     skip = {f.path for f in found}
     wanted = {ino for _dev, ino in inodes}
     for root, _pats in walks:
-        for _d, entries in walk.dirs(root):
+        for directory, entries in walk.dirs(root):
             for entry in entries:
                 if entry.path in skip:
                     continue
@@ -1525,7 +1557,8 @@ def _hard_links(walks: list[tuple[str, list[_Pattern]]], found: list[_Found],
                 if key in inodes and stat.S_ISREG(st.st_mode):
                     names[key] += 1
                     skip.add(entry.path)
-                    found.append(_Found(entry.path, False, False, None, inodes[key][0]))
+                    found.append(_Found(entry.path, False, False, None, inodes[key][0], key,
+                                        _ident(directory)))
     return [(path, nlink, names[key]) for key, (path, nlink) in inodes.items()
             if names[key] < nlink]
 

@@ -5,7 +5,9 @@ sandbox (or any host process) that renames a directory inside a writable root in
 makes a mask land on the wrong directory: the secret stays readable under the other name, and
 bwrap creates an empty mount point file (a stray `.env`) on the host where the name vanished.
 
-So the launcher (1) records, just before bwrap starts, the identity (device, inode) of every
+So the launcher (1) records, just before bwrap starts (the mask stage likewise, for its own
+ops), refusing the launch when a file the plan's scan found to mask is no longer that very file
+(`as_planned`), the identity (device, inode) of every
 mount destination inside a writable area, refusing the launch when one is gone already, and
 (2) starts bwrap with `--block-fd`: once bwrap has set up every mount and blocks before
 running the command, the launcher looks into the sandbox through `/proc/PID/root` and
@@ -24,10 +26,8 @@ import time
 from dataclasses import dataclass
 
 from sandboxtui.core.outcome import SandboxtuiError
-from sandboxtui.core.plan import MountOp, MountPlan, OpKind
+from sandboxtui.core.plan import Ident, MountOp, MountPlan, OpKind
 from sandboxtui.core.policy import Access
-
-Ident = tuple[int, int]  # (st_dev, st_ino)
 
 _CHECKED = (OpKind.BIND, OpKind.RO_BIND, OpKind.DENY_FILE, OpKind.DENY_DIR,
             OpKind.BLOCK_MISSING, OpKind.BLOCK_MISSING_DIR)
@@ -60,22 +60,42 @@ def _ident(path: str) -> Ident | None:
 
 def expected(plan: MountPlan, ops: tuple[MountOp, ...]) -> tuple[Expected, ...]:
     """Record every racy destination of `ops` (bwrap's share of the plan's); WorkspaceChanged
-    if one is gone already."""
+    if one is gone already, or is not what the plan's scan found there."""
     out = []
     for op in ops:
         if op.kind not in _CHECKED or op.dest == "/" or (
                 op.kind in (OpKind.BIND, OpKind.RO_BIND) and op.source != op.dest):
             continue
         parent = os.path.dirname(op.dest)
-        if plan.rule_for(parent).access is not Access.RW:
-            continue  # nothing inside the sandbox can rename what lies here
+        # Inside the sandbox nothing can rename what lies in a read-only parent; on the host,
+        # anything can between the plan and the launch.
+        racy = plan.rule_for(parent).access is Access.RW
+        if not racy and op.rule.ident is None:
+            continue
         ident, up = _ident(op.dest), _ident(parent)
         if ident is None or up is None:
             raise WorkspaceChanged(
                 f"{op.dest} no longer exists: the workspace changed since the plan was made "
                 "(a running command renaming or deleting files?); launch again")
-        out.append(Expected(op.kind, op.dest, ident, up))
+        as_planned(op, ident, up)
+        if racy:
+            out.append(Expected(op.kind, op.dest, ident, up))
     return tuple(out)
+
+
+def as_planned(op: MountOp, ident: Ident, parent: Ident) -> None:
+    """WorkspaceChanged unless `op`'s destination and its parent, found now as `ident` and
+    `parent`, are what the plan's scan found there: the plan masks the files it saw, and a
+    directory swapped for one holding a decoy (`mv d dx; mkdir d; echo x > d/.env`), even
+    while an approval waits, would otherwise take the mask while the secret, renamed, has
+    none."""
+    rule = op.rule
+    if rule.ident is None or op.dest != rule.path:
+        return
+    if ident != rule.ident or rule.parent_ident not in (None, parent):
+        raise WorkspaceChanged(
+            f"{op.dest} changed since the plan was made (replaced, or its directory renamed "
+            "or swapped): nothing ran, plan again")
 
 
 def wait_blocked(pid: int, block_fd: int, alive: float) -> bool:
