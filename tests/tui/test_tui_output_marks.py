@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.widgets import Input
-from tui_support import SIZE, demo_at, make_app, real_caps
+from tui_support import SIZE, demo_at, make_app, real_caps, run_in_panel
 
 from sandboxtui.widgets.output_log import OutputLog
 from sandboxtui.widgets.run_panel import MARK_ADVICE, TRACE_ADVICE, RunPanel
@@ -26,16 +25,7 @@ ETC_RULE = "is ro in this sandbox: read access: full (read-only bind of /) [defa
 
 
 async def _run(app, pilot, command: str) -> OutputLog:  # type: ignore[no-untyped-def]
-    await pilot.press("6")
-    app.query_one("#run-input", Input).value = command
-    await pilot.press("enter")
-    panel = app.query_one(RunPanel)
-    for _ in range(400):
-        if panel.records:
-            break
-        await pilot.pause(0.05)
-    await pilot.pause(0.3)
-    assert panel.records, f"{command!r} did not finish"
+    await run_in_panel(app, pilot, command)
     return app.query_one(OutputLog)
 
 
