@@ -160,6 +160,7 @@ class TraceLog:
         self._r, self._w = os.pipe2(os.O_CLOEXEC)
         self._lines: list[bytes] = []
         self._grew = threading.Event()  # lines were kept, or the output ended
+        self._ended = False  # the output ended: set before the last `_grew`
         self._thread = threading.Thread(target=self._read, name="sandboxtui-trace",
                                         daemon=True)
         self._thread.start()
@@ -180,14 +181,21 @@ class TraceLog:
             if len(self._lines) > kept:
                 self._grew.set()
         os.close(self._r)
+        self._ended = True
         self._grew.set()
 
     def growing(self, pace: float = 0.3) -> Iterator[str]:
         """While the run lasts (until `close()`): what analysis reads so far, each time the
-        tracer added to it, at most once per `pace` seconds (the TUI's live Denials view)."""
-        while self._grew.wait() and self._thread.is_alive():
+        tracer added to it, at most once per `pace` seconds (the TUI's live Denials view).
+        The end is read after the wake-up is taken: a reader that ends in between (its thread
+        still alive a moment longer) cannot leave this waiting for a wake-up already taken."""
+        while True:
+            self._grew.wait()
             self._grew.clear()
+            ended = self._ended
             yield b"\n".join(self._lines[:len(self._lines)]).decode(errors="replace")
+            if ended:
+                return
             time.sleep(pace)
 
     def close(self) -> str:
